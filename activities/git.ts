@@ -1,0 +1,411 @@
+/**
+ * Git activities of the push pipeline: a bare-repository cache per repository URL, fetches, changed
+ * paths between commits, ancestry and reachability checks, reading files at a commit, and filling
+ * the git_cache table. Factory over injected dependencies; no process.env here.
+ *
+ * Credentials never reach argv or logs: they travel to git through GIT_CONFIG_* environment variables
+ * (an `http.extraHeader`), which only the child process sees.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../db';
+import { putFiles } from '../db/repos/git-cache';
+import type { Logger } from '../common/logger';
+import { validateStackConfig, type StackConfigResult } from './stack-config-adapter';
+
+/** Clone credentials for private repositories (HTTPS). */
+export type GitCredentials = { token: string; username?: string } | { username: string; password: string };
+
+export interface GitActivityDeps {
+  db: Db;
+  logger: Logger;
+  /** Directory holding one bare repository per repository URL. */
+  gitCacheDir: string;
+  /** Decrypted credentials of a registered repository, or null for public/local repositories. */
+  credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
+  /** Files bigger than this are not put in git_cache (workers fetch them from git). */
+  maxCachedFileBytes?: number;
+}
+
+export const ZERO_COMMIT = '0000000000000000000000000000000000000000';
+export const POLICIES_DIR = 'policies';
+export const STACK_FILE = 'stack.hcl';
+
+export interface FetchInput extends RepoRef {
+  /** Commits that must be present afterwards (the pushed `after`). */
+  commits: string[];
+}
+
+/** Which repository, and how to fetch it when a commit is missing from this worker's cache. */
+export interface RepoRef {
+  repositoryId: string | null;
+  repoUrl: string;
+  branch: string;
+}
+
+/** A stack directory the registry knows, with the newest commit the registry has seen for it. */
+export interface KnownStack {
+  repoPath: string;
+  /** current_commit, or the commit that made it invalid / de-registered it. */
+  latestCommit: string;
+}
+
+export interface AnalyseInput extends RepoRef {
+  before: string | null;
+  after: string;
+  known?: KnownStack[];
+}
+
+/**
+ * How a known stack's latest commit L relates to the pushed commit A: `same` (L = A), `behind` (L is
+ * an ancestor of A: A is newer), `ahead` (A is a strict ancestor of L: this push is older than what
+ * the registry has, e.g. deliveries handled out of order), `diverged` (history rewritten), `unknown`
+ * (L cannot be fetched any more).
+ */
+export type CommitRelation = 'same' | 'behind' | 'ahead' | 'diverged' | 'unknown';
+
+export interface KnownStackAnalysis {
+  relation: CommitRelation;
+  /** Something under the directory or under policies/ differs between L and A (true when unknown). */
+  touched: boolean;
+}
+
+export interface PushAnalysis {
+  /** Directories holding a stack.hcl at `after` ("." for the repository root). */
+  stackDirs: string[];
+  /** Paths changed between before and after, or null when unknown (new branch, unknown before). */
+  changedPaths: string[] | null;
+  /** Whether `before` is an ancestor of `after`; null when `before` is unknown. */
+  beforeIsAncestor: boolean | null;
+  /** Per known stack directory (KnownStack.repoPath). */
+  known: Record<string, KnownStackAnalysis>;
+}
+
+class GitError extends Error {
+  constructor(message: string, readonly code: number | null, readonly stderr: string) {
+    super(message);
+  }
+}
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+
+function assertCommit(c: string, what: string): void {
+  if (!COMMIT_RE.test(c)) throw ApplicationFailure.nonRetryable(`${what} is not a commit hash: ${JSON.stringify(c)}`, 'InvalidInput');
+}
+
+function credentialEnv(c: GitCredentials | null): Record<string, string> {
+  if (!c) return {};
+  const basic = 'token' in c
+    ? Buffer.from(`${c.username ?? 'x-access-token'}:${c.token}`).toString('base64')
+    : Buffer.from(`${c.username}:${c.password}`).toString('base64');
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+}
+
+/** Runs git; rejects with GitError carrying the exit code. */
+function git(args: string[], opts: { cwd?: string; env?: Record<string, string>; maxBuffer?: number } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env },
+      encoding: 'buffer',
+      maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
+    }, (err, stdout, stderr) => {
+      if (err) {
+        const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
+        const se = stderr.toString('utf8').trim();
+        reject(new GitError(`git ${args[0]}: ${se || err.message}`, code, se));
+      } else resolve(stdout);
+    });
+  });
+}
+
+/** Reads many blobs with one `git cat-file --batch`. */
+function catBlobs(cwd: string, shas: string[]): Promise<Map<string, Buffer>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['cat-file', '--batch'], { cwd, env: { ...process.env, LC_ALL: 'C' } });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new GitError(`git cat-file: ${stderr.trim()}`, code, stderr));
+      const out = Buffer.concat(chunks);
+      const result = new Map<string, Buffer>();
+      let pos = 0;
+      while (pos < out.length) {
+        const nl = out.indexOf(0x0a, pos);
+        const header = out.subarray(pos, nl).toString('utf8');
+        const [sha, type, size] = header.split(' ');
+        if (type === 'missing' || !sha || !size) { pos = nl + 1; continue; }
+        const n = Number(size);
+        result.set(sha, out.subarray(nl + 1, nl + 1 + n));
+        pos = nl + 1 + n + 1;
+      }
+      resolve(result);
+    });
+    child.stdin.end(shas.join('\n') + '\n');
+  });
+}
+
+/** Serialises git operations on one bare repository within this process. */
+class KeyedMutex {
+  private tails = new Map<string, Promise<void>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const next = new Promise<void>((r) => { release = r; });
+    const tail = prev.then(() => next);
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+/** Is `dir` (a stack directory, "." for the root) touched by a change to `path`? */
+export function pathIsUnder(path: string, dir: string): boolean {
+  return dir === '.' || path === dir || path.startsWith(`${dir}/`);
+}
+
+export function createGitActivities(deps: GitActivityDeps) {
+  const { db, logger } = deps;
+  const mutex = new KeyedMutex();
+  const maxFile = deps.maxCachedFileBytes ?? 5 * 1024 * 1024;
+
+  function repoDir(repoUrl: string): string {
+    const h = createHash('sha256').update(repoUrl).digest('hex').slice(0, 24);
+    return join(deps.gitCacheDir, `${h}.git`);
+  }
+
+  async function hasCommit(dir: string, commit: string): Promise<boolean> {
+    try {
+      await git(['cat-file', '-e', `${commit}^{commit}`], { cwd: dir });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The bare repository of a URL, created on first use. Made in a temporary directory and renamed
+   * into place, so concurrent activities (also in other worker processes) never see a half-made one.
+   */
+  async function ensureBare(repoUrl: string): Promise<string> {
+    const dir = repoDir(repoUrl);
+    if (existsSync(join(dir, 'HEAD'))) return dir;
+    mkdirSync(deps.gitCacheDir, { recursive: true });
+    const tmp = mkdtempSync(`${dir}.tmp-`);
+    try {
+      await git(['init', '--bare', '--quiet', tmp]);
+      await git(['remote', 'add', 'origin', repoUrl], { cwd: tmp });
+      try {
+        renameSync(tmp, dir);
+      } catch (e) {
+        // Someone else won the race: theirs is as good as ours.
+        if (!existsSync(join(dir, 'HEAD'))) throw e;
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    return dir;
+  }
+
+  async function stackDirsAt(dir: string, commit: string): Promise<string[]> {
+    const out = await git(['ls-tree', '-r', '--name-only', '-z', commit], { cwd: dir });
+    const dirs: string[] = [];
+    for (const p of out.toString('utf8').split('\0')) {
+      if (p === STACK_FILE) dirs.push('.');
+      else if (p.endsWith(`/${STACK_FILE}`)) dirs.push(p.slice(0, -STACK_FILE.length - 1));
+    }
+    return dirs.sort();
+  }
+
+  async function env(repositoryId: string | null): Promise<Record<string, string>> {
+    const creds = repositoryId && deps.credentialsFor ? await deps.credentialsFor(repositoryId) : null;
+    return credentialEnv(creds);
+  }
+
+  async function missingOf(dir: string, commits: string[]): Promise<string[]> {
+    const present = await Promise.all(commits.map((c) => hasCommit(dir, c)));
+    return commits.filter((_, i) => !present[i]);
+  }
+
+  /**
+   * Makes `commits` present in this worker's cache, fetching the branch (and the commits by hash when
+   * they are gone from it). `required`: a commit still missing afterwards is a non-retryable failure;
+   * otherwise the missing ones are just left out (see `analysePush`). `refresh` also fetches when
+   * everything is present, so the branch head is current.
+   */
+  async function fetchInto(repo: RepoRef, commits: string[], refresh: boolean, required = true): Promise<{ head: string | null; missing: string[] }> {
+    const dir = await ensureBare(repo.repoUrl);
+    return mutex.run(dir, async () => {
+      const branchSpec = `+refs/heads/${repo.branch}:refs/heads/${repo.branch}`;
+      let missing = await missingOf(dir, commits);
+      if (missing.length > 0 || refresh) {
+        const e = await env(repo.repositoryId);
+        try {
+          await git(['fetch', '--quiet', '--no-tags', '--prune', 'origin', branchSpec], { cwd: dir, env: e });
+        } catch (err) {
+          // A deleted branch is not an error of the fetch itself; the missing commit check decides.
+          const gone = err instanceof GitError && /couldn't find remote ref/i.test(err.stderr);
+          if (!gone && missing.length > 0) throw new Error(`fetching ${repo.branch} of ${repo.repoUrl}: ${(err as Error).message}`);
+          if (!gone) logger.warn({ repoUrl: repo.repoUrl, err: (err as Error).message }, 'refreshing branch failed');
+        }
+        for (const c of await missingOf(dir, missing)) {
+          // The commit may already be gone from the branch (a later force push); ask for it directly.
+          await git(['fetch', '--quiet', '--no-tags', 'origin', c], { cwd: dir, env: e }).catch(() => undefined);
+        }
+        missing = await missingOf(dir, missing);
+      }
+      if (missing.length && required) {
+        throw ApplicationFailure.nonRetryable(`fetching ${repo.repoUrl}: commit ${missing.join(', ')} not found`, 'CommitNotFound');
+      }
+      const head = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${repo.branch}`], { cwd: dir })
+        .then((b) => b.toString().trim())
+        .catch(() => null);
+      return { head, missing };
+    });
+  }
+
+  /** The bare repository of `repo` holding `commits` (fetched when this worker has not seen them). */
+  async function withCommits(repo: RepoRef, commits: string[]): Promise<string> {
+    await fetchInto(repo, commits, false);
+    return repoDir(repo.repoUrl);
+  }
+
+  async function isAncestor(dir: string, a: string, b: string): Promise<boolean> {
+    try {
+      await git(['merge-base', '--is-ancestor', a, b], { cwd: dir });
+      return true;
+    } catch (e) {
+      if (e instanceof GitError && e.code === 1) return false;
+      throw e;
+    }
+  }
+
+  async function changed(dir: string, from: string, to: string, pathspecs: string[] = []): Promise<string[]> {
+    const out = await git(['diff', '--name-only', '-z', '--no-renames', from, to, ...(pathspecs.length ? ['--', ...pathspecs] : [])], { cwd: dir });
+    return out.toString('utf8').split('\0').filter(Boolean);
+  }
+
+  return {
+    /** Fetches the tracked branch (and, if needed, the pushed commit) into the bare cache. */
+    async fetchRepository(input: FetchInput): Promise<{ head: string | null }> {
+      input.commits.forEach((c) => assertCommit(c, 'commit'));
+      return fetchInto(input, input.commits, true);
+    },
+
+    /**
+     * Stack directories at `after`, changed paths and ancestry between `before` and `after`, and for
+     * each stack the registry knows: how its latest commit relates to `after` and whether anything of
+     * it (its directory or policies/) differs. Diffing against what the registry has, not against the
+     * push's `before`, is what makes pushes handled out of order, or skipped, converge.
+     */
+    async analysePush(input: AnalyseInput): Promise<PushAnalysis> {
+      assertCommit(input.after, 'after');
+      const before = input.before && input.before !== ZERO_COMMIT && COMMIT_RE.test(input.before) ? input.before : null;
+      const knownCommits = [...new Set((input.known ?? []).map((k) => k.latestCommit).filter((c) => COMMIT_RE.test(c)))];
+      await fetchInto(input, [input.after], false);
+      const { missing } = await fetchInto(input, [...(before ? [before] : []), ...knownCommits], false, false);
+      const dir = repoDir(input.repoUrl);
+      const stackDirs = await stackDirsAt(dir, input.after);
+      const known: Record<string, KnownStackAnalysis> = {};
+      for (const k of input.known ?? []) {
+        const L = k.latestCommit;
+        if (L === input.after) { known[k.repoPath] = { relation: 'same', touched: false }; continue; }
+        if (!COMMIT_RE.test(L) || missing.includes(L)) { known[k.repoPath] = { relation: 'unknown', touched: true }; continue; }
+        const relation: CommitRelation = (await isAncestor(dir, L, input.after)) ? 'behind'
+          : (await isAncestor(dir, input.after, L)) ? 'ahead' : 'diverged';
+        const specs = k.repoPath === '.' ? [] : [`${k.repoPath}/`, `${POLICIES_DIR}/`];
+        known[k.repoPath] = { relation, touched: (await changed(dir, L, input.after, specs)).length > 0 };
+      }
+      if (!before || missing.includes(before)) return { stackDirs, changedPaths: null, beforeIsAncestor: null, known };
+      return { stackDirs, changedPaths: await changed(dir, before, input.after), beforeIsAncestor: await isAncestor(dir, before, input.after), known };
+    },
+
+    /** Reads and validates the stack.hcl of each directory at `commit`. */
+    async loadStackConfigs(input: RepoRef & { commit: string; dirs: string[] }): Promise<Record<string, StackConfigResult>> {
+      assertCommit(input.commit, 'commit');
+      const dir = await withCommits(input, [input.commit]);
+      const out: Record<string, StackConfigResult> = {};
+      for (const d of input.dirs) {
+        const file = d === '.' ? STACK_FILE : `${d}/${STACK_FILE}`;
+        let text: string;
+        try {
+          text = (await git(['show', `${input.commit}:${file}`], { cwd: dir })).toString('utf8');
+        } catch (e) {
+          out[d] = { ok: false, error: { file, line: null, field: null, message: `reading ${file}: ${(e as Error).message}` } };
+          continue;
+        }
+        out[d] = await validateStackConfig(file, text);
+      }
+      return out;
+    },
+
+    /** Fills git_cache with every file of the given directories and of policies/ at `commit`. */
+    async fillGitCache(input: RepoRef & { commit: string; dirs: string[] }): Promise<{ files: number; skipped: string[] }> {
+      assertCommit(input.commit, 'commit');
+      const dir = await withCommits(input, [input.commit]);
+      const whole = input.dirs.includes('.');
+      const pathspecs = whole ? [] : ['--', ...input.dirs.map((d) => `${d}/`), `${POLICIES_DIR}/`];
+      const out = await git(['ls-tree', '-r', '-l', '-z', input.commit, ...pathspecs], { cwd: dir });
+      const entries: Array<{ sha: string; path: string }> = [];
+      const skipped: string[] = [];
+      for (const line of out.toString('utf8').split('\0').filter(Boolean)) {
+        // <mode> SP <type> SP <object> SP+ <size> TAB <path>
+        const tab = line.indexOf('\t');
+        const [, type, sha, size] = line.slice(0, tab).split(/\s+/);
+        const path = line.slice(tab + 1);
+        if (type !== 'blob' || !sha) continue;
+        if (Number(size) > maxFile) { skipped.push(path); continue; }
+        entries.push({ sha, path });
+      }
+      const blobs = await catBlobs(dir, [...new Set(entries.map((e) => e.sha))]);
+      const files = entries.map((e) => ({ path: e.path, content: blobs.get(e.sha)! })).filter((f) => f.content);
+      await putFiles(db, input.repoUrl, input.commit, files);
+      return { files: files.length, skipped };
+    },
+
+    /** Commits (of deployed states) that are not reachable from the head of `branch` in the cache. */
+    async findUnreachableCommits(input: RepoRef & { commits: string[] }): Promise<string[]> {
+      const commits = [...new Set(input.commits)];
+      // Refresh: reachability is judged against the branch head as the remote has it now.
+      const { missing } = await fetchInto(input, commits.filter((c) => COMMIT_RE.test(c)), true, false);
+      const dir = repoDir(input.repoUrl);
+      const unreachable: string[] = [];
+      for (const c of commits) {
+        // Not a hash, or gone from the remote and from this cache: unreachable.
+        if (!COMMIT_RE.test(c) || missing.includes(c)) { unreachable.push(c); continue; }
+        try {
+          if (!(await isAncestor(dir, c, `refs/heads/${input.branch}`))) unreachable.push(c);
+        } catch (e) {
+          // 128: the branch itself is gone.
+          if (e instanceof GitError && e.code === 128) unreachable.push(c);
+          else throw e;
+        }
+      }
+      return unreachable;
+    },
+
+    /** One file at a commit (null when absent). */
+    async readFileAtCommit(input: RepoRef & { commit: string; path: string }): Promise<string | null> {
+      assertCommit(input.commit, 'commit');
+      const dir = await withCommits(input, [input.commit]);
+      try {
+        return (await git(['show', `${input.commit}:${input.path}`], { cwd: dir })).toString('utf8');
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+export type GitActivities = ReturnType<typeof createGitActivities>;

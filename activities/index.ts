@@ -1,0 +1,56 @@
+/**
+ * Activity factories, grouped by the worker that runs them. Each group is a factory over injected
+ * dependencies (no process.env here); workflows type their proxies with these return types.
+ */
+import type { Logger } from 'pino';
+import type { Db } from '../db';
+import type { S3Settings } from '../scripts/services/minio';
+import { createAnalysisActivities } from './analysis';
+import { createPolicyActivities } from './policies';
+import { createGitActivities, type GitCredentials } from './git';
+import { createRegistryActivities } from './registry';
+import { createRoutingActivities } from './routing';
+import { createRunActivities } from './runs';
+import { createTerraformActivities, type BlobCipher } from './terraform';
+import type { TerraformActivities } from './terraform/types';
+
+export interface ControlDeps {
+  db: Db;
+  logger: Logger;
+  liveSeconds: number;
+  gitCacheDir: string;
+  credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
+}
+
+/** Light activities on the control worker: database, routing, git. */
+export function createControlActivities(deps: ControlDeps) {
+  return {
+    ...createRoutingActivities(deps),
+    ...createRunActivities(deps),
+    ...createGitActivities(deps),
+    ...createRegistryActivities(deps),
+  };
+}
+export type ControlActivities = ReturnType<typeof createControlActivities>;
+
+export interface ExecutionDeps {
+  db: Db;
+  logger: Logger;
+  workerId: string;
+  workDir: string;
+  gitDir: string;
+  tfBinary: string;
+  s3: S3Settings;
+  /** Encrypts plan files and plan JSON before they go to S3. */
+  cipher: BlobCipher;
+}
+
+/** Heavy activities on execution workers: analysis and tofu plan/apply. */
+export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivities {
+  return {
+    ...createAnalysisActivities(deps),
+    ...createTerraformActivities(deps),
+    ...createPolicyActivities(deps),
+  };
+}
+export type ExecutionActivities = ReturnType<typeof createAnalysisActivities> & TerraformActivities & ReturnType<typeof createPolicyActivities>;

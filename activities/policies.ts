@@ -1,0 +1,120 @@
+/**
+ * Execution-side activities of the policy engine (issue 7): load and validate the repository's
+ * policies/*.hcl at the run's commit, resolve the stack's `policies = [...]`, and evaluate the
+ * post_plan security rules over the review plan's JSON (an encrypted S3 object). Only plain
+ * `Policy` data and `Decision`s (with resource addresses) go back to the workflow, never the plan.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { evaluate, summarize, formatPolicyError, type Decision, type Policy, type Summary } from '../policies';
+import { loadPolicies, resolveStackPolicies } from '../policies/load';
+import { s3Client, type S3Settings } from '../scripts/services/minio';
+import { findLine, parseStackConfig } from './hcl/stack-config';
+import { HclError } from './hcl/types';
+import { materialize } from './terraform/materialize';
+import { getObject, type BlobCipher } from './terraform/store';
+import type { StackSource } from './terraform/types';
+
+export interface PolicyDeps {
+  workDir: string;
+  gitDir: string;
+  s3: S3Settings;
+  cipher: BlobCipher;
+  logger: Logger;
+}
+
+export interface RunPolicies {
+  /** The stack's resolved policies, in the order stack.hcl names them. */
+  policies: Policy[];
+  /** stack.hcl `environment`, for policies' `environment` match. */
+  environment?: string;
+  /** Hook names per event, from stack.hcl. */
+  hooks: { prePlan: string[]; postPlan: string[]; preApply: string[]; postApply: string[] };
+}
+
+/** Same layout as activities/analysis.ts: one read-only checkout per repository and commit. */
+async function checkout(deps: PolicyDeps, source: StackSource): Promise<{ repoRoot: string; stackRoot: string }> {
+  const id = createHash('sha256').update(`${source.repoUrl}\n${source.commit}`).digest('hex').slice(0, 24);
+  const repoRoot = join(deps.workDir, 'checkouts', id);
+  if (!existsSync(repoRoot)) {
+    const tmp = `${repoRoot}.tmp-${process.pid}-${Date.now()}-p`;
+    mkdirSync(dirname(repoRoot), { recursive: true });
+    await materialize(deps.gitDir, source.repoUrl, source.commit, tmp);
+    try {
+      renameSync(tmp, repoRoot);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another activity got there first
+    }
+  }
+  const stackRoot = resolve(repoRoot, source.stackPath || '.');
+  if (stackRoot !== repoRoot && !stackRoot.startsWith(`${repoRoot}/`)) {
+    throw ApplicationFailure.nonRetryable(`stack path ${source.stackPath} escapes the repository`, 'InvalidInput');
+  }
+  return { repoRoot, stackRoot };
+}
+
+export function createPolicyActivities(deps: PolicyDeps) {
+  const s3 = s3Client(deps.s3);
+  return {
+    /**
+     * Validates policies/*.hcl at the commit and resolves the stack's `policies`. Any invalid policy
+     * file, or a stack naming a missing policy, fails the run (non-retryable) with file:line: field.
+     */
+    async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
+      const { repoRoot, stackRoot } = await checkout(deps, input.source);
+      const stackFileAbs = join(stackRoot, 'stack.hcl');
+      const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
+      let names: string[] = [];
+      let environment: string | undefined;
+      let hooks: RunPolicies['hooks'] = { prePlan: [], postPlan: [], preApply: [], postApply: [] };
+      let line: number | undefined;
+      if (existsSync(stackFileAbs)) {
+        const text = readFileSync(stackFileAbs, 'utf8');
+        try {
+          const cfg = await parseStackConfig(text, stackFile);
+          names = cfg.policies;
+          environment = cfg.environment;
+          hooks = cfg.hooks;
+          line = findLine(text, ['policies']);
+        } catch (e) {
+          if (e instanceof HclError) throw ApplicationFailure.nonRetryable(e.message, 'PolicyConfigError');
+          throw e;
+        }
+      }
+      const loaded = await loadPolicies(repoRoot);
+      // Invalid policy files fail the run even when this stack names none of them: one commit, one verdict.
+      const resolved = resolveStackPolicies(loaded, names, stackFile, line);
+      const errors = [...loaded.errors, ...resolved.errors];
+      const policies = resolved.policies;
+      if (errors.length > 0) {
+        throw ApplicationFailure.nonRetryable(`invalid policies at ${input.source.commit.slice(0, 12)}:\n${errors.map(formatPolicyError).join('\n')}`, 'PolicyConfigError');
+      }
+      return { policies, environment, hooks };
+    },
+
+    /**
+     * post_plan evaluation over the review plan JSON (read from S3 and decrypted here). Returns only
+     * decisions (policy, rule, outcome, message, address) and their summary.
+     */
+    async evaluatePlanPolicies(input: { policies: Policy[]; planJsonKey: string; now: number; environment?: string; state?: string }): Promise<{ decisions: Decision[]; summary: Summary }> {
+      const sealed = await getObject(s3, deps.s3.bucket, input.planJsonKey);
+      if (!sealed) throw ApplicationFailure.nonRetryable(`plan JSON ${input.planJsonKey} not found`, 'PlanMissing');
+      let plan: unknown;
+      try {
+        plan = JSON.parse((await deps.cipher.decrypt(sealed)).toString('utf8'));
+      } catch (e) {
+        // Fail closed: a plan we cannot read is not a plan we may approve.
+        throw ApplicationFailure.nonRetryable(`plan JSON ${input.planJsonKey} unreadable: ${(e as Error).name}`, 'PlanUnreadable');
+      }
+      const decisions = evaluate({
+        policies: input.policies, stage: 'post_plan',
+        context: { now: input.now, environment: input.environment, state: input.state, plan },
+      });
+      return { decisions, summary: summarize(decisions) };
+    },
+  };
+}
+export type PolicyActivities = ReturnType<typeof createPolicyActivities>;

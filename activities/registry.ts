@@ -1,0 +1,308 @@
+/**
+ * Registry activities of the push pipeline: register, update and de-register stack codes and their
+ * states, mark invalid stack codes and rewritten history, record events. Each call is one transaction
+ * and idempotent (activities may be retried): rows are locked with FOR UPDATE, events carry a dedupe
+ * key derived from the delivery id. Factory over injected dependencies; no process.env here.
+ *
+ * Pushes may be handled out of order (deliveries arrive concurrently, workflows interleave). Every
+ * change is a compare-and-set: the caller says which latest commit it decided against
+ * (`expectedLatest`); if another push moved the stack code meanwhile, the answer is `{ conflict }`
+ * and nothing changes, so the caller re-plans against the new state. A stack code never moves back
+ * to an older commit.
+ */
+import type { Db, Tx } from '../db';
+import type { Logger } from '../common/logger';
+import { recordEvent } from '../db/repos/events';
+import {
+  insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, updateStackCode,
+} from '../db/repos/stack-codes';
+import { insertState, listActiveStatesOfRepo, lockStatesOfStackCode, updateState } from '../db/repos/stack-states';
+import type { StackConfig, StackConfigError } from './stack-config-adapter';
+
+export interface RegistryActivityDeps {
+  db: Db;
+  logger: Logger;
+}
+
+export interface StackRef {
+  accountId: string;
+  repositoryId: string | null;
+  repoUrl: string;
+  /** Stack directory ("." for the repository root). */
+  repoPath: string;
+  commit: string;
+  deliveryId: string;
+  /**
+   * The latest commit of the directory's live stack code the caller planned against (null: it saw no
+   * live stack code). When the registry holds something else now, nothing changes and the result is
+   * a conflict. Omitted: no check.
+   */
+  expectedLatest?: string | null;
+}
+
+/** Another push changed the stack code since the caller looked: re-plan. */
+export interface Conflict {
+  conflict: true;
+  latestCommit: string | null;
+}
+
+export interface RegisteredStack {
+  id: string;
+  repoPath: string;
+  status: 'active' | 'invalid' | 'deregistered';
+  currentCommit: string;
+  /**
+   * The newest commit the registry has seen for it: current_commit, the commit that made it
+   * invalid, or (de-registered) the commit that removed it.
+   */
+  latestCommit: string;
+}
+
+export interface RegisterResult {
+  stackCodeId: string;
+  kind: 'new' | 'updated' | 'unchanged';
+  /** Active states after the change. */
+  states: Array<{ id: string; name: string }>;
+  /** States that are no longer declared and became loose. */
+  loosened: string[];
+}
+
+export interface DeregisterResult {
+  stackCodeId: string;
+  onDelete: 'loose' | 'destroy';
+  /** States to destroy (on_delete = "destroy"), with the commit each was last deployed from. */
+  destroy: Array<{ id: string; commit: string }>;
+  loosened: string[];
+}
+
+function basename(dir: string): string {
+  return dir === '.' ? 'root' : dir.split('/').pop()!;
+}
+
+async function accountName(tx: Tx, accountId: string): Promise<string> {
+  const a = await tx.selectFrom('accounts').select('name').where('id', '=', accountId).executeTakeFirstOrThrow();
+  return a.name;
+}
+
+function metaOf(v: unknown): Record<string, unknown> {
+  return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {};
+}
+
+export function createRegistryActivities(deps: RegistryActivityDeps) {
+  const { db, logger } = deps;
+
+  async function loosen(tx: Tx, s: { id: string; metadata: unknown; stack_code_id: string | null }, ref: StackRef, reason: string): Promise<void> {
+    const metadata = { ...metaOf(s.metadata), previous_stack_code_id: s.stack_code_id, loose_reason: reason };
+    await updateState(tx, s.id, { status: 'loose', stackCodeId: null, metadata });
+    await recordEvent(tx, {
+      accountId: ref.accountId, stackCodeId: s.stack_code_id, stackStateId: s.id, type: 'state_loose',
+      payload: { reason, repo_path: ref.repoPath, commit: ref.commit, delivery_id: ref.deliveryId },
+      dedupeKey: `${ref.deliveryId}:state_loose:${s.id}`,
+    });
+  }
+
+  /**
+   * The compare-and-set check. A stack code already at `input.commit` is not a conflict: that is this
+   * very change made by an earlier attempt of the activity (or the same commit pushed twice).
+   */
+  function check(existing: { status: string; current_commit: string; error: unknown } | undefined, input: StackRef): Conflict | null {
+    if (input.expectedLatest === undefined) return null;
+    const latest = existing ? latestCommitOf(existing as Parameters<typeof latestCommitOf>[0]) : null;
+    if (latest === input.expectedLatest || latest === input.commit) return null;
+    logger.info({ repoPath: input.repoPath, commit: input.commit, expected: input.expectedLatest, latest }, 'stack code changed by another push; re-planning');
+    return { conflict: true, latestCommit: latest };
+  }
+
+  /** A transaction whose unique-violation (two pushes inserting the same new stack code) is a conflict. */
+  async function casTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T | Conflict> {
+    try {
+      return await db.transaction().execute(fn);
+    } catch (e) {
+      if ((e as { code?: string }).code === '23505' && /stack_codes_live_path/.test(String((e as { constraint?: string }).constraint ?? (e as Error).message))) {
+        return { conflict: true, latestCommit: null };
+      }
+      throw e;
+    }
+  }
+
+  return {
+    /**
+     * Live (active or invalid) stack codes of a repository, and for directories without one, the most
+     * recently de-registered stack code (so an older push handled late does not bring it back).
+     */
+    async listRegisteredStacks(input: { repoUrl: string }): Promise<RegisteredStack[]> {
+      const [live, gone] = await Promise.all([listLiveStackCodesOfRepo(db, input.repoUrl), listLatestDeregisteredOfRepo(db, input.repoUrl)]);
+      return [
+        ...live.map((r) => ({
+          id: r.id, repoPath: r.repo_path, status: r.status as 'active' | 'invalid', currentCommit: r.current_commit, latestCommit: latestCommitOf(r),
+        })),
+        ...gone.map((r) => ({
+          id: r.id, repoPath: r.repo_path, status: 'deregistered' as const, currentCommit: r.current_commit, latestCommit: r.deregistered_commit ?? r.current_commit,
+        })),
+      ];
+    },
+
+    /** Registers a new stack code or updates an existing one to `commit`, with its declared states. */
+    async registerStack(input: StackRef & { config: StackConfig }): Promise<RegisterResult | Conflict> {
+      return casTransaction(async (tx) => {
+        const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
+        const conflict = check(existing, input);
+        if (conflict) return conflict;
+        const account = await accountName(tx, input.accountId);
+        const cfg = input.config;
+        let kind: RegisterResult['kind'];
+        let codeId: string;
+        if (!existing) {
+          const row = await insertStackCode(tx, {
+            accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, repoPath: input.repoPath,
+            name: cfg.name, commit: input.commit, config: cfg, status: 'active', error: null,
+          });
+          codeId = row.id;
+          kind = 'new';
+          await recordEvent(tx, {
+            accountId: input.accountId, stackCodeId: codeId, type: 'module_registered',
+            payload: { name: cfg.name, repo_url: input.repoUrl, repo_path: input.repoPath, commit: input.commit, delivery_id: input.deliveryId },
+            dedupeKey: `${input.deliveryId}:module_registered:${codeId}`,
+          });
+        } else {
+          codeId = existing.id;
+          kind = existing.current_commit === input.commit && existing.status === 'active' ? 'unchanged' : 'updated';
+          await updateStackCode(tx, codeId, { name: cfg.name, commit: input.commit, config: cfg, status: 'active', error: null });
+          if (kind === 'updated') {
+            await recordEvent(tx, {
+              accountId: input.accountId, stackCodeId: codeId, type: 'module_updated',
+              payload: { name: cfg.name, from_commit: existing.current_commit, commit: input.commit, delivery_id: input.deliveryId },
+              dedupeKey: `${input.deliveryId}:module_updated:${codeId}`,
+            });
+          }
+        }
+        const current = await lockStatesOfStackCode(tx, codeId);
+        const byName = new Map(current.map((s) => [s.name, s]));
+        const states: RegisterResult['states'] = [];
+        for (const sc of cfg.states) {
+          const variables = { ...cfg.variables, ...sc.variables };
+          const have = byName.get(sc.name);
+          if (have) {
+            await updateState(tx, have.id, { variables, ...(have.status === 'loose' ? { status: 'active' } : {}) });
+            if (have.status === 'active' || have.status === 'loose') states.push({ id: have.id, name: have.name });
+          } else {
+            const s = await insertState(tx, {
+              accountId: input.accountId, stackCodeId: codeId, name: sc.name, commit: input.commit,
+              tfStateKey: `${account}/${cfg.name}/${sc.name}/`, variables, metadata: { registered_by: `github:${input.deliveryId}` },
+            });
+            states.push({ id: s.id, name: s.name });
+          }
+        }
+        const declared = new Set(cfg.states.map((s) => s.name));
+        const loosened: string[] = [];
+        for (const s of current) {
+          if (!declared.has(s.name) && s.status === 'active') {
+            await loosen(tx, s, input, 'state removed from stack.hcl');
+            loosened.push(s.id);
+          }
+        }
+        logger.info({ stackCodeId: codeId, repoPath: input.repoPath, commit: input.commit, kind }, 'stack code registered');
+        return { stackCodeId: codeId, kind, states, loosened };
+      });
+    },
+
+    /** Marks a directory's stack code invalid (registering it as invalid when new); nothing else changes. */
+    async markStackInvalid(input: StackRef & { error: StackConfigError }): Promise<{ stackCodeId: string } | Conflict> {
+      return casTransaction(async (tx) => {
+        const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
+        const conflict = check(existing, input);
+        if (conflict) return conflict;
+        const error = { ...input.error, commit: input.commit };
+        const id = existing
+          ? (await updateStackCode(tx, existing.id, { status: 'invalid', error })).id
+          : (await insertStackCode(tx, {
+            accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, repoPath: input.repoPath,
+            name: basename(input.repoPath), commit: input.commit, config: {}, status: 'invalid', error,
+          })).id;
+        await recordEvent(tx, {
+          accountId: input.accountId, stackCodeId: id, type: 'module_invalid',
+          payload: { repo_path: input.repoPath, commit: input.commit, error: input.error, delivery_id: input.deliveryId },
+          dedupeKey: `${input.deliveryId}:module_invalid:${id}`,
+        });
+        return { stackCodeId: id };
+      });
+    },
+
+    /** De-registers a stack code; its states become loose, or `destroying` when on_delete = "destroy". */
+    async deregisterStack(input: StackRef & { stackCodeId: string }): Promise<DeregisterResult | Conflict> {
+      return db.transaction().execute(async (tx) => {
+        const code = await tx.selectFrom('stack_codes').selectAll().where('id', '=', input.stackCodeId).forUpdate().executeTakeFirstOrThrow();
+        if (code.status !== 'deregistered') {
+          const conflict = check(code, input);
+          if (conflict) return conflict;
+        }
+        const cfg = code.config as Partial<StackConfig> | null;
+        const onDelete: DeregisterResult['onDelete'] = code.status === 'active' && cfg?.onDelete === 'destroy' ? 'destroy' : 'loose';
+        const loosened: string[] = [];
+        if (code.status !== 'deregistered') {
+          await updateStackCode(tx, code.id, { status: 'deregistered', error: code.error ?? null });
+          await recordEvent(tx, {
+            accountId: code.account_id, stackCodeId: code.id, type: 'module_deregistered',
+            payload: { repo_path: code.repo_path, commit: input.commit, on_delete: onDelete, delivery_id: input.deliveryId },
+            dedupeKey: `${input.deliveryId}:module_deregistered:${code.id}`,
+          });
+          for (const s of await lockStatesOfStackCode(tx, code.id)) {
+            if (s.status !== 'active') continue;
+            if (onDelete === 'destroy') {
+              await updateState(tx, s.id, { status: 'destroying' });
+              await recordEvent(tx, {
+                accountId: code.account_id, stackCodeId: code.id, stackStateId: s.id, type: 'destroy_initiated',
+                payload: { reason: 'stack code removed (on_delete = "destroy")', commit: s.commit_hash, delivery_id: input.deliveryId },
+                dedupeKey: `${input.deliveryId}:destroy_initiated:${s.id}`,
+              });
+            } else {
+              await loosen(tx, s, input, 'stack code removed');
+              loosened.push(s.id);
+            }
+          }
+        }
+        // Read back (also on a retry after the first attempt committed).
+        const destroying = await tx.selectFrom('stack_states').select(['id', 'commit_hash'])
+          .where('stack_code_id', '=', code.id).where('status', '=', 'destroying').orderBy('name').execute();
+        return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash })), loosened };
+      });
+    },
+
+    /** Active states of a repository with the commit each was last deployed from. */
+    async listActiveStates(input: { repoUrl: string }): Promise<Array<{ id: string; stackCodeId: string; commit: string }>> {
+      const rows = await listActiveStatesOfRepo(db, input.repoUrl);
+      return rows.map((r) => ({ id: r.id, stackCodeId: r.stack_code_id!, commit: r.commit_hash }));
+    },
+
+    /**
+     * After a force push: marks active states whose deployed commit is no longer reachable from the
+     * tracked branch (stack_states.metadata.commit_unreachable) and records `history_rewritten`.
+     */
+    async markUnreachableStates(input: { accountId: string; repoUrl: string; branch: string; commits: string[]; deliveryId: string; after: string }): Promise<string[]> {
+      if (input.commits.length === 0) return [];
+      return db.transaction().execute(async (tx) => {
+        const rows = await tx.selectFrom('stack_states')
+          .innerJoin('stack_codes', 'stack_codes.id', 'stack_states.stack_code_id')
+          .selectAll('stack_states')
+          .where('stack_codes.repo_url', '=', input.repoUrl)
+          .where('stack_states.status', '=', 'active')
+          .where('stack_states.commit_hash', 'in', input.commits)
+          .forUpdate()
+          .execute();
+        for (const s of rows) {
+          const meta = metaOf(s.metadata);
+          meta.commit_unreachable = { commit: s.commit_hash, branch: input.branch, head: input.after, delivery_id: input.deliveryId };
+          await updateState(tx, s.id, { metadata: meta });
+          await recordEvent(tx, {
+            accountId: input.accountId, stackCodeId: s.stack_code_id, stackStateId: s.id, type: 'history_rewritten',
+            payload: { commit: s.commit_hash, branch: input.branch, head: input.after, delivery_id: input.deliveryId },
+            dedupeKey: `${input.deliveryId}:history_rewritten:${s.id}`,
+          });
+        }
+        return rows.map((r) => r.id);
+      });
+    },
+  };
+}
+
+export type RegistryActivities = ReturnType<typeof createRegistryActivities>;

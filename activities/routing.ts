@@ -1,0 +1,33 @@
+/** Control activity: which task queue can run a stack with these requirements, right now. */
+import type { Db } from '../db';
+import { liveWorkers } from '../db/repos/workers';
+import { noWorkerReason, satisfies, type Requirement } from '../workflows/capabilities';
+
+export interface RoutingDeps {
+  db: Db;
+  /** A worker whose last heartbeat is older than this is offline. */
+  liveSeconds: number;
+}
+
+export type RouteResult =
+  | { ok: true; taskQueue: string; workers: string[] }
+  | { ok: false; reason: string };
+
+export function createRoutingActivities(deps: RoutingDeps) {
+  return {
+    /**
+     * Picks the task queue with the most live workers among those whose capability set satisfies
+     * the requirement (ties broken by name, so the choice is stable).
+     */
+    async findTaskQueue(required: Requirement): Promise<RouteResult> {
+      const live = await liveWorkers(deps.db, deps.liveSeconds);
+      const byQueue = new Map<string, string[]>();
+      for (const w of live) {
+        if (!satisfies(w.capabilities, required)) continue;
+        byQueue.set(w.task_queue, [...(byQueue.get(w.task_queue) ?? []), w.id]);
+      }
+      const best = [...byQueue.entries()].sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]))[0];
+      return best ? { ok: true, taskQueue: best[0], workers: best[1] } : { ok: false, reason: noWorkerReason(required) };
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Control activities of a stack run: load what the run needs from the registry, and record its
+ * operation and events in Postgres as it goes. Every write is idempotent (activities may be retried).
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Db } from '../db';
+import { recordEvent } from '../db/repos/events';
+import type { EventType } from '../db/tables/events';
+import type { OperationStatus, OperationType } from '../db/tables/operations';
+import type { StackConfig } from './hcl/stack-config';
+import type { RunKind, StackRunInput } from '../workflows/definitions';
+
+export interface RunsDeps {
+  db: Db;
+  logger: Logger;
+}
+
+/** Everything the workflow needs to know about the stack state it runs. */
+export interface RunContext {
+  accountId: string;
+  account: string;
+  stackCodeId: string;
+  stack: string;
+  stateId: string;
+  state: string;
+  environment: string;
+  repoUrl: string;
+  stackPath: string;
+  commit: string;
+  /** Commit deployed before this run. */
+  fromCommit: string;
+  config: StackConfig;
+  variables: Record<string, unknown>;
+}
+
+const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
+
+export function createRunActivities({ db, logger }: RunsDeps) {
+  return {
+    async loadRunContext(input: StackRunInput): Promise<RunContext> {
+      const row = await db
+        .selectFrom('stack_states as s')
+        .innerJoin('stack_codes as c', 'c.id', 's.stack_code_id')
+        .innerJoin('accounts as a', 'a.id', 's.account_id')
+        .select([
+          's.id as stateId', 's.name as state', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
+          'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
+          'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
+        ])
+        .where('s.id', '=', input.stateId)
+        .executeTakeFirst();
+      if (!row) throw ApplicationFailure.nonRetryable(`stack state ${input.stateId} does not exist or has no stack code`, 'StackStateNotFound');
+      if (row.stackCodeId !== input.stackCodeId) {
+        throw ApplicationFailure.nonRetryable(`stack state ${input.stateId} belongs to stack code ${row.stackCodeId}, not ${input.stackCodeId}`, 'StackStateMismatch');
+      }
+      if (input.kind !== 'destroy' && row.codeStatus !== 'active') {
+        throw ApplicationFailure.nonRetryable(`stack code ${row.stackCodeId} is ${row.codeStatus}: fix its stack.hcl and push again`, 'StackCodeNotActive');
+      }
+      if (input.kind !== 'destroy' && row.stateStatus !== 'active') {
+        throw ApplicationFailure.nonRetryable(`stack state ${row.state} is ${row.stateStatus}`, 'StackStateNotActive');
+      }
+      const config = row.config as StackConfig;
+      return {
+        accountId: row.accountId, account: row.account, stackCodeId: row.stackCodeId, stack: row.stack,
+        stateId: row.stateId, state: row.state, environment: config.environment ?? row.state,
+        repoUrl: row.repoUrl, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
+        config, variables: (row.variables ?? {}) as Record<string, unknown>,
+      };
+    },
+
+    /** Creates (or finds, on retry) the operation row of this run. */
+    async startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string }): Promise<string> {
+      const existing = await db.selectFrom('operations').select('id').where('workflow_id', '=', input.workflowId).executeTakeFirst();
+      if (existing) return existing.id;
+      const row = await db
+        .insertInto('operations')
+        .values({
+          stack_state_id: input.ctx.stateId, type: OP_TYPE[input.kind], status: 'running', triggered_by: input.triggeredBy,
+          workflow_id: input.workflowId, from_commit: input.ctx.fromCommit, to_commit: input.ctx.commit,
+          metadata: JSON.stringify({ stack: input.ctx.stack, state: input.ctx.state }),
+        })
+        .onConflict((oc) => oc.column('workflow_id').where('workflow_id', 'is not', null).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (row) return row.id;
+      const again = await db.selectFrom('operations').select('id').where('workflow_id', '=', input.workflowId).executeTakeFirstOrThrow();
+      return again.id;
+    },
+
+    async updateOperation(input: {
+      operationId: string; status: OperationStatus; error?: unknown; metadata?: Record<string, unknown>;
+    }): Promise<void> {
+      const done = ['succeeded', 'failed', 'cancelled'].includes(input.status);
+      await db
+        .updateTable('operations')
+        .set({
+          status: input.status,
+          ...(done ? { completed_at: sql`now()` } : {}),
+          ...(input.error !== undefined ? { error_details: JSON.stringify(input.error) } : {}),
+          ...(input.metadata ? { metadata: sql`coalesce(metadata, '{}'::jsonb) || ${JSON.stringify(input.metadata)}::jsonb` } : {}),
+        })
+        .where('id', '=', input.operationId)
+        .execute();
+    },
+
+    async emitRunEvent(input: {
+      ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>; operationId: string; type: EventType; payload: unknown; dedupeKey: string;
+    }): Promise<void> {
+      await recordEvent(db, {
+        accountId: input.ctx.accountId, stackCodeId: input.ctx.stackCodeId, stackStateId: input.ctx.stateId,
+        operationId: input.operationId, type: input.type, payload: input.payload, dedupeKey: input.dedupeKey,
+      });
+    },
+
+    /** After a successful deploy: the state now runs this commit. After a destroy: it is gone. */
+    async markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void> {
+      const upd = input.kind === 'destroy'
+        ? { status: 'destroyed' as const, updated_at: sql<Date>`now()` }
+        : { commit_hash: input.commit, updated_at: sql<Date>`now()` };
+      await db.updateTable('stack_states').set(upd).where('id', '=', input.stateId).execute();
+      logger.info({ stateId: input.stateId, commit: input.commit, kind: input.kind }, 'stack state updated after run');
+    },
+  };
+}
+export type RunActivities = ReturnType<typeof createRunActivities>;

@@ -1,0 +1,77 @@
+/**
+ * The stack's code at a commit, on an execution worker: a bare mirror per repository URL under the
+ * worker's work dir, fetched when the commit is missing, and `git archive <commit>` extracted into a
+ * fresh directory. The whole repository is extracted, because local module sources may point
+ * anywhere inside it (git_cache holds only stack directories and policies, see activities/git.ts).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+
+function git(args: string[], cwd?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(new Error(`git ${args[0]}: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout))));
+  });
+}
+
+/** Serialises fetches into one mirror within this process. */
+const tails = new Map<string, Promise<unknown>>();
+function serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = tails.get(key) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  tails.set(key, next.catch(() => undefined));
+  return next;
+}
+
+export function mirrorDir(gitDir: string, repoUrl: string): string {
+  return join(gitDir, `${createHash('sha256').update(repoUrl).digest('hex').slice(0, 24)}.git`);
+}
+
+async function hasCommit(dir: string, commit: string): Promise<boolean> {
+  return git(['cat-file', '-e', `${commit}^{commit}`], dir).then(() => true, () => false);
+}
+
+/** Makes sure the mirror of `repoUrl` holds `commit`; returns the mirror's directory. */
+export async function ensureCommit(gitDir: string, repoUrl: string, commit: string): Promise<string> {
+  if (!COMMIT_RE.test(commit)) throw ApplicationFailure.nonRetryable(`materializing ${repoUrl}: "${commit}" is not a commit hash`, 'InvalidInput');
+  const dir = mirrorDir(gitDir, repoUrl);
+  return serial(dir, async () => {
+    if (!existsSync(join(dir, 'HEAD'))) {
+      mkdirSync(dir, { recursive: true });
+      await git(['init', '--bare', '--quiet', dir]);
+      await git(['remote', 'add', 'origin', repoUrl], dir).catch(() => undefined);
+    }
+    if (await hasCommit(dir, commit)) return dir;
+    try {
+      await git(['fetch', '--quiet', '--no-tags', 'origin', '+refs/heads/*:refs/heads/*'], dir);
+    } catch (e) {
+      throw new Error(`fetching ${repoUrl}: ${(e as Error).message}`);
+    }
+    if (!(await hasCommit(dir, commit))) {
+      // Not on any branch any more (force push): ask for the commit itself.
+      await git(['fetch', '--quiet', '--no-tags', 'origin', commit], dir).catch(() => undefined);
+    }
+    if (!(await hasCommit(dir, commit))) throw ApplicationFailure.nonRetryable(`fetching ${repoUrl}: commit ${commit} not found`, 'CommitNotFound');
+    return dir;
+  });
+}
+
+/** Extracts the repository at `commit` into `dest` (created). */
+export async function materialize(gitDir: string, repoUrl: string, commit: string, dest: string): Promise<void> {
+  const dir = await ensureCommit(gitDir, repoUrl, commit);
+  mkdirSync(dest, { recursive: true });
+  const archive = spawn('git', ['archive', '--format=tar', commit], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  archive.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  tar.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  archive.stdout.pipe(tar.stdin);
+  const exit = (p: ReturnType<typeof spawn>): Promise<number | null> => new Promise((res, rej) => { p.on('error', rej); p.on('close', res); });
+  const [a, t] = await Promise.all([exit(archive), exit(tar)]);
+  if (a !== 0 || t !== 0) throw new Error(`extracting ${repoUrl}@${commit.slice(0, 12)}: ${err.trim() || `exit ${a}/${t}`}`);
+}

@@ -1,0 +1,42 @@
+/** What every route module receives: the injected dependencies plus the api's own helpers. */
+import type { Client } from '@temporalio/client';
+import type { Db } from '../db';
+import type { Logger } from '../common/logger';
+import type { TokenAuth } from './auth';
+import type { SecretBox } from './secret-box';
+import type { SignatureVerifier } from './signature';
+
+export interface ApiDeps {
+  db: Db;
+  logger: Logger;
+  /** Temporal client (a lazy connection is fine: an unreachable server gives 503, not a crash). */
+  temporal: Client;
+  /** accounts.id of this api's account. */
+  accountId: string;
+  /** Global webhook secret (GitHub App / org-wide hooks); repositories may have their own. */
+  webhookSecret: string;
+  secretBox: SecretBox;
+  /** `name:token` pairs accepted as bearer tokens. */
+  apiTokens: readonly string[];
+  bodyLimitBytes: number;
+  /** Authenticated users' groups (API_USER_GROUPS), sent with approvals; users not listed have none. */
+  userGroups?: Readonly<Record<string, readonly string[]>>;
+  /** How long a request may wait for Temporal before answering 503 (default 5 s). */
+  temporalTimeoutMs?: number;
+  /** Task queue of pushWorkflow and the runs started by hand (default CONTROL_TASK_QUEUE). */
+  taskQueue?: string;
+}
+
+export interface RouteContext extends ApiDeps {
+  auth: TokenAuth;
+  verifySignature: SignatureVerifier;
+  taskQueue: string;
+  temporalTimeoutMs: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated user (REST routes). */
+    user: string;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The api process: read config once (a missing GITHUB_WEBHOOK_SECRET stops start-up), connect,
+ * make sure this api's account exists, listen. SIGTERM/SIGINT close the server gracefully.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { createVaultKeyring } from '../common/codec';
+import { loadConfigOrExit } from '../common/config';
+import { createLogger } from '../common/logger';
+import { createDb } from '../db';
+import { ensureAccount } from '../db/repos/accounts';
+import { dataConverter } from '../common/temporal';
+import { CachingSecretBox, VaultTransitSecretBox } from './secret-box';
+import { buildApi } from './server';
+
+async function main(): Promise<void> {
+  const cfg = loadConfigOrExit('api');
+  const logger = createLogger('api', cfg.LOG_LEVEL);
+  const db = createDb({ url: cfg.DATABASE_URL, ...(cfg.DATABASE_SCHEMA ? { schema: cfg.DATABASE_SCHEMA } : {}) });
+  const account = await ensureAccount(db, cfg.STACKLY_ACCOUNT, cfg.TEMPORAL_NAMESPACE);
+  // Lazy: the api starts (and answers 503 on webhooks) even while Temporal is down.
+  const connection = Connection.lazy({ address: cfg.TEMPORAL_ADDRESS });
+  // Every payload the api hands to Temporal (push deliveries, run inputs, signals) goes through the
+  // namespace's Vault Transit codec, as in the workers.
+  const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
+  const temporal = new Client({
+    connection, namespace: cfg.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keyring.codec(cfg.TEMPORAL_NAMESPACE)),
+  });
+  const secretBox = new CachingSecretBox(new VaultTransitSecretBox({
+    addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
+  }));
+  const app = await buildApi({
+    db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
+    apiTokens: cfg.API_TOKENS, bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES, userGroups: cfg.API_USER_GROUPS,
+  });
+  const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });
+  logger.info({ address }, 'api listening');
+  let closing = false;
+  const stop = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'api stopping');
+    await app.close();
+    await connection.close().catch(() => undefined);
+    await db.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`stackly api: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+/**
+ * The OpenAPI 3.1 description of the api, written by hand next to the routes (served at
+ * GET /openapi.json). A route added in routes/ gets its entry here.
+ */
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const errorResponses = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const pageParams = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+];
+const page = (item: string) => ({
+  type: 'object', required: ['items', 'next_cursor'],
+  properties: { items: { type: 'array', items: ref(item) }, next_cursor: { type: ['string', 'null'] } },
+});
+const filter = (name: string, description: string) => ({ name, in: 'query', schema: { type: 'string' }, description });
+
+function listAndShow(path: string, tag: string, schema: string, filters: unknown[] = []) {
+  return {
+    [path]: { get: { tags: [tag], summary: `List ${tag}`, parameters: [...pageParams, ...filters], responses: { 200: { description: 'a page', ...json(page(schema)) }, ...errorResponses(400, 401) } } },
+    [`${path}/{id}`]: { get: { tags: [tag], summary: `Show one of ${tag}`, parameters: [idParam], responses: { 200: { description: 'found', ...json(ref(schema)) }, ...errorResponses(401, 404) } } },
+  };
+}
+
+const ts = { type: 'string', format: 'date-time' };
+const str = { type: 'string' };
+const nstr = { type: ['string', 'null'] };
+
+export const openapi = {
+  openapi: '3.1.0',
+  info: { title: 'Stackly API', version: '0.1.0', description: 'GitHub webhook receiver and REST API of Stackly. REST routes need `Authorization: Bearer <token>`; the webhook route is authenticated by its signature.' },
+  components: {
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer' },
+      githubSignature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature-256', description: 'HMAC-SHA256 of the raw body (sha256=<hex>) with the repository\'s webhook secret, or the global one' },
+    },
+    responses: Object.fromEntries([400, 401, 404, 409, 413, 503].map((c) => [`E${c}`, { description: `error ${c}`, ...json(ref('Error')) }])),
+    schemas: {
+      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: str, message: str } } } },
+      Repository: { type: 'object', properties: { id: str, url: str, tracked_branch: str, has_webhook_secret: { type: 'boolean' }, has_credentials: { type: 'boolean' }, created_at: ts, updated_at: ts } },
+      CreateRepository: {
+        type: 'object', required: ['url'], additionalProperties: false,
+        properties: {
+          url: { type: 'string', description: 'https://, ssh://, git:// or file:// URL' },
+          tracked_branch: { type: 'string', default: 'main' },
+          webhook_secret: { type: 'string', minLength: 16, writeOnly: true, description: 'stored as Vault Transit ciphertext, never returned' },
+          credentials: { writeOnly: true, oneOf: [
+            { type: 'object', required: ['token'], properties: { token: str, username: str } },
+            { type: 'object', required: ['username', 'password'], properties: { username: str, password: str } },
+          ] },
+        },
+      },
+      StackCode: { type: 'object', properties: { id: str, repository_id: nstr, repo_url: str, repo_path: str, name: str, current_commit: str, status: { enum: ['active', 'invalid', 'deregistered'] }, config: { type: 'object' }, error: { type: ['object', 'null'], description: '{file, line, field, message, commit} when invalid' }, created_at: ts, updated_at: ts } },
+      StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: str, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts } },
+      Operation: { type: 'object', properties: { id: str, stack_state_id: nstr, type: str, status: str, triggered_by: nstr, workflow_id: nstr, from_commit: nstr, to_commit: nstr, started_at: ts, completed_at: { type: ['string', 'null'] }, error_details: {}, metadata: {} } },
+      Event: { type: 'object', properties: { id: str, type: str, stack_code_id: nstr, stack_state_id: nstr, operation_id: nstr, payload: { type: 'object' }, created_at: ts } },
+      WorkflowStarted: { type: 'object', properties: { workflow_id: str } },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/webhooks/github': {
+      post: {
+        tags: ['webhooks'], summary: 'GitHub webhook receiver', security: [{ githubSignature: [] }],
+        parameters: ['X-GitHub-Event', 'X-GitHub-Delivery', 'X-Hub-Signature-256'].map((name) => ({ name, in: 'header', required: true, schema: str })),
+        requestBody: { required: true, ...json({ type: 'object' }) },
+        responses: {
+          200: { description: 'ping answered' },
+          202: { description: 'accepted: push workflow started, a duplicate, or recorded as ignored', ...json({ type: 'object', properties: { status: { enum: ['started', 'ignored', 'received'] }, workflow_id: str, reason: str, duplicate: { type: 'boolean' } } }) },
+          ...errorResponses(400, 401, 413, 503),
+        },
+      },
+    },
+    '/api/repositories': {
+      get: { tags: ['repositories'], summary: 'List repositories', parameters: pageParams, responses: { 200: { description: 'a page', ...json(page('Repository')) }, ...errorResponses(401) } },
+      post: { tags: ['repositories'], summary: 'Register a repository', requestBody: { required: true, ...json(ref('CreateRepository')) }, responses: { 201: { description: 'registered', ...json(ref('Repository')) }, ...errorResponses(400, 401, 409, 503) } },
+    },
+    '/api/repositories/{id}': { get: { tags: ['repositories'], summary: 'Show a repository', parameters: [idParam], responses: { 200: { description: 'found', ...json(ref('Repository')) }, ...errorResponses(401, 404) } } },
+    ...listAndShow('/api/stack-codes', 'stack-codes', 'StackCode', [filter('repository_id', 'repository uuid'), filter('status', 'active | invalid | deregistered')]),
+    ...listAndShow('/api/states', 'states', 'StackState', [filter('stack_code_id', 'stack code uuid'), filter('status', 'active | loose | destroying | destroyed')]),
+    ...listAndShow('/api/operations', 'operations', 'Operation', [filter('state_id', 'state uuid')]),
+    ...listAndShow('/api/events', 'events', 'Event', [filter('stack_code_id', 'stack code uuid'), filter('state_id', 'state uuid'), filter('type', 'event type')]),
+    '/api/states/{id}/reassociate': { post: { tags: ['states'], summary: 'Re-associate a loose state with another stack code', parameters: [idParam], requestBody: { required: true, ...json({ type: 'object', required: ['stack_code_id'], properties: { stack_code_id: str } }) }, responses: { 200: { description: 'updated', ...json(ref('StackState')) }, ...errorResponses(400, 401, 404, 409) } } },
+    '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (starts destroyWorkflow)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/states/{id}/runs': { post: { tags: ['states'], summary: 'Trigger a run by hand (starts stackRunWorkflow at the stack code\'s current commit)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/runs/{id}': { get: { tags: ['runs'], summary: 'A run\'s progress (phase, units, review plan summary, waiting reason) from the workflow query', parameters: [idParam], responses: { 200: { description: 'progress', ...json({ type: 'object' }) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/runs/{id}/approve': { post: { tags: ['runs'], summary: 'Approve the review plan (scope "review") or a unit\'s difference (scope "unit:<name>")', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, comment: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
+    '/api/runs/{id}/reject': { post: { tags: ['runs'], summary: 'Reject a run; the run ends without applying', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, reason: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
+    '/api/runs/{id}/cancel': { post: { tags: ['runs'], summary: 'Cancel a run (running tofu is interrupted so its lock is released)', parameters: [idParam], responses: { 202: { description: 'cancelling', ...json({ type: 'object' }) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/openapi.json': { get: { tags: ['meta'], summary: 'This description', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } },
+  },
+};

@@ -1,0 +1,82 @@
+/**
+ * Runs: progress, approve, reject, cancel. Progress comes from the workflow's query (the source of
+ * truth for scheduling); approvals are stored in Postgres, then delivered to the run as a signal.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { approveSignal, progressQuery, rejectSignal } from '../../workflows/definitions';
+import type { RouteModule } from '../server';
+import { ApiError, notFound } from '../errors';
+import { parseBody } from '../validation';
+
+const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+const scope = z.string().regex(/^(review|unit:[A-Za-z0-9_.-]+)$/, 'must be "review" or "unit:<name>"').default('review');
+// No `groups` here: an approver's groups come from authentication (API_USER_GROUPS), never from the body.
+const approveBody = z.strictObject({ scope, comment: z.string().max(2000).optional() });
+const rejectBody = z.strictObject({ scope, reason: z.string().max(2000).optional() });
+
+export const runRoutes: RouteModule = async (app, ctx) => {
+  /** The run must belong to a state of this api's account. */
+  const ownRun = async (workflowId: string) => {
+    if (!ID.test(workflowId)) throw notFound(`run ${workflowId}`);
+    const op = await ctx.db
+      .selectFrom('operations')
+      .innerJoin('stack_states', 'stack_states.id', 'operations.stack_state_id')
+      .select(['operations.id', 'operations.status'])
+      .where('operations.workflow_id', '=', workflowId)
+      .where('stack_states.account_id', '=', ctx.accountId)
+      .executeTakeFirst();
+    if (!op) throw notFound(`run ${workflowId}`);
+    return op;
+  };
+  const temporal = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) throw new ApiError(409, 'run_not_running', `${what}: the run is not running`);
+      throw new ApiError(503, 'temporal_unavailable', `${what}: Temporal did not answer (${(e as Error).message})`);
+    }
+  };
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id', async (req) => {
+    const op = await ownRun(req.params.id);
+    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    const progress = await temporal('reading progress', () => handle.query(progressQuery));
+    return { operation_id: op.id, operation_status: op.status, progress };
+  });
+
+  const groupsOf = (user: string): string[] => [...(Object.hasOwn(ctx.userGroups ?? {}, user) ? ctx.userGroups![user]! : [])];
+
+  app.post<{ Params: { id: string } }>('/api/runs/:id/approve', async (req, reply) => {
+    const body = parseBody(approveBody, req.body);
+    const op = await ownRun(req.params.id);
+    const groups = groupsOf(req.user);
+    await ctx.db.insertInto('approvals').values({
+      operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
+      groups: JSON.stringify(groups), decision: 'approve', comment: body.comment ?? null,
+    }).execute();
+    await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
+      by: req.user, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
+    }));
+    return reply.status(202).send({ approved: true, by: req.user, scope: body.scope });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/runs/:id/reject', async (req, reply) => {
+    const body = parseBody(rejectBody, req.body);
+    const op = await ownRun(req.params.id);
+    await ctx.db.insertInto('approvals').values({
+      operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
+      groups: JSON.stringify(groupsOf(req.user)), decision: 'reject', comment: body.reason ?? null,
+    }).execute();
+    await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
+      by: req.user, scope: body.scope, groups: groupsOf(req.user), ...(body.reason ? { reason: body.reason } : {}),
+    }));
+    return reply.status(202).send({ rejected: true, by: req.user });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {
+    await ownRun(req.params.id);
+    await temporal('cancelling', () => ctx.temporal.workflow.getHandle(req.params.id).cancel());
+    return reply.status(202).send({ cancelling: true, by: req.user });
+  });
+};

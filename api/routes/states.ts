@@ -1,0 +1,128 @@
+/**
+ * Stack states: list and show (including `commit_unreachable` after a force push), re-associate a
+ * loose state with another stack code, destroy a loose state, trigger a run by hand.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { recordEvent } from '../../db/repos/events';
+import { getStackCode, isUuid } from '../../db/repos/stack-codes';
+import { getState, listStates, lockState, updateState } from '../../db/repos/stack-states';
+import type { StackStateStatus } from '../../db/tables/stack-states';
+import { WORKFLOWS, stackRunWorkflowId, type StackRunInput } from '../../workflows/definitions';
+import type { RouteContext } from '../context';
+import { ApiError, badRequest, notFound } from '../errors';
+import { pageBody, pageRequest, str } from '../pagination';
+import { parseBody } from '../validation';
+import { stateView } from '../views';
+
+const STATUSES: StackStateStatus[] = ['active', 'loose', 'destroying', 'destroyed'];
+const ReassociateBody = z.strictObject({ stack_code_id: z.string().uuid() });
+
+function meta(v: unknown): Record<string, unknown> {
+  return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {};
+}
+
+export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { db, accountId } = ctx;
+
+  async function startRun(workflowType: string, input: StackRunInput): Promise<string> {
+    const workflowId = stackRunWorkflowId(input.stateId, input.commit, input.kind);
+    try {
+      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () =>
+        ctx.temporal.workflow.start(workflowType, { taskQueue: ctx.taskQueue, workflowId, args: [input] }));
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new ApiError(409, 'run_in_progress', `workflow ${workflowId} is already running`);
+      }
+      ctx.logger.error({ workflowId, err: (e as Error).message }, 'starting run failed');
+      throw new ApiError(503, 'temporal_unavailable', 'cannot start the workflow right now');
+    }
+    return workflowId;
+  }
+
+  app.get('/api/states', async (req) => {
+    const status = str(req.query, 'status');
+    if (status && !STATUSES.includes(status as StackStateStatus)) throw badRequest(`status must be one of ${STATUSES.join(', ')}`);
+    const stackCodeId = str(req.query, 'stack_code_id');
+    if (stackCodeId && !isUuid(stackCodeId)) throw badRequest('stack_code_id must be a uuid');
+    const page = await listStates(db, accountId, {
+      ...(stackCodeId ? { stackCodeId } : {}), ...(status ? { status: status as StackStateStatus } : {}),
+    }, pageRequest(req.query));
+    return pageBody(page, stateView);
+  });
+
+  app.get('/api/states/:id', async (req) => {
+    const { id } = req.params as { id: string };
+    const s = await getState(db, accountId, id);
+    if (!s) throw notFound('state');
+    return stateView(s);
+  });
+
+  app.post('/api/states/:id/reassociate', async (req) => {
+    const { id } = req.params as { id: string };
+    const body = parseBody(ReassociateBody, req.body);
+    const updated = await db.transaction().execute(async (tx) => {
+      const s = await lockState(tx, accountId, id);
+      if (!s) throw notFound('state');
+      if (s.status !== 'loose') throw new ApiError(409, 'state_not_loose', `state is ${s.status}; only loose states can be re-associated`);
+      const code = await getStackCode(tx, accountId, body.stack_code_id);
+      if (!code) throw notFound('stack code');
+      if (code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code.status}`);
+      const clash = await tx.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).where('name', '=', s.name).executeTakeFirst();
+      if (clash) throw new ApiError(409, 'state_name_taken', `stack code already has a state named ${s.name}`);
+      const m = meta(s.metadata);
+      m.reassociated = { from: m.previous_stack_code_id ?? null, to: code.id, by: req.user };
+      delete m.previous_stack_code_id;
+      delete m.loose_reason;
+      const row = await updateState(tx, s.id, { status: 'active', stackCodeId: code.id, metadata: m });
+      await recordEvent(tx, {
+        accountId, stackCodeId: code.id, stackStateId: s.id, type: 'module_updated',
+        payload: { action: 'state_reassociated', state: s.name, by: req.user },
+      });
+      return row;
+    });
+    return stateView(updated);
+  });
+
+  app.post('/api/states/:id/destroy', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const s = await getState(db, accountId, id);
+    if (!s) throw notFound('state');
+    if (s.status !== 'loose' && s.status !== 'destroying') {
+      throw new ApiError(409, 'state_not_loose', `state is ${s.status}; only loose states are cleaned up by hand`);
+    }
+    const previous = meta(s.metadata).previous_stack_code_id;
+    const stackCodeId = s.stack_code_id ?? (typeof previous === 'string' ? previous : null);
+    if (!stackCodeId) throw new ApiError(409, 'no_stack_code', 'state has no stack code to destroy with');
+    // Start first (idempotent id), then record: a retried request after a failure in between converges.
+    const workflowId = await startRun(WORKFLOWS.destroy, {
+      stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user },
+    }).catch((e: unknown) => {
+      if (e instanceof ApiError && e.code === 'run_in_progress') return stackRunWorkflowId(s.id, s.commit_hash, 'destroy');
+      throw e;
+    });
+    await db.transaction().execute(async (tx) => {
+      await updateState(tx, s.id, { status: 'destroying' });
+      await recordEvent(tx, {
+        accountId, stackCodeId, stackStateId: s.id, type: 'destroy_initiated',
+        payload: { reason: 'cleanup of a loose state', by: req.user, workflow_id: workflowId },
+        dedupeKey: `destroy:${workflowId}`,
+      });
+    });
+    return reply.status(202).send({ workflow_id: workflowId });
+  });
+
+  app.post('/api/states/:id/runs', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const s = await getState(db, accountId, id);
+    if (!s) throw notFound('state');
+    if (s.status !== 'active' || !s.stack_code_id) throw new ApiError(409, 'state_not_active', `state is ${s.status}`);
+    const code = await getStackCode(db, accountId, s.stack_code_id);
+    if (!code || code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code?.status ?? 'missing'}`);
+    const workflowId = await startRun(WORKFLOWS.stackRun, {
+      stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user },
+    });
+    return reply.status(202).send({ workflow_id: workflowId, commit: code.current_commit });
+  });
+}

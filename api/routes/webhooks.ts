@@ -1,0 +1,166 @@
+/**
+ * `POST /webhooks/github`: thin, fails closed, durable before it answers.
+ *
+ * 1. Verify `X-Hub-Signature-256` over the raw body (always): with the repository's own secret when
+ *    the payload names a registered repository that has one, else with the global secret.
+ * 2. Parse; store the delivery (its id is the primary key, so a delivery is stored once).
+ * 3. For a push to the tracked branch: start pushWorkflow with id `push-<delivery id>` (a duplicate
+ *    start is success), mark the delivery `started`, answer 202. If Temporal cannot be reached the
+ *    answer is 503 and the delivery stays `received`, so GitHub's redelivery starts it.
+ * No work continues after the reply: the workflow does it.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { isCodecError } from '../../common/codec';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { getRepositoryById, findRepositoryByUrls } from '../../db/repos/repositories';
+import { insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
+import type { Repository } from '../../db/tables/repositories';
+import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflows/definitions';
+import type { RouteContext } from '../context';
+import { ApiError } from '../errors';
+
+const COMMIT = z.string().regex(/^[0-9a-f]{40}$/);
+
+/** The part of GitHub's push payload Stackly uses. */
+const PushPayload = z.object({
+  ref: z.string().min(1),
+  before: COMMIT,
+  after: COMMIT,
+  created: z.boolean().optional().default(false),
+  deleted: z.boolean().optional().default(false),
+  forced: z.boolean().optional().default(false),
+  head_commit: z.object({
+    id: z.string(),
+    author: z.object({ name: z.string().optional(), email: z.string().optional(), username: z.string().optional() }).partial().optional(),
+  }).nullable().optional(),
+  pusher: z.object({ name: z.string().optional() }).partial().optional(),
+});
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function repositoryUrls(payload: unknown): string[] {
+  if (!isObj(payload) || !isObj(payload.repository)) return [];
+  const r = payload.repository;
+  return ['clone_url', 'html_url', 'ssh_url', 'git_url', 'svn_url', 'url']
+    .map((k) => r[k])
+    .filter((v): v is string => typeof v === 'string' && v !== '');
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { db, accountId, logger } = ctx;
+  // The signature is over the raw bytes: take every content type as a Buffer, parse JSON ourselves.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.bodyLimitBytes }, (_req, body, done) => done(null, body));
+
+  async function secretFor(repo: Repository | undefined): Promise<string> {
+    if (repo?.webhook_secret_enc) {
+      try {
+        return await ctx.secretBox.decrypt(repo.webhook_secret_enc);
+      } catch (e) {
+        logger.error({ repositoryId: repo.id, err: (e as Error).message }, 'decrypting webhook secret failed');
+        throw new ApiError(503, 'secret_unavailable', 'cannot check the signature right now; retry later');
+      }
+    }
+    return ctx.webhookSecret;
+  }
+
+  async function ignore(reply: FastifyReply, deliveryId: string, event: string, repo: Repository | undefined, reason: string, status = 202) {
+    const { inserted } = await insertDelivery(db, { deliveryId, event, repositoryId: repo?.id ?? null, status: 'ignored', reason });
+    logger.info({ deliveryId, event, reason }, 'webhook delivery ignored');
+    return reply.status(status).send({ status: 'ignored', reason, duplicate: !inserted });
+  }
+
+  app.post('/webhooks/github', async (req, reply) => {
+    const signature = header(req.headers['x-hub-signature-256']);
+    if (!signature) throw new ApiError(401, 'missing_signature', 'X-Hub-Signature-256 is required');
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const text = raw.toString('utf8');
+    let payload: unknown;
+    let malformed = false;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      malformed = true;
+    }
+    const urls = malformed ? [] : repositoryUrls(payload);
+    const repo = urls.length ? await findRepositoryByUrls(db, accountId, urls) : undefined;
+    if (!(await ctx.verifySignature(await secretFor(repo), text, signature))) {
+      throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
+    }
+    if (malformed || !isObj(payload)) throw new ApiError(400, 'malformed_json', 'body is not a JSON object');
+
+    const event = header(req.headers['x-github-event']);
+    const deliveryId = header(req.headers['x-github-delivery']);
+    if (!event || !deliveryId || deliveryId.length > 200) {
+      throw new ApiError(400, 'missing_headers', 'X-GitHub-Event and X-GitHub-Delivery are required');
+    }
+    if (event === 'ping') return ignore(reply, deliveryId, event, repo, 'ping', 200);
+    if (!repo) return ignore(reply, deliveryId, event, repo, 'unknown repository');
+    if (event !== 'push') return ignore(reply, deliveryId, event, repo, `event ${event} is not handled`);
+
+    const parsed = PushPayload.safeParse(payload);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      throw new ApiError(400, 'invalid_payload', `push payload: ${i.path.join('.')}: ${i.message}`);
+    }
+    const push = parsed.data;
+    if (push.ref !== `refs/heads/${repo.tracked_branch}`) return ignore(reply, deliveryId, event, repo, `push to untracked ref ${push.ref}`);
+    if (push.deleted) return ignore(reply, deliveryId, event, repo, 'tracked branch deleted');
+
+    const workflowId = pushWorkflowId(deliveryId);
+    const summary = { ref: push.ref, before: push.before, after: push.after, forced: push.forced };
+    const { row, inserted } = await insertDelivery(db, { deliveryId, event, repositoryId: repo.id, status: 'received', summary });
+    // Seen before and already handed to Temporal (or ignored): nothing new to do.
+    if (!inserted && row.status !== 'received') {
+      return reply.status(202).send({ status: row.status, workflow_id: row.workflow_id, duplicate: true });
+    }
+    const author = push.head_commit?.author?.username ?? push.head_commit?.author?.email ?? push.pusher?.name;
+    const input: PushWorkflowInput = {
+      deliveryId, accountId, repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch,
+      before: push.before, after: push.after, forced: push.forced, ...(author ? { author } : {}),
+    };
+    try {
+      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => ctx.temporal.workflow.start(WORKFLOWS.push, {
+        taskQueue: ctx.taskQueue,
+        workflowId,
+        args: [input],
+        // A delivery is handled once, even after its workflow closed.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      }));
+    } catch (e) {
+      if (!(e instanceof WorkflowExecutionAlreadyStartedError)) {
+        // Left `received`: a redelivery (or GitHub's retry) starts it.
+        const codec = isCodecError(e) ? e : isCodecError((e as { cause?: unknown }).cause) ? (e as { cause: Error }).cause : undefined;
+        if (codec) {
+          // The workflow input could not be encrypted (Vault down, namespace key missing): nothing was started.
+          logger.error({ deliveryId, err: codec.message }, 'encrypting the push workflow input failed');
+          throw new ApiError(503, 'codec_unavailable', 'cannot encrypt the push workflow input right now; redeliver later');
+        }
+        logger.error({ deliveryId, err: (e as Error).message }, 'starting push workflow failed');
+        throw new ApiError(503, 'temporal_unavailable', 'cannot start the push workflow right now; redeliver later');
+      }
+    }
+    await markDeliveryStarted(db, deliveryId, workflowId);
+    logger.info({ deliveryId, workflowId, repositoryId: repo.id, after: push.after }, 'push workflow started');
+    return reply.status(202).send({ status: 'started', workflow_id: workflowId, duplicate: !inserted });
+  });
+
+  // Used by tests and the CLI to see what happened to a delivery (same signature-free rule as GitHub's UI: bearer auth).
+  app.get('/webhooks/github/deliveries/:id', async (req) => {
+    ctx.auth.authenticate(req);
+    const { id } = req.params as { id: string };
+    const row = await db.selectFrom('webhook_deliveries').selectAll().where('delivery_id', '=', id).executeTakeFirst();
+    if (!row) throw new ApiError(404, 'not_found', 'delivery not found');
+    const repo = row.repository_id ? await getRepositoryById(db, row.repository_id) : undefined;
+    return {
+      delivery_id: row.delivery_id, event: row.event, status: row.status, reason: row.reason, workflow_id: row.workflow_id,
+      repository_id: repo?.id ?? null, received_at: row.received_at, updated_at: row.updated_at,
+    };
+  });
+}

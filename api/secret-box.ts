@@ -1,0 +1,108 @@
+/**
+ * Secrets at rest (webhook secrets, clone credentials) are stored only as ciphertext. `SecretBox` is
+ * the seam; the implementation is Vault Transit (`<mount>/encrypt/<key>`, default
+ * `transit/encrypt/stackly-secrets`). Without Vault configured the api still starts, but refuses to
+ * store a secret (fails closed) rather than keeping it in plaintext.
+ */
+import nodeVault from 'node-vault';
+import type { GitCredentials } from '../activities/git';
+import type { DbOrTx } from '../db';
+
+export interface SecretBox {
+  encrypt(plaintext: string): Promise<string>;
+  decrypt(ciphertext: string): Promise<string>;
+}
+
+export class SecretBoxUnavailableError extends Error {
+  constructor() {
+    super('secret storage is not configured (set VAULT_ADDR and VAULT_TOKEN)');
+    this.name = 'SecretBoxUnavailableError';
+  }
+}
+
+export interface VaultSecretBoxOptions {
+  addr: string;
+  token: string;
+  mount?: string;
+  key?: string;
+}
+
+export class VaultTransitSecretBox implements SecretBox {
+  private readonly vault: nodeVault.client;
+  private readonly mount: string;
+  private readonly key: string;
+  private keyReady: Promise<void> | undefined;
+
+  constructor(opts: VaultSecretBoxOptions) {
+    this.vault = nodeVault({ endpoint: opts.addr, token: opts.token });
+    this.mount = opts.mount ?? 'transit';
+    this.key = opts.key ?? 'stackly-secrets';
+  }
+
+  /** Creates the Transit key when missing (idempotent). */
+  ensureKey(): Promise<void> {
+    this.keyReady ??= (async () => {
+      try {
+        await this.vault.read(`${this.mount}/keys/${this.key}`);
+      } catch {
+        await this.vault.write(`${this.mount}/keys/${this.key}`, { type: 'aes256-gcm96' });
+      }
+    })().catch((e: unknown) => {
+      this.keyReady = undefined;
+      throw new Error(`preparing Vault Transit key ${this.key}: ${(e as Error).message}`);
+    });
+    return this.keyReady;
+  }
+
+  async encrypt(plaintext: string): Promise<string> {
+    await this.ensureKey();
+    const res = await this.vault.write(`${this.mount}/encrypt/${this.key}`, { plaintext: Buffer.from(plaintext, 'utf8').toString('base64') });
+    return res.data.ciphertext as string;
+  }
+
+  async decrypt(ciphertext: string): Promise<string> {
+    const res = await this.vault.write(`${this.mount}/decrypt/${this.key}`, { ciphertext });
+    return Buffer.from(res.data.plaintext as string, 'base64').toString('utf8');
+  }
+}
+
+/** Used when no Vault is configured: every call fails, so no secret is ever stored in plaintext. */
+export class UnavailableSecretBox implements SecretBox {
+  async encrypt(): Promise<string> {
+    throw new SecretBoxUnavailableError();
+  }
+  async decrypt(): Promise<string> {
+    throw new SecretBoxUnavailableError();
+  }
+}
+
+/** Remembers decrypted values for a while, so each webhook delivery does not cost a Vault round trip. */
+export class CachingSecretBox implements SecretBox {
+  private readonly cache = new Map<string, { value: string; until: number }>();
+  constructor(private readonly inner: SecretBox, private readonly ttlMs = 5 * 60_000, private readonly max = 1000) {}
+  encrypt(plaintext: string): Promise<string> {
+    return this.inner.encrypt(plaintext);
+  }
+  async decrypt(ciphertext: string): Promise<string> {
+    const hit = this.cache.get(ciphertext);
+    if (hit && hit.until > Date.now()) return hit.value;
+    const value = await this.inner.decrypt(ciphertext);
+    if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(ciphertext, { value, until: Date.now() + this.ttlMs });
+    return value;
+  }
+}
+
+/**
+ * For control workers (`createControlActivities({ credentialsFor })`): the decrypted clone credentials
+ * of a registered repository, or null when it has none. The plaintext lives only in the git child's
+ * environment (activities/git.ts); it never reaches an activity input or result, so never Temporal history.
+ */
+export function repositoryCredentialsResolver(db: DbOrTx, box: SecretBox): (repositoryId: string) => Promise<GitCredentials | null> {
+  return async (repositoryId) => {
+    const row = await db.selectFrom('repositories').select('credentials_enc').where('id', '=', repositoryId).executeTakeFirst();
+    if (!row?.credentials_enc) return null;
+    const parsed = JSON.parse(await box.decrypt(row.credentials_enc)) as GitCredentials;
+    return parsed;
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The api's Fastify app factory. Everything comes in through `deps` (no process.env here); the
+ * process entry is main.ts. Routes are a short list: public ones (webhook: signature auth; openapi;
+ * health) and REST ones behind bearer-token auth.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
+import { createTokenAuth } from './auth';
+import type { ApiDeps, RouteContext } from './context';
+import { installErrorHandler } from './errors';
+import { createSignatureVerifier } from './signature';
+import { webhookRoutes } from './routes/webhooks';
+import { openapiRoutes } from './routes/openapi';
+import { repositoryRoutes } from './routes/repositories';
+import { stackCodeRoutes } from './routes/stack-codes';
+import { stateRoutes } from './routes/states';
+import { operationRoutes } from './routes/operations';
+import { eventRoutes } from './routes/events';
+import { runRoutes } from './routes/runs';
+
+export type { ApiDeps } from './context';
+export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
+
+/** Routes with their own authentication (or none). */
+const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes];
+/** Routes behind `Authorization: Bearer <token>`. */
+const REST_ROUTES: RouteModule[] = [repositoryRoutes, stackCodeRoutes, stateRoutes, operationRoutes, eventRoutes, runRoutes];
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const ctx: RouteContext = {
+    ...deps,
+    auth: createTokenAuth(deps.apiTokens),
+    verifySignature: await createSignatureVerifier(),
+    taskQueue: deps.taskQueue ?? CONTROL_TASK_QUEUE,
+    temporalTimeoutMs: deps.temporalTimeoutMs ?? 5000,
+  };
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    return503OnClosing: true,
+  });
+  installErrorHandler(app);
+  app.decorateRequest('user', '');
+  app.get('/healthz', async () => ({ ok: true }));
+  for (const r of PUBLIC_ROUTES) await app.register(async (scope) => r(scope, ctx));
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async (req) => {
+      req.user = ctx.auth.authenticate(req);
+    });
+    for (const r of REST_ROUTES) await scope.register(async (inner) => r(inner, ctx));
+  });
+  return app;
+}

@@ -1,0 +1,31 @@
+/**
+ * The `stackly` command line. Each subcommand lives in its own file and registers itself here.
+ * Runs as `npx tsx cli/index.ts …` or, compiled, `node dist/cli/index.js …`.
+ */
+import { Command } from 'commander';
+import { registerGraph } from './graph';
+import { registerPolicyCommand } from './policy';
+
+/** Subcommand registry: add `registerX` functions here. */
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand];
+
+export function buildProgram(): Command {
+  const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');
+  for (const register of commands) register(program);
+  return program;
+}
+
+/** Errors: one line to stderr, exit code 1, no stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`stackly: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv).then((code) => { process.exitCode = code; });
+}

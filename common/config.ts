@@ -1,0 +1,159 @@
+/**
+ * One config module for every process. Each process calls its loader once at start-up; the result is
+ * validated, frozen and injected. A missing or bad variable stops start-up with its name.
+ * Nothing else in the project reads process.env.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const url = z.string().url();
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+/** `k=v,k2=v2` → record. */
+const labels = z.string().transform((s, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) {
+      ctx.addIssue({ code: 'custom', message: `expected key=value, got "${part}"` });
+      return z.NEVER;
+    }
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+});
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const shared = {
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STACKLY_ACCOUNT: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default('default'),
+};
+const database = { DATABASE_URL: url };
+const temporal = {
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('stackly'),
+};
+const vault = {
+  VAULT_ADDR: url.default('http://127.0.0.1:8200'),
+  VAULT_TOKEN: z.string().min(1),
+  VAULT_TRANSIT_MOUNT: z.string().regex(/^[A-Za-z0-9_\-/]+$/).default('transit'),
+};
+const s3 = {
+  S3_ENDPOINT: url.optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('stackly'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+};
+
+const GROUP_NAME = /^[A-Za-z0-9_.@-]{1,100}$/;
+/** `alice=platform-admins|ops;bob=dev` → { alice: ['platform-admins', 'ops'], bob: ['dev'] }. */
+const userGroups = z.string().transform((text, c): Record<string, string[]> => {
+  const out: Record<string, string[]> = {};
+  for (const [i, entry] of text.split(';').map((e) => e.trim()).entries()) {
+    if (entry === '') continue;
+    const eq = entry.indexOf('=');
+    const user = entry.slice(0, eq).trim();
+    const groups = entry.slice(eq + 1).split('|').map((g) => g.trim()).filter((g) => g !== '');
+    const bad = eq <= 0 ? 'expected user=group1|group2'
+      : !GROUP_NAME.test(user) ? `invalid user name "${user}"`
+        : Object.hasOwn(out, user) ? `user "${user}" listed twice`
+          : groups.find((g) => !GROUP_NAME.test(g)) !== undefined ? `invalid group name "${groups.find((g) => !GROUP_NAME.test(g))}"` : undefined;
+    if (bad) {
+      c.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 60)}"): ${bad}` });
+      return z.NEVER;
+    }
+    out[user] = [...new Set(groups)];
+  }
+  return out;
+});
+
+const schemas = {
+  api: z.object({
+    ...shared, ...database, ...temporal,
+    API_HOST: z.string().default('127.0.0.1'),
+    API_PORT: port.default(8080),
+    /** Bearer tokens accepted by the REST API, `name:token` pairs separated by commas. */
+    API_TOKENS: csv.default([]),
+    API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(25 * 1024 * 1024),
+    /**
+     * Groups of API users, for approval policies' `allowed_groups`: `user=group1|group2;user2=group3`.
+     * The only source of an approver's groups (never the request body). Users not listed have none.
+     */
+    API_USER_GROUPS: userGroups.default({}),
+    /** Verifies webhook deliveries of repositories without their own secret. Required: the receiver never runs open. */
+    GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+    /** Postgres schema (tests run each suite in its own). */
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+    /** Vault Transit: the payload codec of every workflow the api starts, and repository secrets at rest. */
+    ...vault,
+    VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
+  }),
+  codec: z.object({
+    ...shared, ...vault,
+    CODEC_HOST: z.string().default('127.0.0.1'),
+    CODEC_PORT: port.default(8081),
+    /** Bearer tokens accepted on /encode and /decode. Required: the codec server never runs open. */
+    CODEC_AUTH_TOKENS: csv.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'at least one token is required')),
+    CODEC_CORS_ORIGINS: csv.default([]),
+    /** Largest accepted request body; bigger requests get 413. */
+    CODEC_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+    /** Lifetime of a Web UI session cookie made by the codec server's /login page. */
+    CODEC_SESSION_TTL_SECONDS: z.coerce.number().int().positive().max(7 * 24 * 3600).default(12 * 3600),
+  }),
+  worker: z.object({
+    ...shared, ...database, ...temporal, ...s3, ...vault,
+    WORKER_KIND: z.enum(['control', 'execution']),
+    WORKER_ID: z.string().min(1).optional(),
+    WORKER_FEATURES: csv.default(['terraform']),
+    WORKER_LABELS: labels.default({}),
+    WORKER_VERSION: z.string().default('0.1.0'),
+    WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(4),
+    TF_BINARY: z.string().min(1).default('tofu'),
+    STACKLY_WORK_DIR: z.string().min(1).optional(),
+  }),
+  migrate: z.object({ ...shared, ...database, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
+} as const;
+
+export type ProcessName = keyof typeof schemas;
+export type Config<P extends ProcessName> = Readonly<z.output<(typeof schemas)[P]>>;
+
+/** Validates `env` for process `name`. Empty strings count as unset, so `X=` falls back to the default. */
+export function loadConfig<P extends ProcessName>(name: P, env: Env = process.env): Config<P> {
+  const cleaned: Env = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const result = (schemas[name] as z.ZodType).safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '?');
+      const missing = cleaned[key] === undefined;
+      return missing ? `${key} is required but not set` : `${key} is invalid: ${i.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  return Object.freeze(result.data) as Config<P>;
+}
+
+/** For entry points: load, or print the problem and exit 2. */
+export function loadConfigOrExit<P extends ProcessName>(name: P, env: Env = process.env): Config<P> {
+  try {
+    return loadConfig(name, env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`stackly ${name}: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}

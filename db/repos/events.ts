@@ -1,0 +1,53 @@
+/** events: the stored event stream. Inserts carry a dedupe key so retried activities record once. */
+import type { DbOrTx } from '../index';
+import type { EventType, StoredEvent } from '../tables/events';
+import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+
+export interface NewEvent {
+  accountId: string | null;
+  stackCodeId?: string | null;
+  stackStateId?: string | null;
+  operationId?: string | null;
+  type: EventType;
+  payload: unknown;
+  /** Same key twice → stored once. */
+  dedupeKey?: string | null;
+}
+
+export async function recordEvent(db: DbOrTx, e: NewEvent): Promise<void> {
+  await db
+    .insertInto('events')
+    .values({
+      account_id: e.accountId,
+      stack_code_id: e.stackCodeId ?? null,
+      stack_state_id: e.stackStateId ?? null,
+      operation_id: e.operationId ?? null,
+      type: e.type,
+      payload: JSON.stringify(e.payload ?? {}),
+      dedupe_key: e.dedupeKey ?? null,
+    })
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .execute();
+}
+
+export interface EventFilter {
+  stackCodeId?: string;
+  stackStateId?: string;
+  type?: EventType;
+}
+
+export async function listEvents(db: DbOrTx, accountId: string, filter: EventFilter, page: PageRequest): Promise<Page<StoredEvent>> {
+  let q = db.selectFrom('events').selectAll().where('account_id', '=', accountId);
+  if (filter.stackCodeId) q = q.where('stack_code_id', '=', filter.stackCodeId);
+  if (filter.stackStateId) q = q.where('stack_state_id', '=', filter.stackStateId);
+  if (filter.type) q = q.where('type', '=', filter.type);
+  // Event ids are a sequence, so the id alone orders them.
+  if (page.cursor) q = q.where('id', '<', decodeCursor(page.cursor).id);
+  const rows = await q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+}
+
+export async function getEvent(db: DbOrTx, accountId: string, id: string): Promise<StoredEvent | undefined> {
+  if (!/^\d{1,18}$/.test(id)) return undefined;
+  return db.selectFrom('events').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}

@@ -1,0 +1,75 @@
+/** repositories: registered Git repositories with their (encrypted) webhook secret and credentials. */
+import type { DbOrTx } from '../index';
+import type { Repository } from '../tables/repositories';
+import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+
+export interface NewRepository {
+  accountId: string;
+  url: string;
+  trackedBranch: string;
+  webhookSecretEnc: string | null;
+  credentialsEnc: string | null;
+}
+
+/** Normalises a repository URL for storage: trimmed, no trailing slash, lower-case scheme and host. */
+export function normalizeRepoUrl(url: string): string {
+  let u = url.trim().replace(/\/+$/, '');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)(.*)$/i.exec(u);
+  if (m) u = m[1]!.toLowerCase() + m[2]!.toLowerCase() + m[3]!;
+  return u;
+}
+
+/** The spellings under which a URL may have been registered (with and without `.git`). */
+export function repoUrlVariants(url: string): string[] {
+  const n = normalizeRepoUrl(url);
+  const bare = n.replace(/\.git$/, '');
+  return [...new Set([n, bare, `${bare}.git`])];
+}
+
+export async function insertRepository(db: DbOrTx, r: NewRepository): Promise<Repository> {
+  return db
+    .insertInto('repositories')
+    .values({
+      account_id: r.accountId,
+      url: normalizeRepoUrl(r.url),
+      tracked_branch: r.trackedBranch,
+      webhook_secret_enc: r.webhookSecretEnc,
+      credentials_enc: r.credentialsEnc,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getRepository(db: DbOrTx, accountId: string, id: string): Promise<Repository | undefined> {
+  return db.selectFrom('repositories').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function getRepositoryById(db: DbOrTx, id: string): Promise<Repository | undefined> {
+  return db.selectFrom('repositories').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Finds a registered repository by any of the URLs a webhook payload names (clone_url, html_url, ...). */
+export async function findRepositoryByUrls(db: DbOrTx, accountId: string, urls: string[]): Promise<Repository | undefined> {
+  const candidates = [...new Set(urls.filter(Boolean).flatMap(repoUrlVariants))];
+  if (candidates.length === 0) return undefined;
+  return db
+    .selectFrom('repositories')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('url', 'in', candidates)
+    .orderBy('created_at')
+    .executeTakeFirst();
+}
+
+export async function listRepositories(db: DbOrTx, accountId: string, page: PageRequest): Promise<Page<Repository>> {
+  let q = db.selectFrom('repositories').selectAll().where('account_id', '=', accountId);
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor);
+    q = q.where((eb) => eb.or([
+      eb('created_at', '<', new Date(c.t)),
+      eb.and([eb('created_at', '=', new Date(c.t)), eb('id', '<', c.id)]),
+    ]));
+  }
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
+  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+}

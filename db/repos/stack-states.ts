@@ -1,0 +1,103 @@
+/** stack_states: deployed instances of a stack code (`prod`, `staging`), active or loose. */
+import type { DbOrTx, Tx } from '../index';
+import type { StackState, StackStateStatus } from '../tables/stack-states';
+import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { isUuid } from './stack-codes';
+
+export async function listStatesOfStackCode(db: DbOrTx, stackCodeId: string): Promise<StackState[]> {
+  return db.selectFrom('stack_states').selectAll().where('stack_code_id', '=', stackCodeId).orderBy('name').execute();
+}
+
+export async function lockStatesOfStackCode(tx: Tx, stackCodeId: string): Promise<StackState[]> {
+  return tx.selectFrom('stack_states').selectAll().where('stack_code_id', '=', stackCodeId).orderBy('name').forUpdate().execute();
+}
+
+export async function lockState(tx: Tx, accountId: string, id: string): Promise<StackState | undefined> {
+  if (!isUuid(id)) return undefined;
+  return tx.selectFrom('stack_states').selectAll().where('account_id', '=', accountId).where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export interface NewState {
+  accountId: string;
+  stackCodeId: string;
+  name: string;
+  commit: string;
+  tfStateKey: string;
+  variables: unknown;
+  metadata?: Record<string, unknown>;
+}
+
+export async function insertState(db: DbOrTx, s: NewState): Promise<StackState> {
+  return db
+    .insertInto('stack_states')
+    .values({
+      account_id: s.accountId,
+      stack_code_id: s.stackCodeId,
+      name: s.name,
+      commit_hash: s.commit,
+      tf_state_key: s.tfStateKey,
+      variables: JSON.stringify(s.variables ?? {}),
+      metadata: JSON.stringify(s.metadata ?? {}),
+      status: 'active',
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function updateState(
+  db: DbOrTx,
+  id: string,
+  v: { status?: StackStateStatus; stackCodeId?: string | null; variables?: unknown; metadata?: Record<string, unknown> },
+): Promise<StackState> {
+  return db
+    .updateTable('stack_states')
+    .set({
+      ...(v.status !== undefined ? { status: v.status } : {}),
+      ...(v.stackCodeId !== undefined ? { stack_code_id: v.stackCodeId } : {}),
+      ...(v.variables !== undefined ? { variables: JSON.stringify(v.variables) } : {}),
+      ...(v.metadata !== undefined ? { metadata: JSON.stringify(v.metadata) } : {}),
+      updated_at: new Date(),
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Active states of a repository's live stack codes, with the commit each was last deployed from. */
+export async function listActiveStatesOfRepo(db: DbOrTx, repoUrl: string): Promise<Array<StackState & { repo_path: string }>> {
+  return db
+    .selectFrom('stack_states')
+    .innerJoin('stack_codes', 'stack_codes.id', 'stack_states.stack_code_id')
+    .selectAll('stack_states')
+    .select('stack_codes.repo_path')
+    .where('stack_codes.repo_url', '=', repoUrl)
+    .where('stack_codes.status', '<>', 'deregistered')
+    .where('stack_states.status', '=', 'active')
+    .orderBy('stack_states.id')
+    .execute();
+}
+
+export async function getState(db: DbOrTx, accountId: string, id: string): Promise<StackState | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('stack_states').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+export interface StateFilter {
+  stackCodeId?: string;
+  status?: StackStateStatus;
+}
+
+export async function listStates(db: DbOrTx, accountId: string, filter: StateFilter, page: PageRequest): Promise<Page<StackState>> {
+  let q = db.selectFrom('stack_states').selectAll().where('account_id', '=', accountId);
+  if (filter.stackCodeId) q = q.where('stack_code_id', '=', filter.stackCodeId);
+  if (filter.status) q = q.where('status', '=', filter.status);
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor);
+    q = q.where((eb) => eb.or([
+      eb('created_at', '<', new Date(c.t)),
+      eb.and([eb('created_at', '=', new Date(c.t)), eb('id', '<', c.id)]),
+    ]));
+  }
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
+  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+}

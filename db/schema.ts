@@ -1,0 +1,24 @@
+/** The database as Kysely sees it: one entry per table, each defined in tables/. */
+import type { AccountsTable } from './tables/accounts';
+import type { ApprovalsTable } from './tables/approvals';
+import type { EventsTable } from './tables/events';
+import type { GitCacheTable } from './tables/git-cache';
+import type { OperationsTable } from './tables/operations';
+import type { RepositoriesTable } from './tables/repositories';
+import type { StackCodesTable } from './tables/stack-codes';
+import type { StackStatesTable } from './tables/stack-states';
+import type { WebhookDeliveriesTable } from './tables/webhook-deliveries';
+import type { WorkersTable } from './tables/workers';
+
+export interface Database {
+  accounts: AccountsTable;
+  repositories: RepositoriesTable;
+  stack_codes: StackCodesTable;
+  stack_states: StackStatesTable;
+  operations: OperationsTable;
+  git_cache: GitCacheTable;
+  events: EventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  workers: WorkersTable;
+  approvals: ApprovalsTable;
+}

@@ -1,0 +1,13 @@
+/**
+ * The pure side of the policy engine: safe to import from Temporal workflow code (no Node
+ * built-ins, no clock, no randomness). Parsing lives in ./parse (hcl2json) and ./load (file
+ * system); import those only from activities and the CLI.
+ */
+export * from './types';
+export { evaluate, summarize, appliesTo, severityOf, type EvaluateInput } from './evaluate';
+export { countApprovals, type ApprovalCount, type IgnoredApproval } from './approvals';
+export { classifyActions, checkPlanShape } from './security';
+export { isWindowOpen, nextWindowOpening, parseTimeRange, parseDays, isValidTimeZone } from './schedule';
+export { validatePolicyFile, POLICY_NAME, type ValidatedFile } from './validate';
+export { mergeValidated, resolveStackPolicies, type LoadedPolicies, type ResolvedStackPolicies } from './resolve';
+export { renderDecisionsText, renderErrorsText, renderJson, formatDecision, formatPolicyError } from './render';

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../../common/config';
+
+describe('config', () => {
+  it('names a missing required variable', () => {
+    assert.throws(() => loadConfig('worker', { WORKER_KIND: 'control' }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /DATABASE_URL is required but not set/);
+      return true;
+    });
+  });
+
+  it('names a bad variable and says why', () => {
+    assert.throws(
+      () => loadConfig('api', { DATABASE_URL: 'postgres://x@h/db', API_PORT: 'eighty' }),
+      /API_PORT is invalid/,
+    );
+    assert.throws(
+      () => loadConfig('worker', { DATABASE_URL: 'postgres://x@h/db', WORKER_KIND: 'execution', WORKER_LABELS: 'region' }),
+      /WORKER_LABELS is invalid: expected key=value, got "region"/,
+    );
+  });
+
+  it('refuses to run the codec server without a token', () => {
+    assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't' }), /CODEC_AUTH_TOKENS is required/);
+    assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't', CODEC_AUTH_TOKENS: 'short' }), /CODEC_AUTH_TOKENS is invalid/);
+  });
+
+  it('applies defaults, treats empty as unset, and freezes the result', () => {
+    const c = loadConfig('worker', {
+      DATABASE_URL: 'postgres://x@h/db', VAULT_TOKEN: 'dev-token', WORKER_KIND: 'execution',
+      WORKER_LABELS: 'env=prod, region=eu', S3_BUCKET: '',
+    });
+    assert.deepEqual(c.WORKER_LABELS, { env: 'prod', region: 'eu' });
+    assert.deepEqual(c.WORKER_FEATURES, ['terraform']);
+    assert.equal(c.S3_BUCKET, 'stackly');
+    assert.equal(c.TEMPORAL_ADDRESS, '127.0.0.1:7233');
+    assert.ok(Object.isFrozen(c));
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * Policy gates of StackRunWorkflow (issue 7) on real Temporal, Postgres, MinIO, Vault and tofu:
+ * a plan that replaces a protected resource type is refused with the address in the reason; a run
+ * needing two approvers from a group goes on only after the second valid approval; a run outside
+ * its deployment window waits (phase queued, durable timer) and applies when the window opens.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { approveSignal, progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
+import * as h from '../harness/services';
+
+const POLICIES = `
+policy "protect" {
+  security {
+    deny_actions {
+      resource_types = ["terraform_data"]
+      actions        = ["delete", "replace"]
+    }
+  }
+}
+policy "two_admins" {
+  environment = "prod"
+  approval {
+    min_approvers  = 2
+    allowed_groups = ["platform-admins"]
+  }
+}
+`;
+
+async function waitForPhase(handle: WorkflowHandle, phases: string[], timeoutMs = 180_000): Promise<RunProgress> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunProgress | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(progressQuery);
+    if (phases.includes(last.phase)) return last;
+    if (['failed', 'rejected', 'cancelled', 'succeeded'].includes(last.phase)) throw new Error(`run ended ${last.phase}: ${last.error}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`run did not reach ${phases.join('/')} in time; last progress: ${JSON.stringify(last)}`);
+}
+
+describe('policy gates of StackRunWorkflow on real components', function () {
+  this.timeout(600_000);
+  let s: Stackly;
+  let label: string;
+  let repo: ReturnType<typeof makeRepo>;
+  let acctId: string;
+
+  before(async () => {
+    s = await startStackly('policies');
+    label = s.t.schema;
+    repo = makeRepo(h.testStateDir());
+    mkdirSync(join(repo.work, 'policies'), { recursive: true });
+    writeFileSync(join(repo.work, 'policies', 'main.hcl'), POLICIES);
+    const acct = await s.t.db.insertInto('accounts').values({ name: 'acme', temporal_namespace: s.namespace }).returning('id').executeTakeFirstOrThrow();
+    acctId = acct.id;
+    await s.startExecWorker('exec-pol', { suite: label });
+  });
+  after(async () => { await s?.stop(); });
+
+  /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
+  async function stack(name: string, env: string, policies: string[], trigger: string, autoDeploy: boolean) {
+    const dir = join(repo.work, 'stacks', name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${trigger}"\n  input = "x"\n}\n`);
+    writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
+    const commit = repo.commit(`${name} ${trigger}`);
+    const config = {
+      name, environment: env, execution: 'modules', autoDeploy, onDelete: 'loose', parallelism: 1,
+      requires: { features: ['terraform'], labels: { suite: label } }, variables: {},
+      states: [{ name: env, variables: {} }], policies, hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
+    };
+    let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
+    if (!code) {
+      code = await s.t.db.insertInto('stack_codes').values({
+        account_id: acctId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
+        config: JSON.stringify(config), status: 'active',
+      }).returning('id').executeTakeFirstOrThrow();
+    }
+    let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
+    if (!state) {
+      state = await s.t.db.insertInto('stack_states').values({
+        account_id: acctId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
+        variables: '{}', metadata: '{}', status: 'active',
+      }).returning('id').executeTakeFirstOrThrow();
+    }
+    return { codeId: code.id, stateId: state.id, commit };
+  }
+
+  const start = (ids: { codeId: string; stateId: string; commit: string }, author?: string) => s.client.workflow.start('stackRunWorkflow', {
+    taskQueue: s.taskQueue,
+    workflowId: `${stackRunWorkflowId(ids.stateId, ids.commit, 'deploy')}-${Date.now()}`,
+    args: [{ stateId: ids.stateId, stackCodeId: ids.codeId, commit: ids.commit, kind: 'deploy', trigger: { type: 'push', by: 'tester', ...(author ? { author } : {}) } } satisfies StackRunInput],
+  });
+
+  const events = async (workflowId: string) => {
+    const op = await s.t.db.selectFrom('operations').select('id').where('workflow_id', '=', workflowId).executeTakeFirstOrThrow();
+    return s.t.db.selectFrom('events').select(['type', 'payload']).where('operation_id', '=', op.id).orderBy('id').execute();
+  };
+
+  it('refuses a plan that replaces a protected resource type, naming the address; decisions are events', async () => {
+    const v1 = await stack('guarded', 'test', ['protect'], 'v1', true);
+    const first = (await (await start(v1)).result()) as RunProgress;
+    assert.equal(first.phase, 'succeeded', first.error);
+
+    const v2 = await stack('guarded', 'test', ['protect'], 'v2', true);
+    const handle = await start(v2);
+    const err = await handle.result().then(() => undefined, (e: Error) => e);
+    const progress = await handle.query(progressQuery).catch(() => undefined);
+    const msg = progress?.error ?? String((err?.cause as Error | undefined)?.message ?? err);
+    assert.match(msg, /terraform_data\.db/);
+    assert.match(msg, /protect/);
+    const ev = await events(handle.workflowId);
+    const check = ev.find((e) => e.type === 'policy_check' && (e.payload as { stage?: string }).stage === 'post_plan');
+    assert.ok(check, `a post_plan policy_check event (have ${ev.map((e) => e.type).join(', ')})`);
+    const p = check.payload as { outcome: string; decisions: Array<{ address?: string; outcome: string }> };
+    assert.equal(p.outcome, 'fail');
+    assert.ok(p.decisions.some((d) => d.address === 'terraform_data.db' && d.outcome === 'deny'));
+    assert.ok(!ev.some((e) => e.type === 'deploy_initiated'), 'nothing applied');
+  });
+
+  it('queues a run outside its deployment window and applies when the window opens', async () => {
+    // A window opening at the next whole minute at least 60 s from now, 10 minutes long (UTC).
+    const opens = new Date(Math.ceil((Date.now() + 60_000) / 60_000) * 60_000);
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    writeFileSync(join(repo.work, 'policies', 'window.hcl'), `policy "short_window" {\n  environment = "win"\n  schedule {\n    allowed_hours = ["${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 600_000))}"]\n  }\n}\n`);
+    const ids = await stack('windowed', 'win', ['short_window'], 'v1', true);
+    const handle = await start(ids);
+    const queued = await waitForPhase(handle, ['queued']);
+    assert.match(queued.waitingReason ?? '', /deployment window/);
+    assert.ok(Date.now() < opens.getTime(), 'queued before the window opens');
+    const result = (await handle.result()) as RunProgress;
+    assert.equal(result.phase, 'succeeded', result.error);
+    assert.ok(Date.now() >= opens.getTime(), 'applied only once the window opened');
+    const ev = await events(handle.workflowId);
+    const types = ev.map((e) => e.type);
+    const q = ev.findIndex((e) => e.type === 'policy_check' && (e.payload as { outcome?: string }).outcome === 'queue');
+    assert.ok(q >= 0 && q < types.indexOf('deploy_initiated'), `queue decision recorded before deploy (have ${types.join(', ')})`);
+  });
+
+  it('needs two approvers from the group: a non-member, a duplicate and the author do not count', async () => {
+    const ids = await stack('gated', 'prod', ['two_admins'], 'v1', true);
+    const handle = await start(ids, 'carol');
+    await waitForPhase(handle, ['awaiting_approval']);
+    const admins = ['platform-admins'];
+    await handle.signal(approveSignal, { by: 'mallory', groups: ['dev'] });
+    await handle.signal(approveSignal, { by: 'alice', groups: admins });
+    await handle.signal(approveSignal, { by: 'alice', groups: admins });
+    await handle.signal(approveSignal, { by: 'carol', groups: admins });
+    await new Promise((r) => setTimeout(r, 1500));
+    const still = await handle.query(progressQuery);
+    assert.equal(still.phase, 'awaiting_approval', `still waiting: ${still.waitingReason}`);
+    assert.match(still.waitingReason ?? '', /1 more/);
+    await handle.signal(approveSignal, { by: 'bob', groups: admins });
+    const result = (await handle.result()) as RunProgress;
+    assert.equal(result.phase, 'succeeded', result.error);
+    const ev = await events(handle.workflowId);
+    const received = ev.find((e) => e.type === 'approval_received');
+    assert.deepEqual([...((received?.payload as { by: string[] }).by)].sort(), ['alice', 'bob']);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Worker process. WORKER_KIND=control polls the control queue (workflows + light activities);
+ * WORKER_KIND=execution polls the queue derived from its capabilities (tofu activities).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { loadConfigOrExit } from '../common/config';
+import { createLogger } from '../common/logger';
+import { connectWorker, dataConverter } from '../common/temporal';
+import { createVaultKeyring } from '../common/codec';
+import { blobCipherFromKeyring } from '../activities/terraform';
+import { createDb } from '../db';
+import { createControlActivities, createExecutionActivities } from '../activities';
+import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
+import { taskQueueFor } from '../workflows/capabilities';
+import { LIVE_SECONDS, startRegistration } from './registration';
+
+async function main(): Promise<void> {
+  const cfg = loadConfigOrExit('worker');
+  const workerId = cfg.WORKER_ID ?? `${cfg.WORKER_KIND}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const logger = createLogger(`worker:${workerId}`, cfg.LOG_LEVEL);
+  const db = createDb({ url: cfg.DATABASE_URL });
+  const connection = await connectWorker(cfg);
+  const capabilities = {
+    features: cfg.WORKER_FEATURES,
+    labels: cfg.WORKER_LABELS,
+    resources: {},
+    version: cfg.WORKER_VERSION,
+  };
+  const taskQueue = cfg.WORKER_KIND === 'control' ? CONTROL_TASK_QUEUE : taskQueueFor(capabilities);
+  const workDir = cfg.STACKLY_WORK_DIR ?? join(tmpdir(), `stackly-${workerId}`);
+  mkdirSync(workDir, { recursive: true });
+  // Every payload this worker writes to Temporal is encrypted with the namespace's Transit key.
+  const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
+  const codec = keyring.codec(cfg.TEMPORAL_NAMESPACE);
+  if (!cfg.S3_ACCESS_KEY_ID || !cfg.S3_SECRET_ACCESS_KEY) {
+    if (cfg.WORKER_KIND === 'execution') throw new Error('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are required for execution workers');
+  }
+  const s3 = {
+    endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
+    accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
+  };
+
+  const worker = cfg.WORKER_KIND === 'control'
+    ? await Worker.create({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      taskQueue,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createControlActivities({ db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git') }),
+      dataConverter: dataConverter(codec),
+    })
+    : await Worker.create({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      taskQueue,
+      activities: createExecutionActivities({
+        db, logger, workerId, workDir, gitDir: join(workDir, 'git'), tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
+      }),
+      maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      dataConverter: dataConverter(codec),
+    });
+
+  const registration = await startRegistration(db, logger, { id: workerId, kind: cfg.WORKER_KIND, taskQueue, capabilities });
+  logger.info({ taskQueue, capabilities }, 'worker started');
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down');
+    worker.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  try {
+    await worker.run();
+  } finally {
+    await registration.stop();
+    await connection.close();
+    await db.destroy();
+    logger.info('stopped');
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`stackly worker: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});

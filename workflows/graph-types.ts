@@ -1,0 +1,41 @@
+/**
+ * Unit-graph shapes shared by the HCL activities (which build them) and workflow code (which
+ * schedules them). Types only: safe to import from the Temporal workflow sandbox.
+ */
+
+/** A call-level edge: `from` references `to` (Terraform address form). */
+export interface Reference {
+  from: string;
+  to: string;
+}
+
+/** One unit: what runs as one plan/apply with its own state key. */
+export interface Unit {
+  /** Stable, filesystem- and S3-key-safe name ([A-Za-z0-9_.-]). */
+  name: string;
+  /**
+   * `module`: one module call; `modules`: module calls (and any root resources) on a cycle,
+   * merged; `resources`: root resources and data sources; `single`: the whole root.
+   */
+  kind: 'module' | 'modules' | 'resources' | 'single';
+  /** Addresses of the module calls, resources and data sources it holds, sorted. */
+  members: string[];
+  /** Names of the units it needs applied first, sorted. */
+  dependsOn: string[];
+}
+
+/** Root outputs: evaluated after the units they reference; nothing waits on them. */
+export interface RootOutput {
+  name: string;
+  dependsOn: string[];
+  sensitive: boolean;
+}
+
+export interface UnitGraph {
+  execution: 'modules' | 'single';
+  /** Units in a deterministic topological order (dependencies first, ties by name). */
+  units: Unit[];
+  /** Call-level edges, sorted. */
+  references: Reference[];
+  outputs: RootOutput[];
+}

@@ -1,0 +1,3 @@
+/** The workflows the control worker runs (one per file). */
+export { stackRunWorkflow, stackRunWorkflow as destroyWorkflow } from './stack-run';
+export { pushWorkflow } from './push';

@@ -1,0 +1,192 @@
+/**
+ * PushWorkflow: one per GitHub push delivery (workflow id `push-<delivery id>`). The api only stores
+ * the delivery and starts this workflow; everything else happens here, durably, so a restart of the
+ * api after its 202 loses nothing.
+ *
+ * Steps: fetch the commit into the bare cache → find the stack directories the push touches →
+ * validate their stack.hcl → fill git_cache → register / update / mark invalid / de-register (one
+ * transaction per stack) → start a run per state of each new or changed stack, a destroy or loose
+ * marking for removed ones → after a force push, mark states whose deployed commit is gone.
+ *
+ * Out-of-order deliveries: a stack is "touched" when its directory (or policies/) differs between the
+ * newest commit the registry has for it and this push's commit, not between the push's `before` and
+ * `after`; a push older than what the registry has for a stack leaves that stack alone
+ * (`superseded`); and every registry change is a compare-and-set, re-planned on conflict. So
+ * concurrent pushes converge on the newest commit and never move a stack code back.
+ */
+import { ParentClosePolicy, WorkflowIdReusePolicy, log, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { GitActivities, PushAnalysis, RepoRef } from '../activities/git';
+import type { Conflict, RegisteredStack, RegistryActivities } from '../activities/registry';
+import {
+  WORKFLOWS, stackRunWorkflowId,
+  type PushWorkflowInput, type PushWorkflowResult, type RunKind, type StackRunInput,
+} from './definitions';
+
+// Git work is I/O bound and may fetch a large repository: a generous start-to-close, retried.
+const git = proxyActivities<GitActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+});
+// Registry calls are short transactions; retries are safe because each is idempotent.
+const registry = proxyActivities<RegistryActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+const ZERO = '0000000000000000000000000000000000000000';
+/** Re-plans after compare-and-set conflicts before giving up (then the workflow task fails and retries). */
+const MAX_ROUNDS = 10;
+
+/** What pushWorkflow returns: PushWorkflowResult plus the stacks it left to a newer push. */
+export interface PushResult extends PushWorkflowResult {
+  /** Stack directories the registry already holds at a newer commit than this push's. */
+  superseded: string[];
+}
+
+export interface PushPlan {
+  /** Stack dirs at `after` to (re)validate and register: touched since the registry's commit, or not registered. */
+  toRegister: Array<{ dir: string; expectedLatest: string | null }>;
+  /** Live stacks whose directory (or stack.hcl) no longer exists at `after`. */
+  toDeregister: RegisteredStack[];
+  /** Known stacks at a newer commit than `after`: left alone. */
+  superseded: string[];
+}
+
+const isConflict = (r: object): r is Conflict => (r as Partial<Conflict>).conflict === true;
+
+/**
+ * Pure: which stacks a push touches, from the analysis of `after` against what the registry holds.
+ * A live stack is re-registered when something under it or policies/ changed since its latest commit
+ * (or that is unknown); a directory without a live stack code is registered, unless a newer push
+ * already de-registered it; a live stack whose directory is gone at `after` is de-registered. A stack
+ * whose latest commit is newer than `after` is never touched.
+ */
+export function planPush(analysis: PushAnalysis, registered: RegisteredStack[]): PushPlan {
+  const atAfter = new Set(analysis.stackDirs);
+  const live = new Map(registered.filter((r) => r.status !== 'deregistered').map((r) => [r.repoPath, r]));
+  const gone = new Map(registered.filter((r) => r.status === 'deregistered' && !live.has(r.repoPath)).map((r) => [r.repoPath, r]));
+  const relation = (path: string) => analysis.known[path]?.relation ?? 'unknown';
+  const plan: PushPlan = { toRegister: [], toDeregister: [], superseded: [] };
+  for (const dir of analysis.stackDirs) {
+    const r = live.get(dir);
+    if (r) {
+      if (relation(dir) === 'ahead') plan.superseded.push(dir);
+      else if (relation(dir) !== 'same' && (analysis.known[dir]?.touched ?? true)) plan.toRegister.push({ dir, expectedLatest: r.latestCommit });
+    } else if (gone.has(dir) && relation(dir) === 'ahead') {
+      plan.superseded.push(dir);
+    } else {
+      plan.toRegister.push({ dir, expectedLatest: null });
+    }
+  }
+  for (const r of live.values()) {
+    if (atAfter.has(r.repoPath)) continue;
+    if (relation(r.repoPath) === 'ahead') plan.superseded.push(r.repoPath);
+    else plan.toDeregister.push(r);
+  }
+  return plan;
+}
+
+async function startRun(input: StackRunInput, workflowType: string, kind: RunKind): Promise<string> {
+  const workflowId = stackRunWorkflowId(input.stateId, input.commit, kind);
+  try {
+    await startChild(workflowType, {
+      workflowId,
+      // Runs go to the control queue this push ran on (tests run their own control worker).
+      taskQueue: workflowInfo().taskQueue,
+      args: [input],
+      // The run outlives this short workflow.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      // One run per state, kind and commit, ever: a redelivered push never starts a second one.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+    log.info('run already started', { workflowId });
+  }
+  return workflowId;
+}
+
+const pushUnique = (list: string[], ...items: string[]) => {
+  for (const i of items) if (!list.includes(i)) list.push(i);
+};
+
+export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult> {
+  const commit = input.after;
+  const result: PushResult = {
+    commit, registered: [], updated: [], invalid: [], deregistered: [], runsStarted: [], destroysStarted: [], unreachableStates: [], superseded: [],
+  };
+  const repo: RepoRef = { repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch };
+  const before = input.before && input.before !== ZERO ? input.before : null;
+  await git.fetchRepository({ ...repo, commits: [commit] });
+
+  const ref = (repoPath: string, expectedLatest: string | null) => ({
+    accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, repoPath, commit, deliveryId: input.deliveryId, expectedLatest,
+  });
+  const trigger = { type: 'push' as const, by: `github:${input.deliveryId}`, deliveryId: input.deliveryId, ...(input.author ? { author: input.author } : {}) };
+  const configs: Awaited<ReturnType<GitActivities['loadStackConfigs']>> = {};
+  let cached = new Set<string>();
+  let analysis: PushAnalysis | undefined;
+
+  for (let round = 1; ; round++) {
+    const registeredStacks = await registry.listRegisteredStacks({ repoUrl: input.repoUrl });
+    analysis = await git.analysePush({
+      ...repo, before, after: commit, known: registeredStacks.map((r) => ({ repoPath: r.repoPath, latestCommit: r.latestCommit })),
+    });
+    const plan = planPush(analysis, registeredStacks);
+    pushUnique(result.superseded, ...plan.superseded);
+
+    const load = plan.toRegister.map((t) => t.dir).filter((d) => !configs[d]);
+    if (load.length) Object.assign(configs, await git.loadStackConfigs({ ...repo, commit, dirs: load }));
+    const valid = plan.toRegister.map((t) => t.dir).filter((d) => configs[d]?.ok && !cached.has(d));
+    if (valid.length) {
+      await git.fillGitCache({ ...repo, commit, dirs: valid });
+      cached = new Set([...cached, ...valid]);
+    }
+
+    let conflicts = 0;
+    for (const { dir, expectedLatest } of plan.toRegister) {
+      const c = configs[dir]!;
+      if (!c.ok) {
+        const r = await registry.markStackInvalid({ ...ref(dir, expectedLatest), error: c.error });
+        if (isConflict(r)) { conflicts++; continue; }
+        pushUnique(result.invalid, dir);
+        continue;
+      }
+      const reg = await registry.registerStack({ ...ref(dir, expectedLatest), config: c.config });
+      if (isConflict(reg)) { conflicts++; continue; }
+      if (reg.kind === 'new') pushUnique(result.registered, dir);
+      else if (!result.registered.includes(dir)) pushUnique(result.updated, dir);
+      const ids = await Promise.all(reg.states.map((s) => startRun(
+        { stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy', trigger }, WORKFLOWS.stackRun, 'deploy',
+      )));
+      pushUnique(result.runsStarted, ...ids);
+    }
+
+    for (const gone of plan.toDeregister) {
+      const d = await registry.deregisterStack({ ...ref(gone.repoPath, gone.latestCommit), stackCodeId: gone.id });
+      if (isConflict(d)) { conflicts++; continue; }
+      pushUnique(result.deregistered, gone.repoPath);
+      const ids = await Promise.all(d.destroy.map((s) => startRun(
+        { stateId: s.id, stackCodeId: gone.id, commit: s.commit, kind: 'destroy', trigger }, WORKFLOWS.destroy, 'destroy',
+      )));
+      pushUnique(result.destroysStarted, ...ids);
+    }
+    if (conflicts === 0) break;
+    if (round >= MAX_ROUNDS) throw new Error(`registry kept changing under this push (${conflicts} conflicts after ${round} rounds)`);
+    log.info('re-planning after conflicts with another push', { deliveryId: input.deliveryId, conflicts, round });
+  }
+
+  // History rewritten (or unknown): is every deployed commit still reachable from the branch?
+  if (input.forced || analysis.beforeIsAncestor === false || (before !== null && analysis.beforeIsAncestor === null)) {
+    const states = await registry.listActiveStates({ repoUrl: input.repoUrl });
+    const unreachable = states.length
+      ? await git.findUnreachableCommits({ ...repo, commits: states.map((s) => s.commit) })
+      : [];
+    result.unreachableStates = await registry.markUnreachableStates({
+      accountId: input.accountId, repoUrl: input.repoUrl, branch: input.branch, commits: unreachable, deliveryId: input.deliveryId, after: commit,
+    });
+  }
+  log.info('push handled', { deliveryId: input.deliveryId, ...result });
+  return result;
+}
