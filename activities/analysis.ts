@@ -1,0 +1,130 @@
+/**
+ * Execution-side activities around the unit graph: analyse a stack at a commit (units + wiring),
+ * read units' outputs from their state objects, and evaluate the root outputs from unit outputs.
+ */
+import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { s3Client, type S3Settings } from '../scripts/services/minio';
+import { analyzeStackDir } from './hcl/analyze';
+import { INPUTS_FILE, synthesize, stateKey, typedInputsFile, type Synthesis } from './hcl/synthesize';
+import { HclError } from './hcl/types';
+import { materialize } from './terraform/materialize';
+import { parseOutputs } from './terraform/plan-json';
+import { createRedactor } from './terraform/redact';
+import { currentActivityCtx, runTofu, tofuEnv, writeCliConfig } from './terraform/tofu';
+import type { RunRef, StackSource, TerraformBase, UnitOutput } from './terraform/types';
+import type { UnitGraph } from '../workflows/graph-types';
+
+export interface AnalysisDeps {
+  workDir: string;
+  gitDir: string;
+  tfBinary: string;
+  s3: S3Settings;
+  logger: Logger;
+}
+
+export interface StackAnalysisResult {
+  units: UnitGraph;
+  wiring: Synthesis['wiring'];
+}
+
+/** The repository at a commit, extracted once per worker and reused (read-only). */
+async function checkout(deps: AnalysisDeps, source: StackSource): Promise<{ repoRoot: string; stackRoot: string }> {
+  const id = createHash('sha256').update(`${source.repoUrl}\n${source.commit}`).digest('hex').slice(0, 24);
+  const repoRoot = join(deps.workDir, 'checkouts', id);
+  if (!existsSync(repoRoot)) {
+    const tmp = `${repoRoot}.tmp-${process.pid}-${Date.now()}`;
+    mkdirSync(dirname(repoRoot), { recursive: true });
+    await materialize(deps.gitDir, source.repoUrl, source.commit, tmp);
+    try {
+      renameSync(tmp, repoRoot);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another activity got there first
+    }
+  }
+  const stackRoot = resolve(repoRoot, source.stackPath || '.');
+  if (!stackRoot.startsWith(repoRoot)) throw ApplicationFailure.nonRetryable(`stack path ${source.stackPath} escapes the repository`, 'InvalidInput');
+  return { repoRoot, stackRoot };
+}
+
+async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synthesis: Synthesis; units: UnitGraph; repoRoot: string }> {
+  const { repoRoot, stackRoot } = await checkout(deps, source);
+  try {
+    const a = await analyzeStackDir(stackRoot);
+    const synthesis = synthesize({
+      structure: a.structure, callGraph: a.callGraph, units: a.units, repoRoot, stackRoot,
+      unitsDir: join(deps.workDir, 'units'), backend: { type: 'none' },
+    });
+    return { synthesis, units: a.units, repoRoot };
+  } catch (e) {
+    if (e instanceof HclError) throw ApplicationFailure.nonRetryable(`analysing ${source.stackPath || '(root)'} at ${source.commit.slice(0, 12)}: ${e.message}`, 'HclError');
+    throw e;
+  }
+}
+
+export function createAnalysisActivities(deps: AnalysisDeps) {
+  const s3 = s3Client(deps.s3);
+  return {
+    async analyzeStack(input: { source: StackSource }): Promise<StackAnalysisResult> {
+      const { synthesis, units } = await analyse(deps, input.source);
+      return { units, wiring: synthesis.wiring };
+    },
+
+    /** Outputs of the named units, read from their state objects (empty for a unit never applied). */
+    async readUnitOutputs(input: { run: RunRef; unitNames: string[] }): Promise<Record<string, Record<string, UnitOutput>>> {
+      const out: Record<string, Record<string, UnitOutput>> = {};
+      for (const unit of input.unitNames) {
+        const key = stateKey(input.run.account, input.run.stack, input.run.state, unit);
+        try {
+          const obj = await s3.send(new GetObjectCommand({ Bucket: deps.s3.bucket, Key: key }));
+          const state = JSON.parse(await obj.Body!.transformToString()) as { outputs?: Record<string, { value: unknown; sensitive?: boolean; type?: unknown }> };
+          out[unit] = Object.fromEntries(Object.entries(state.outputs ?? {}).map(([k, v]) => [k, { value: v.value, sensitive: !!v.sensitive, ...(v.type !== undefined ? { type: v.type } : {}) }]));
+        } catch (e) {
+          if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') out[unit] = {};
+          else throw new Error(`reading state ${key}: ${(e as Error).message}`);
+        }
+      }
+      return out;
+    },
+
+    /**
+     * The stack's root outputs: the synthesized outputs root (no resources) applied with the units'
+     * outputs as inputs, in a throwaway directory with local state.
+     */
+    async evaluateOutputs(input: TerraformBase & { unitOutputs: Record<string, Record<string, UnitOutput>> }): Promise<Record<string, UnitOutput>> {
+      const { synthesis } = await analyse(deps, input.source);
+      const root = synthesis.outputs;
+      const wiring = synthesis.wiring.outputs;
+      if (Object.keys(root.files).length === 0) return {};
+      const dir = mkdtempSync(join(deps.workDir, 'outputs-'));
+      try {
+        for (const [name, content] of Object.entries(root.files)) writeFileSync(join(dir, name), content);
+        const vars: Record<string, unknown> = {};
+        for (const v of wiring.rootVariables) if (v in input.variables) vars[v] = input.variables[v];
+        const secrets: unknown[] = [];
+        for (const i of wiring.inputs) {
+          const o = input.unitOutputs[i.fromUnit]?.[i.output];
+          if (o) {
+            vars[i.variable] = o.value;
+            if (o.sensitive || i.sensitive) secrets.push(o.value);
+          }
+        }
+        writeFileSync(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), { mode: 0o600 });
+        if (wiring.inputs.length) writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs));
+        const env = tofuEnv(writeCliConfig(deps.workDir), {}, process.env);
+        const common = { bin: deps.tfBinary, cwd: dir, env, redact: createRedactor(secrets), ctx: currentActivityCtx() };
+        await runTofu({ ...common, args: ['init', '-input=false', '-no-color', '-backend=false'], phase: 'init', what: 'tofu init of the root outputs' });
+        await runTofu({ ...common, args: ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], phase: 'apply', what: 'evaluating the root outputs' });
+        const { stdout } = await runTofu({ ...common, args: ['output', '-json', '-no-color'], phase: 'output', what: 'reading the root outputs' });
+        return parseOutputs(stdout);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+export type AnalysisActivities = ReturnType<typeof createAnalysisActivities>;

@@ -1,0 +1,438 @@
+/**
+ * The Terraform activities of execution workers: the review plan of the whole original root against
+ * the merged unit states, and per unit: plan (saved plan file, encrypted, in S3) and apply of the
+ * saved plan on whichever matching worker runs it. Factory over injected dependencies; the contract
+ * is in ./types.ts.
+ *
+ * Every activity works in a fresh job directory under the worker's work dir (removed afterwards):
+ * the repository at the run's commit (materialize.ts), and for units the generated root of
+ * activities/hcl/synthesize.ts. Plans and logs go to S3 under `runs/<runId>/`.
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../../db';
+import { liveWorkers } from '../../db/repos/workers';
+import type { Logger } from '../../common/logger';
+import { s3Client, type S3Settings } from '../../scripts/services/minio';
+import { analyzeStackDir } from '../hcl/analyze';
+import { INPUTS_FILE, stateKey, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
+import { HclError, type ModuleStructure } from '../hcl/types';
+import { materialize } from './materialize';
+import { mergeStates, parseOutputs, summarizePlan } from './plan-json';
+import { createRedactor, type Redactor } from './redact';
+import {
+  deleteObject, deleteStateLock, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
+} from './store';
+import {
+  currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, writeCliConfig, type ActivityCtx,
+} from './tofu';
+import type {
+  ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
+} from './types';
+
+export { readStateLock, deleteStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
+export { createRedactor, REDACTED } from './redact';
+
+export interface TerraformActivityDeps {
+  db: Db;
+  s3: S3Settings;
+  /** tofu or terraform binary. */
+  tfBinary: string;
+  /** The worker's own directory: CLI config, plugin cache, git mirrors, job directories. */
+  workDir: string;
+  /** This worker's id (the `workers` table), recorded as the holder of the state locks it takes. */
+  workerId: string;
+  logger: Logger;
+  /** Encrypts plan files and plan JSON before upload (blobCipherFromKeyring(keyring, namespace)). */
+  cipher: BlobCipher;
+  /** Worker environment tofu may inherit PATH/HOME/TMPDIR/LANG from (default: this process's). */
+  baseEnv?: NodeJS.ProcessEnv;
+  heartbeatMs?: number;
+  /** SIGINT → SIGKILL grace period on cancellation. */
+  graceMs?: number;
+  /** A worker is alive when it heartbeated within this many seconds (default 15). */
+  liveWorkerSeconds?: number;
+  /** Keep job directories (debugging). */
+  keepJobs?: boolean;
+  /** Activity context seam for tests (default: the current Temporal activity context). */
+  activityCtx?: () => ActivityCtx;
+}
+
+export const REVIEW_UNIT = '_review';
+export const reviewPlanJsonKey = (runId: string): string => `runs/${runId}/review.plan.json.enc`;
+export const unitPlanKey = (runId: string, unit: string): string => `runs/${runId}/units/${unit}.tfplan.enc`;
+export const logKeyOf = (runId: string, unit: string, phase: string): string => `runs/${runId}/logs/${unit}-${phase}.log`;
+
+const STATE_FILE_NAME = 'stackly-review.tfstate';
+const OVERRIDE_FILE = 'stackly_override.tf.json';
+const VAR_FILE = 'stackly.tfvars.json';
+const PLAN_FILE = 'stackly.tfplan';
+
+interface Job {
+  dir: string;
+  repoRoot: string;
+  stackRoot: string;
+  structure: ModuleStructure;
+  syn?: Synthesis;
+  redact: Redactor;
+  log: RunLog;
+  ctx: ActivityCtx;
+}
+
+function configFailure(what: string, e: unknown): Error {
+  if (e instanceof HclError) return ApplicationFailure.nonRetryable(`${what}: ${e.message}`, 'TerraformConfigError');
+  return e as Error;
+}
+
+export function createTerraformActivities(deps: TerraformActivityDeps) {
+  const { logger } = deps;
+  mkdirSync(deps.workDir, { recursive: true });
+  const cliConfig = writeCliConfig(deps.workDir);
+  const gitDir = join(deps.workDir, 'git');
+  const jobsDir = join(deps.workDir, 'jobs');
+  mkdirSync(jobsDir, { recursive: true });
+  const s3: S3Client = s3Client(deps.s3);
+  const bucket = deps.s3.bucket;
+  const baseEnv = deps.baseEnv ?? process.env;
+  const getCtx = deps.activityCtx ?? currentActivityCtx;
+  const liveSeconds = deps.liveWorkerSeconds ?? 15;
+
+  const backendEnv = (): Record<string, string> => ({
+    AWS_ACCESS_KEY_ID: deps.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: deps.s3.secretAccessKey,
+    // tofu's lock `Who` is user@hostname from the passwd entry; USER only helps where that lookup fails.
+    USER: deps.workerId,
+  });
+
+  /** Sensitive values of this run: sensitive root variables, sensitive inputs, the S3 secret. */
+  function redactorFor(structure: ModuleStructure | undefined, input: TerraformBase, wiring?: UnitWiring, inputs?: Record<string, unknown>): Redactor {
+    const secrets: unknown[] = [deps.s3.secretAccessKey];
+    for (const [name, v] of Object.entries(input.variables)) if (structure?.variables[name]?.sensitive) secrets.push(v);
+    for (const i of wiring?.inputs ?? []) if (i.sensitive && inputs && i.variable in inputs) secrets.push(inputs[i.variable]);
+    return createRedactor(secrets);
+  }
+
+  async function openJob(kind: string, input: TerraformBase): Promise<Job> {
+    const ctx = getCtx();
+    const dir = mkdtempSync(join(jobsDir, `${kind.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
+    const repoRoot = join(dir, 'src');
+    ctx.heartbeat({ phase: 'materialize' });
+    await materialize(gitDir, input.source.repoUrl, input.source.commit, repoRoot);
+    const stackRoot = resolve(repoRoot, input.source.stackPath || '.');
+    if (!stackRoot.startsWith(repoRoot) || !existsSync(stackRoot)) {
+      throw ApplicationFailure.nonRetryable(`materializing ${input.source.repoUrl}@${input.source.commit.slice(0, 12)}: stack directory "${input.source.stackPath}" does not exist`, 'TerraformConfigError');
+    }
+    let analysis;
+    try {
+      analysis = await analyzeStackDir(stackRoot);
+    } catch (e) {
+      throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
+    }
+    const want = input.units.units.map((u) => u.name).join(',');
+    const have = analysis.units.units.map((u) => u.name).join(',');
+    if (want !== have) {
+      throw ApplicationFailure.nonRetryable(`the unit graph of the run (${want}) differs from the code at ${input.source.commit.slice(0, 12)} (${have})`, 'UnitGraphMismatch');
+    }
+    const job: Job = { dir, repoRoot, stackRoot, structure: analysis.structure, redact: (t) => t, log: new RunLog((t) => t), ctx };
+    job.syn = synthesize({
+      structure: analysis.structure, callGraph: analysis.callGraph, units: analysis.units,
+      repoRoot, stackRoot, unitsDir: join(dir, 'units'),
+      backend: { type: 's3', account: input.run.account, stack: input.run.stack, state: input.run.state },
+    });
+    return job;
+  }
+
+  function closeJob(job: Job | undefined): void {
+    if (job && !deps.keepJobs) rmSync(job.dir, { recursive: true, force: true });
+  }
+
+  async function uploadLog(job: Job | undefined, key: string): Promise<void> {
+    if (!job) return;
+    await putObject(s3, bucket, key, job.log.text(), 'text/plain; charset=utf-8')
+      .catch((e: Error) => logger.warn({ key, err: e.message }, 'uploading a tofu log failed'));
+  }
+
+  /** Variable values go through a 0600 file, never argv; the file is removed after use. */
+  function writeVarFile(dir: string, values: Record<string, unknown>): string {
+    const file = join(dir, VAR_FILE);
+    writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return file;
+  }
+
+  function unitRoot(job: Job, unit: string): { root: SynthesizedRoot; wiring: UnitWiring } {
+    const syn = job.syn!;
+    if (unit === syn.outputs.unit) return { root: syn.outputs, wiring: syn.wiring.outputs };
+    const root = syn.units.find((u) => u.unit === unit);
+    const wiring = syn.wiring.units.find((w) => w.unit === unit);
+    if (!root || !wiring) throw ApplicationFailure.nonRetryable(`unit "${unit}" is not in the stack's unit graph`, 'UnknownUnit');
+    return { root, wiring };
+  }
+
+  function writeUnitRoot(job: Job, root: SynthesizedRoot): string {
+    const dir = join(job.dir, 'units', root.dir);
+    mkdirSync(dir, { recursive: true });
+    for (const [f, text] of Object.entries(root.files)) writeFileSync(join(dir, f), text);
+    // Bucket, region and endpoint at init; credentials only through the environment.
+    const s = deps.s3;
+    writeFileSync(join(dir, 'stackly.s3.tfbackend'), [
+      `bucket = ${JSON.stringify(s.bucket)}`,
+      `region = ${JSON.stringify(s.region)}`,
+      `endpoints = { s3 = ${JSON.stringify(s.endpoint)} }`,
+      'use_path_style = true',
+      'use_lockfile = true',
+      'skip_credentials_validation = true',
+      'skip_requesting_account_id = true',
+      'skip_metadata_api_check = true',
+      'skip_region_validation = true',
+      '',
+    ].join('\n'));
+    return dir;
+  }
+
+  /** Re-declares the unit's inputs with the upstream outputs' exact types, when the run knows them. */
+  function writeTypedInputs(dir: string, wiring: UnitWiring, input: UnitPlanInput): void {
+    const types = input.inputTypes ?? {};
+    if (!wiring.inputs.length || !Object.keys(types).length) return;
+    const produced: Record<string, Record<string, { type?: unknown }>> = {};
+    for (const i of wiring.inputs) if (i.variable in types) (produced[i.fromUnit] ??= {})[i.output] = { type: types[i.variable] };
+    writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, produced));
+  }
+
+  function unitVariables(wiring: UnitWiring, input: UnitPlanInput): Record<string, unknown> {
+    const values: Record<string, unknown> = {};
+    for (const v of wiring.rootVariables) if (v in input.variables) values[v] = input.variables[v];
+    const missing: string[] = [];
+    for (const i of wiring.inputs) {
+      if (i.variable in input.inputs) values[i.variable] = input.inputs[i.variable];
+      else missing.push(`${i.variable} (from ${i.fromUnit})`);
+    }
+    if (missing.length) throw ApplicationFailure.nonRetryable(`unit ${input.unit}: inputs missing: ${missing.join(', ')}`, 'MissingInputs');
+    return values;
+  }
+
+  const tf = (job: Job, cwd: string, phase: string, what: string, args: string[], opts: { log?: boolean; env?: Record<string, string> } = {}) =>
+    runTofu({
+      bin: deps.tfBinary, args, cwd, phase, what,
+      env: tofuEnv(cliConfig, opts.env ?? {}, baseEnv),
+      redact: job.redact,
+      log: opts.log === false ? undefined : job.log,
+      ctx: job.ctx,
+      heartbeatMs: deps.heartbeatMs,
+      graceMs: deps.graceMs,
+    });
+
+  /** Wraps a tofu step: logs a section, maps TofuError to the Temporal failure kind. */
+  async function step<T>(job: Job, title: string, fn: () => Promise<T>): Promise<T> {
+    job.log.section(title);
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof TofuError) throw toActivityFailure(e);
+      throw e;
+    }
+  }
+
+  /**
+   * While tofu runs plan/apply on a unit's state, records which worker and run took the state lock
+   * (`<state>.tflock.stackly`, naming the lock id), so a later attempt can tell a dead holder from a
+   * live one. Polls until the lock that appeared after tofu started is claimed.
+   */
+  function claimLocks(key: string, unit: string, phase: string, runId: string): { stop(): Promise<void> } {
+    const since = Date.now() - 1000;
+    let claimedId: string | undefined;
+    let busy = false;
+    const tick = async (): Promise<void> => {
+      if (busy || claimedId) return;
+      busy = true;
+      try {
+        const lock = await readStateLock(s3, bucket, key);
+        if (!lock || !lock.id) return;
+        if (Date.parse(lock.created) < since) return; // someone else's older lock; tofu will report it
+        // A lock already claimed (by its lock id) is another worker's, however recent: never take it over.
+        if (lock.holder) return;
+        const claim: LockClaim = { lockId: lock.id, workerId: deps.workerId, runId, unit, phase, claimedAt: new Date().toISOString() };
+        await putObject(s3, bucket, lockClaimKey(key), JSON.stringify(claim), 'application/json');
+        claimedId = lock.id;
+      } catch (e) {
+        logger.debug({ key, err: (e as Error).message }, 'claiming the state lock');
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), 300);
+    void tick();
+    return {
+      async stop() {
+        clearInterval(timer);
+        if (!claimedId) return;
+        // The lock is released by now; drop the claim unless another lock (and claim) replaced it.
+        const current = await readStateLock(s3, bucket, key).catch(() => undefined);
+        if (!current) await getObject(s3, bucket, lockClaimKey(key)).then(async (raw) => {
+          if (raw && (JSON.parse(raw.toString('utf8')) as LockClaim).lockId === claimedId) await deleteObject(s3, bucket, lockClaimKey(key));
+        }).catch(() => undefined);
+      },
+    };
+  }
+
+  /**
+   * tofu found the state locked. Break the lock only when Stackly knows its holder and that worker is
+   * not alive; otherwise a retryable failure says who holds it.
+   */
+  async function handleHeldLock(key: string, what: string, runId: string): Promise<'broken'> {
+    const lock = await readStateLock(s3, bucket, key);
+    if (!lock) return 'broken'; // released meanwhile
+    const desc = `lock ${lock.id} (${lock.operation || 'operation ?'} by ${lock.who || '?'} since ${lock.created || '?'}`;
+    if (!lock.holder) {
+      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by ${desc}), not taken by a Stackly worker that recorded itself; not breaking it`, 'StateLocked');
+    }
+    const live = new Set((await liveWorkers(deps.db, liveSeconds)).map((w) => w.id));
+    const h = lock.holder;
+    if (live.has(h.workerId)) {
+      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by worker ${h.workerId} (run ${h.runId}, ${h.phase} of unit ${h.unit}), which is alive; ${desc})`, 'StateLocked');
+    }
+    logger.warn({ key, lockId: lock.id, holder: h, runId, worker: deps.workerId }, 'breaking the state lock of a worker that is no longer alive');
+    await deleteStateLock(s3, bucket, key);
+    return 'broken';
+  }
+
+  /** Runs a locking tofu step; on a held lock, breaks a dead holder's lock and tries once more. */
+  async function lockedStep<T>(job: Job, title: string, key: string, unit: string, phase: string, runId: string, what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      job.log.section(attempt ? `${title} (after breaking a dead worker's lock)` : title);
+      const claimer = claimLocks(key, unit, phase, runId);
+      try {
+        return await fn();
+      } catch (e) {
+        if (e instanceof TofuError && e.kind === 'lock' && attempt === 0) {
+          await claimer.stop();
+          await handleHeldLock(key, what, runId);
+          job.log.append(`[stackly] the state lock of a dead worker was released; retrying\n`);
+          continue;
+        }
+        if (e instanceof TofuError) throw toActivityFailure(e);
+        throw e;
+      } finally {
+        await claimer.stop();
+      }
+    }
+  }
+
+  return {
+    async planReview(input: TerraformBase): Promise<ReviewPlan> {
+      const logKey = logKeyOf(input.run.runId, REVIEW_UNIT, 'plan');
+      const planJsonKey = reviewPlanJsonKey(input.run.runId);
+      let job: Job | undefined;
+      const started = Date.now();
+      try {
+        job = await openJob('review', input);
+        job.redact = redactorFor(job.structure, input);
+        job.log = new RunLog(job.redact);
+        const j = job;
+        // The unit states, merged into the local state of the original root.
+        const states: Array<{ unit: string; json: string }> = [];
+        for (const u of input.units.units) {
+          const raw = await getObject(s3, bucket, stateKey(input.run.account, input.run.stack, input.run.state, u.name));
+          if (raw) states.push({ unit: u.name, json: raw.toString('utf8') });
+        }
+        const statePath = join(j.dir, STATE_FILE_NAME);
+        writeFileSync(statePath, mergeStates(states), { mode: 0o600 });
+        writeFileSync(join(j.stackRoot, OVERRIDE_FILE), JSON.stringify({ terraform: { backend: { local: { path: statePath } } } }, null, 2));
+        const values: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(input.variables)) if (k in j.structure.variables) values[k] = v;
+        const varFile = writeVarFile(j.dir, values);
+        const what = (verb: string) => `tofu ${verb} of the review plan of ${input.run.stack}/${input.run.state}`;
+        await step(j, 'init', () => tf(j, j.stackRoot, 'init', what('init'), ['init', '-input=false', '-no-color']));
+        const planFile = join(j.dir, PLAN_FILE);
+        await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`]));
+        rmSync(varFile, { force: true });
+        const { stdout } = await step(j, 'show', () => tf(j, j.stackRoot, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false }));
+        const summary = summarizePlan(stdout, input.run.runId);
+        await putObject(s3, bucket, planJsonKey, await deps.cipher.encrypt(Buffer.from(stdout)));
+        logger.info({ runId: input.run.runId, states: states.length, counts: summary.counts, ms: Date.now() - started }, 'review plan done');
+        return { changes: summary.changes, counts: summary.counts, planJsonKey, logKey };
+      } finally {
+        await uploadLog(job, logKey);
+        closeJob(job);
+      }
+    },
+
+    async planUnit(input: UnitPlanInput): Promise<UnitPlanResult> {
+      const phase = input.destroy ? 'plan-destroy' : 'plan';
+      const logKey = logKeyOf(input.run.runId, input.unit, phase);
+      const planKey = unitPlanKey(input.run.runId, input.unit);
+      const key = stateKey(input.run.account, input.run.stack, input.run.state, input.unit);
+      let job: Job | undefined;
+      const started = Date.now();
+      try {
+        job = await openJob(`${input.unit}-plan`, input);
+        const j = job;
+        const { root, wiring } = unitRoot(j, input.unit);
+        j.redact = redactorFor(j.structure, input, wiring, input.inputs);
+        j.log = new RunLog(j.redact);
+        const dir = writeUnitRoot(j, root);
+        writeTypedInputs(dir, wiring, input);
+        const varFile = writeVarFile(dir, unitVariables(wiring, input));
+        const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
+        const env = backendEnv();
+        await step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
+        const planFile = join(dir, PLAN_FILE);
+        const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])];
+        try {
+          await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env }));
+        } finally {
+          rmSync(varFile, { force: true });
+        }
+        const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
+        const summary = summarizePlan(stdout, input.run.runId);
+        await putObject(s3, bucket, planKey, await deps.cipher.encrypt(readFileSync(planFile)));
+        const result: UnitPlanResult = { unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey };
+        if (!summary.hasChanges) {
+          const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
+          result.outputs = parseOutputs(out.stdout);
+        }
+        logger.info({ runId: input.run.runId, unit: input.unit, counts: summary.counts, ms: Date.now() - started }, 'unit plan done');
+        return result;
+      } finally {
+        await uploadLog(job, logKey);
+        closeJob(job);
+      }
+    },
+
+    async applyUnit(input: UnitApplyInput): Promise<UnitApplyResult> {
+      const phase = input.destroy ? 'apply-destroy' : 'apply';
+      const logKey = logKeyOf(input.run.runId, input.unit, phase);
+      const key = stateKey(input.run.account, input.run.stack, input.run.state, input.unit);
+      let job: Job | undefined;
+      const started = Date.now();
+      try {
+        job = await openJob(`${input.unit}-apply`, input);
+        const j = job;
+        const { root, wiring } = unitRoot(j, input.unit);
+        j.redact = redactorFor(j.structure, input, wiring, input.inputs);
+        j.log = new RunLog(j.redact);
+        const dir = writeUnitRoot(j, root);
+        writeTypedInputs(dir, wiring, input);
+        const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
+        const env = backendEnv();
+        const sealed = await getObject(s3, bucket, input.planKey);
+        if (!sealed) throw ApplicationFailure.nonRetryable(`applying unit ${input.unit}: the saved plan ${input.planKey} is not in the bucket`, 'PlanMissing');
+        const planFile = join(dir, PLAN_FILE);
+        writeFileSync(planFile, await deps.cipher.decrypt(sealed), { mode: 0o600 });
+        await step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
+        await lockedStep(j, phase, key, input.unit, 'apply', input.run.runId, what('apply'), () => tf(j, dir, 'apply', what('apply'), ['apply', '-input=false', '-no-color', planFile], { env }));
+        const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
+        const outputs = parseOutputs(out.stdout);
+        logger.info({ runId: input.run.runId, unit: input.unit, ms: Date.now() - started }, 'unit apply done');
+        return { unit: input.unit, outputs, logKey };
+      } finally {
+        await uploadLog(job, logKey);
+        closeJob(job);
+      }
+    },
+  };
+}
+
+export type TerraformActivities = ReturnType<typeof createTerraformActivities>;

@@ -1,0 +1,109 @@
+/**
+ * The contract between StackRunWorkflow and the tofu activities on execution workers. Types only,
+ * so workflow code can import them. Every value here is plain JSON (activity inputs and results,
+ * encrypted in Temporal history by the payload codec).
+ */
+import type { UnitGraph } from '../../workflows/graph-types';
+
+/** Where the stack's code is: repository, commit, and the stack's directory in the repository. */
+export interface StackSource {
+  repoUrl: string;
+  commit: string;
+  /** Repository-relative directory of the stack ("" for the repository root). */
+  stackPath: string;
+}
+
+/** Identity of a run, for state keys, plan and log object keys, and lock ownership. */
+export interface RunRef {
+  account: string;
+  stack: string;
+  state: string;
+  /** Temporal workflow id of the run. */
+  runId: string;
+}
+
+export interface TerraformBase {
+  source: StackSource;
+  run: RunRef;
+  units: UnitGraph;
+  /** The stack state's Terraform variables (stack.hcl `variables` merged with the state's). */
+  variables: Record<string, unknown>;
+}
+
+/** One resource change from `tofu show -json` (managed and data). */
+export interface ResourceChange {
+  address: string;
+  mode: 'managed' | 'data';
+  type: string;
+  /** e.g. ["create"], ["update"], ["delete"], ["delete","create"], ["no-op"], ["read"]. */
+  actions: string[];
+  /** The planned values after the change (null for delete). */
+  after: unknown;
+  /** Same shape as `after`, true where the value is unknown until apply. */
+  afterUnknown: unknown;
+}
+
+export interface PlanCounts {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: number;
+}
+
+export interface ReviewPlan {
+  changes: ResourceChange[];
+  counts: PlanCounts;
+  /** S3 key of the encrypted review plan JSON (for the UI/API to show in full). */
+  planJsonKey: string;
+  /** S3 key of the redacted log. */
+  logKey: string;
+}
+
+export interface UnitPlanInput extends TerraformBase {
+  unit: string;
+  /** Input variable name → value, from the upstream units' outputs (per the synthesis wiring). */
+  inputs: Record<string, unknown>;
+  /**
+   * Input variable name → the cty type of the upstream output (as `tofu output -json` gives it), so
+   * the unit declares its inputs with exact types: a set stays a set, a map a map (JSON alone would
+   * turn both into tuples/objects, which `for_each` and functions treat differently).
+   */
+  inputTypes?: Record<string, unknown>;
+  destroy?: boolean;
+}
+
+export interface UnitOutput {
+  value: unknown;
+  sensitive: boolean;
+  /** cty type JSON from `tofu output -json` (`"string"`, `["set","string"]`, …). */
+  type?: unknown;
+}
+
+export interface UnitPlanResult {
+  unit: string;
+  changes: ResourceChange[];
+  counts: PlanCounts;
+  hasChanges: boolean;
+  /** S3 key of the encrypted saved plan file. */
+  planKey: string;
+  logKey: string;
+  /** When there are no changes: the unit's current outputs (nothing to apply). */
+  outputs?: Record<string, UnitOutput>;
+}
+
+export interface UnitApplyInput extends UnitPlanInput {
+  planKey: string;
+}
+
+export interface UnitApplyResult {
+  unit: string;
+  outputs: Record<string, UnitOutput>;
+  logKey: string;
+}
+
+/** The tofu activities of execution workers, as workflow code sees them. */
+export interface TerraformActivities {
+  planReview(input: TerraformBase): Promise<ReviewPlan>;
+  planUnit(input: UnitPlanInput): Promise<UnitPlanResult>;
+  applyUnit(input: UnitApplyInput): Promise<UnitApplyResult>;
+}

@@ -1,0 +1,387 @@
+/**
+ * StackRunWorkflow: one run of one stack state (deploy, or destroy in reverse order).
+ *
+ *   load context → find a worker queue (wait visibly while none) → analyse units →
+ *   review plan of the whole root against the merged unit states → approval (unless auto_deploy) →
+ *   units in graph order, each as soon as its dependencies are applied: plan with real upstream
+ *   outputs → fit check against the review → (ask again only for a difference) → apply the saved plan.
+ *
+ * Workflow code: deterministic; imports @temporalio/workflow, pure sibling modules and types.
+ */
+import {
+  ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities,
+  setHandler, sleep, upsertSearchAttributes, workflowInfo, ActivityFailure, TimeoutFailure,
+} from '@temporalio/workflow';
+import type { ControlActivities, ExecutionActivities } from '../activities';
+import type { RunContext } from '../activities/runs';
+import type { ResourceChange, ReviewPlan, RunRef, StackSource, UnitOutput, UnitPlanResult } from '../activities/terraform/types';
+export { approveSignal, progressQuery, rejectSignal };
+export type { RunProgress, RunPhase };
+import type { EventType } from '../db/tables/events';
+import type { Requirement } from './capabilities';
+import { approveSignal, progressQuery, rejectSignal, type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput } from './definitions';
+import { checkFit } from './fit';
+import { approvalGate, decisionRecords, hasApprovalPolicy, prePlanDecisions, securityVerdict, toApprovals, windowGate, type GateContext } from './gates';
+import type { UnitGraph } from './graph-types';
+import { initialState, isFinished, nextState, readyUnits, type SchedState } from './scheduler';
+
+/**
+ * Light, quick control activities: Postgres and routing. No task queue given: they run on the
+ * workflow's own queue, i.e. on the control worker that runs this workflow.
+ */
+const control = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+/**
+ * tofu activities on an execution queue. `scheduleToStartTimeout` bounds the wait for a worker on the
+ * chosen queue (it is not retried: on expiry the run goes back to routing); the heartbeat timeout is
+ * how fast a dead worker is noticed; plan and analysis are retried, apply is not (a crashed apply is
+ * re-planned and checked against the review instead, see applyWithRecovery).
+ */
+function exec(taskQueue: string, retry: boolean) {
+  return proxyActivities<ExecutionActivities>({
+    taskQueue,
+    scheduleToStartTimeout: '2 minutes',
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: retry
+      ? { initialInterval: '2 seconds', maximumAttempts: 3, nonRetryableErrorTypes: ['TerraformConfigError', 'HclError'] }
+      : { maximumAttempts: 1 },
+  });
+}
+
+const WORKER_POLL = '5 seconds';
+
+export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgress> {
+  const { workflowId } = workflowInfo();
+  const progress: RunProgress = { workflowId, kind: input.kind, phase: 'starting', commit: input.commit, units: {}, approvals: [] };
+  const approvals: ApproveSignal[] = [];
+  let rejection: RejectSignal | undefined;
+
+  setHandler(progressQuery, () => progress);
+  setHandler(approveSignal, (a) => {
+    approvals.push(a);
+    progress.approvals.push({ by: a.by, scope: a.scope ?? 'review', ...(a.comment ? { comment: a.comment } : {}) });
+  });
+  setHandler(rejectSignal, (r) => {
+    rejection ??= r;
+  });
+
+  const setPhase = (phase: RunPhase, waitingReason?: string) => {
+    progress.phase = phase;
+    progress.waitingReason = waitingReason;
+    upsertSearchAttributes({ StacklyStatus: [phase] });
+  };
+
+  const ctx = await control.loadRunContext(input);
+  progress.stack = ctx.stack;
+  progress.state = ctx.state;
+  upsertSearchAttributes({
+    StacklyStack: [ctx.stack], StacklyState: [ctx.state], StacklyEnvironment: [ctx.environment],
+    StacklyCommit: [input.commit], StacklyRunKind: [input.kind], StacklyStatus: ['starting'],
+  });
+  const operationId = await control.startOperation({ ctx, workflowId, kind: input.kind, triggeredBy: input.trigger.by });
+  let seq = 0;
+  const event = (type: EventType, payload: Record<string, unknown> = {}) =>
+    control.emitRunEvent({ ctx, operationId, type, payload: { workflow_id: workflowId, ...payload }, dedupeKey: `${workflowId}:${++seq}:${type}` });
+
+  const source: StackSource = { repoUrl: ctx.repoUrl, commit: input.commit, stackPath: ctx.stackPath };
+  const run: RunRef = { account: ctx.account, stack: ctx.stack, state: ctx.state, runId: workflowId };
+  const requires: Requirement = ctx.config.requires;
+
+  /** A task queue with a live matching worker; waits (visibly, durably) until there is one. */
+  const route = async (): Promise<string> => {
+    let announced = false;
+    for (;;) {
+      const r = await control.findTaskQueue(requires);
+      if (r.ok) {
+        if (announced) setPhase(progress.phase === 'waiting_for_worker' ? 'planning' : progress.phase);
+        return r.taskQueue;
+      }
+      if (!announced) {
+        announced = true;
+        setPhase('waiting_for_worker', r.reason);
+        await event('worker_wait', { reason: r.reason });
+      }
+      await sleep(WORKER_POLL);
+    }
+  };
+
+  /** Runs an execution activity, re-routing when the chosen queue has no worker to start it. */
+  const onWorker = async <T>(what: string, retry: boolean, call: (a: ReturnType<typeof exec>) => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const q = await route();
+      try {
+        return await call(exec(q, retry));
+      } catch (e) {
+        if (e instanceof ActivityFailure && e.cause instanceof TimeoutFailure && e.cause.timeoutType === 'SCHEDULE_TO_START' && attempt < 50) {
+          log.warn(`${what}: no worker picked it up on ${q}; routing again`);
+          continue;
+        }
+        throw e;
+      }
+    }
+  };
+
+  const finish = async (phase: RunPhase, error?: string): Promise<RunProgress> => {
+    setPhase(phase);
+    if (error) progress.error = error;
+    const status = phase === 'succeeded' || phase === 'no_changes' ? 'succeeded' : phase === 'cancelled' ? 'cancelled' : 'failed';
+    await CancellationScope.nonCancellable(async () => {
+      await control.updateOperation({
+        operationId, status,
+        ...(error ? { error: { message: error, units: failedUnits(progress) } } : {}),
+        metadata: { phase, review: progress.review?.counts ?? null },
+      });
+      const type: EventType = status === 'succeeded' ? 'deploy_completed' : phase === 'cancelled' ? 'run_cancelled' : 'deploy_failed';
+      await event(type, { phase, ...(error ? { error } : {}), failed_units: failedUnits(progress) });
+    });
+    return progress;
+  };
+
+  try {
+    setPhase('planning');
+    await event('plan_initiated', { commit: input.commit, trigger: input.trigger });
+    const analysis = await onWorker('analysing the stack', true, (a) => a.analyzeStack({ source }));
+    const units = analysis.units;
+    for (const u of units.units) progress.units[u.name] = { status: 'pending' };
+
+    // Validation pipeline (issue 7): syntax (the analysis above) → policy compliance → security rules over the plan.
+    const pol = await onWorker('loading policies', true, (a) => a.loadRunPolicies({ source }));
+    const gates: GateContext = { policies: pol.policies, environment: ctx.environment, state: ctx.state, author: input.trigger.author };
+    await event('policy_check', { stage: 'pre_plan', outcome: 'pass', policies: pol.policies.map((p) => p.name), decisions: decisionRecords(prePlanDecisions(gates, Date.now())) });
+
+    const base = { source, run, units, variables: ctx.variables };
+    let review: ReviewPlan | undefined;
+    if (input.kind !== 'destroy') {
+      review = await onWorker('review plan', true, (a) => a.planReview(base));
+      progress.review = { counts: review.counts, changes: review.changes.filter(isRealChange).map((c) => ({ address: c.address, actions: c.actions })) };
+      await event('plan_completed', { counts: review.counts, plan_json_key: review.planJsonKey });
+      if (pol.policies.some((p) => p.security)) {
+        const planJsonKey = review.planJsonKey;
+        const sec = await onWorker('security policies', true, (a) => a.evaluatePlanPolicies({ policies: pol.policies, planJsonKey, now: Date.now(), environment: gates.environment, state: gates.state }));
+        const verdict = securityVerdict(sec.decisions);
+        await event('policy_check', { stage: 'post_plan', outcome: verdict.ok ? 'pass' : 'fail', decisions: decisionRecords(sec.decisions) });
+        if (!verdict.ok) return await finish('failed', verdict.reason);
+      }
+    }
+
+    // Nothing to approve when the review plan changes nothing: the unit plans confirm it, nothing applies.
+    const nothingToReview = review !== undefined && progress.review!.changes.length === 0;
+    const policyApproval = hasApprovalPolicy(gates);
+    const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy') && !nothingToReview;
+    if (needsApproval && policyApproval) {
+      setPhase('awaiting_approval', 'waiting for approval of the plan');
+      await event('approval_required', { scope: 'review' });
+      let g = approvalGate(gates, Date.now(), toApprovals(approvals));
+      while (g.verdict === 'require_approval' && rejection === undefined) {
+        progress.waitingReason = g.reason;
+        const seen = approvals.length;
+        await condition(() => rejection !== undefined || approvals.length > seen);
+        g = approvalGate(gates, Date.now(), toApprovals(approvals));
+      }
+      await event('policy_check', { stage: 'pre_apply', rule: 'approval', outcome: rejection || g.verdict !== 'allow' ? 'fail' : 'pass', decisions: decisionRecords(g.decisions) });
+      if (rejection) return await finish('rejected', `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`);
+      if (g.verdict !== 'allow') return await finish('rejected', g.reason);
+      await event('approval_received', { scope: 'review', by: g.decisions.flatMap((d) => d.approval?.approvedBy ?? []) });
+    } else if (needsApproval) {
+      setPhase('awaiting_approval', 'waiting for approval of the plan');
+      await event('approval_required', { scope: 'review' });
+      await condition(() => rejection !== undefined || approvals.some((a) => (a.scope ?? 'review') === 'review'));
+      if (rejection) return await finish('rejected', `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`);
+      await event('approval_received', { scope: 'review', by: approvals.find((a) => (a.scope ?? 'review') === 'review')!.by });
+    }
+
+    // Deployment windows: queue = durable timer until the window opens; reject = the run fails.
+    for (let announced = false; !nothingToReview;) {
+      const w = windowGate(gates, Date.now());
+      if (w.verdict === 'allow') {
+        if (w.decisions.length > 0) await event('policy_check', { stage: 'pre_apply', rule: 'deployment_window', outcome: 'pass', decisions: decisionRecords(w.decisions) });
+        break;
+      }
+      if (w.verdict !== 'queue') {
+        await event('policy_check', { stage: 'pre_apply', rule: 'deployment_window', outcome: 'fail', decisions: decisionRecords(w.decisions) });
+        return await finish('failed', w.reason);
+      }
+      if (!announced) {
+        announced = true;
+        await event('policy_check', { stage: 'pre_apply', rule: 'deployment_window', outcome: 'queue', decisions: decisionRecords(w.decisions) });
+      }
+      setPhase('queued', w.reason);
+      await sleep(w.sleepMs ?? 60_000);
+    }
+
+    setPhase('applying');
+    await event('deploy_initiated', { parallelism: ctx.config.parallelism });
+    const outputs = new Map<string, Record<string, UnitOutput>>();
+    const ok = await runUnits({
+      units, parallelism: ctx.config.parallelism, destroy: input.kind === 'destroy', progress, outputs,
+      wiring: analysis.wiring, review: review?.changes ?? [], event, onWorker, base,
+      approved: (scope) => approvals.some((a) => a.scope === scope), rejected: () => rejection,
+    });
+    if (!ok) return await finish('failed', `units failed: ${failedUnits(progress).map((f) => `${f.unit} (${f.reason})`).join('; ')}`);
+
+    if (input.kind !== 'destroy') {
+      const rootOutputs = await onWorker('root outputs', true, (a) => a.evaluateOutputs({ ...base, unitOutputs: Object.fromEntries(outputs) }));
+      progress.outputs = Object.fromEntries(Object.entries(rootOutputs).map(([k, v]) => [k, v.sensitive ? { value: '(sensitive)', sensitive: true } : v]));
+    }
+    await control.markStateDeployed({ stateId: ctx.stateId, commit: input.commit, kind: input.kind });
+    const changed = Object.values(progress.units).some((u) => u.status === 'succeeded');
+    return await finish(changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
+  } catch (e) {
+    if (isCancellation(e)) {
+      await finish('cancelled', 'cancelled');
+      throw e;
+    }
+    const msg = e instanceof ApplicationFailure || e instanceof ActivityFailure ? describe(e) : String(e);
+    await finish('failed', msg);
+    throw ApplicationFailure.nonRetryable(msg, 'StackRunFailed');
+  }
+}
+
+function describe(e: unknown): string {
+  let cur: unknown = e;
+  const parts: string[] = [];
+  while (cur instanceof Error) {
+    if (cur.message && !parts.includes(cur.message)) parts.push(cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return parts.join(': ');
+}
+
+const isRealChange = (c: ResourceChange) => c.mode === 'managed' && !(c.actions.length === 1 && (c.actions[0] === 'no-op' || c.actions[0] === 'read'));
+
+function failedUnits(p: RunProgress): Array<{ unit: string; reason: string }> {
+  return Object.entries(p.units)
+    .filter(([, u]) => u.status === 'failed' || u.status === 'skipped')
+    .map(([unit, u]) => ({ unit, reason: u.reason ?? u.status }));
+}
+
+interface UnitsRun {
+  units: UnitGraph;
+  parallelism: number;
+  destroy: boolean;
+  progress: RunProgress;
+  outputs: Map<string, Record<string, UnitOutput>>;
+  wiring: Awaited<ReturnType<ExecutionActivities['analyzeStack']>>['wiring'];
+  review: ResourceChange[];
+  base: { source: StackSource; run: RunRef; units: UnitGraph; variables: Record<string, unknown> };
+  event: (type: EventType, payload?: Record<string, unknown>) => Promise<void>;
+  onWorker: <T>(what: string, retry: boolean, call: (a: ReturnType<typeof exec>) => Promise<T>) => Promise<T>;
+  approved: (scope: string) => boolean;
+  rejected: () => RejectSignal | undefined;
+}
+
+/** Interprets the pure scheduler: every unit starts the moment its dependencies are done. */
+async function runUnits(r: UnitsRun): Promise<boolean> {
+  // Destroy runs the same graph reversed: a unit goes once everything that depends on it is gone.
+  const graph = r.destroy ? reverseGraph(r.units) : r.units;
+  let state: SchedState = initialState(graph);
+  const running = new Map<string, Promise<void>>();
+  const completions: Array<{ unit: string; ok: boolean; reason?: string }> = [];
+
+  while (!isFinished(state)) {
+    for (const name of readyUnits(graph, state, r.parallelism)) {
+      state = nextState(state, { type: 'started', unit: name });
+      running.set(name, runUnit(r, name).then(
+        (res) => { completions.push({ unit: name, ok: res.ok, reason: res.reason }); },
+        (e) => {
+          if (isCancellation(e)) throw e;
+          completions.push({ unit: name, ok: false, reason: describe(e) });
+        },
+      ));
+    }
+    await condition(() => completions.length > 0);
+    for (const c of completions.splice(0)) {
+      running.delete(c.unit);
+      state = c.ok
+        ? nextState(state, { type: 'succeeded', unit: c.unit })
+        : nextState(state, { type: 'failed', unit: c.unit, reason: c.reason ?? 'failed' }, graph);
+    }
+    for (const [name, p] of Object.entries(state.units)) {
+      if (p.status === 'skipped' && r.progress.units[name].status === 'pending') r.progress.units[name] = { status: 'skipped', reason: p.reason };
+    }
+  }
+  return Object.values(state.units).every((p) => p.status === 'succeeded');
+}
+
+function reverseGraph(g: UnitGraph): UnitGraph {
+  const dependants = new Map<string, string[]>(g.units.map((u) => [u.name, []]));
+  for (const u of g.units) for (const d of u.dependsOn) dependants.get(d)?.push(u.name);
+  return { ...g, units: [...g.units].reverse().map((u) => ({ ...u, dependsOn: [...(dependants.get(u.name) ?? [])].sort() })) };
+}
+
+async function runUnit(r: UnitsRun, name: string): Promise<{ ok: boolean; reason?: string }> {
+  const view = r.progress.units;
+  const unit = r.units.units.find((u) => u.name === name)!;
+  const wiring = r.wiring.units.find((w) => w.unit === name);
+  const inputs: Record<string, unknown> = {};
+  const inputTypes: Record<string, unknown> = {};
+  const take = (variable: string, out: UnitOutput | undefined): void => {
+    if (!out) return;
+    inputs[variable] = out.value;
+    if (out.type !== undefined) inputTypes[variable] = out.type;
+  };
+  for (const i of wiring?.inputs ?? []) {
+    const out = r.outputs.get(i.fromUnit)?.[i.output];
+    if (!out && !r.destroy) return { ok: false, reason: `input ${i.variable} needs output ${i.output} of unit ${i.fromUnit}, which produced none` };
+    take(i.variable, out);
+  }
+  if (r.destroy) {
+    // Destroying needs the upstream values the unit was configured with: read them from the states.
+    const upstream = await r.onWorker(`reading outputs for ${name}`, true, (a) => a.readUnitOutputs({ run: r.base.run, unitNames: unit.dependsOn }));
+    for (const i of wiring?.inputs ?? []) take(i.variable, upstream[i.fromUnit]?.[i.output]);
+  }
+  const input = { ...r.base, unit: name, inputs, inputTypes, destroy: r.destroy };
+
+  for (let attempt = 1; ; attempt++) {
+    view[name] = { status: 'planning' };
+    await r.event('activity_started', { unit: name, step: 'plan', attempt });
+    const plan: UnitPlanResult = await r.onWorker(`plan of ${name}`, true, (a) => a.planUnit(input));
+    view[name] = { status: 'planning', counts: plan.counts };
+    if (!plan.hasChanges) {
+      r.outputs.set(name, plan.outputs ?? {});
+      view[name] = { status: 'no_changes', counts: plan.counts };
+      await r.event('activity_completed', { unit: name, step: 'plan', changes: false });
+      return { ok: true };
+    }
+    if (!r.destroy) {
+      const fit = checkFit(r.review, plan.changes, unit.members);
+      if (!fit.fits) {
+        const scope = `unit:${name}`;
+        view[name] = { status: 'awaiting_approval', counts: plan.counts, differences: fit.problems, reason: 'its plan differs from the reviewed plan' };
+        await r.event('approval_required', { scope, unit: name, differences: fit.problems });
+        await condition(() => r.approved(scope) || r.rejected() !== undefined);
+        if (!r.approved(scope)) {
+          view[name] = { status: 'failed', reason: `difference rejected by ${r.rejected()!.by}`, differences: fit.problems };
+          return { ok: false, reason: view[name].reason };
+        }
+      }
+    }
+    view[name] = { status: 'applying', counts: plan.counts };
+    await r.event('activity_started', { unit: name, step: 'apply', attempt });
+    try {
+      const applied = await r.onWorker(`apply of ${name}`, false, (a) => a.applyUnit({ ...input, planKey: plan.planKey }));
+      r.outputs.set(name, applied.outputs);
+      view[name] = { status: 'succeeded', counts: plan.counts };
+      await r.event('activity_completed', { unit: name, step: 'apply' });
+      return { ok: true };
+    } catch (e) {
+      // A worker that died mid-apply (heartbeat timeout) leaves a partly applied unit: plan it again
+      // against the state as it is now, and apply only when that still fits what was approved.
+      const crashed = e instanceof ActivityFailure && e.cause instanceof TimeoutFailure;
+      if (crashed && attempt < 3) {
+        log.warn(`apply of ${name} lost its worker; planning it again (attempt ${attempt + 1})`);
+        continue;
+      }
+      const reason = describe(e);
+      view[name] = { status: 'failed', counts: plan.counts, reason };
+      await r.event('activity_failed', { unit: name, step: 'apply', reason });
+      return { ok: false, reason };
+    }
+  }
+}
+
+export type { RunContext };
