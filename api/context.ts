@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db';
 import type { Logger } from '../common/logger';
 import type { TokenAuth } from './auth';
-import type { SecretBox } from './secret-box';
+import type { SecretBox } from '../common/secret-box';
 import type { SignatureVerifier } from './signature';
 
 export interface ApiDeps {

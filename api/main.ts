@@ -9,7 +9,7 @@ import { createLogger } from '../common/logger';
 import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
 import { dataConverter } from '../common/temporal';
-import { CachingSecretBox, VaultTransitSecretBox } from './secret-box';
+import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { buildApi } from './server';
 
 async function main(): Promise<void> {

@@ -55,7 +55,40 @@ export const openapi = {
       StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: str, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts } },
       Operation: { type: 'object', properties: { id: str, stack_state_id: nstr, type: str, status: str, triggered_by: nstr, workflow_id: nstr, from_commit: nstr, to_commit: nstr, started_at: ts, completed_at: { type: ['string', 'null'] }, error_details: {}, metadata: {} } },
       Event: { type: 'object', properties: { id: str, type: str, stack_code_id: nstr, stack_state_id: nstr, operation_id: nstr, payload: { type: 'object' }, created_at: ts } },
-      WorkflowStarted: { type: 'object', properties: { workflow_id: str } },
+      WorkflowStarted: { type: 'object', properties: { workflow_id: str, commit: { type: 'string', description: 'the commit the run is for (runs started by hand)' } } },
+      PlanCounts: { type: 'object', properties: { add: { type: 'integer' }, change: { type: 'integer' }, destroy: { type: 'integer' }, replace: { type: 'integer' } } },
+      Run: {
+        type: 'object', required: ['operation_id', 'operation_status', 'progress'],
+        properties: {
+          operation_id: str, operation_status: str,
+          progress: {
+            type: 'object', description: 'the workflow\'s progress query',
+            required: ['workflowId', 'kind', 'phase', 'commit', 'units', 'approvals'],
+            properties: {
+              workflowId: str, kind: { enum: ['deploy', 'destroy', 'drift'] }, commit: str, stack: str, state: str,
+              phase: { enum: ['starting', 'waiting_for_worker', 'planning', 'awaiting_approval', 'queued', 'applying', 'succeeded', 'no_changes', 'failed', 'rejected', 'cancelled'] },
+              waitingReason: { type: 'string', description: 'why the run waits (no matching worker, approval, deployment window)' },
+              review: {
+                type: 'object', description: 'summary of the review plan (the whole root against the merged unit states), once it is made',
+                properties: { counts: ref('PlanCounts'), changes: { type: 'array', items: { type: 'object', properties: { address: str, actions: { type: 'array', items: str } } } } },
+              },
+              units: {
+                type: 'object', description: 'per unit, by name',
+                additionalProperties: {
+                  type: 'object', properties: {
+                    status: { enum: ['pending', 'planning', 'awaiting_approval', 'applying', 'succeeded', 'failed', 'skipped', 'no_changes'] },
+                    reason: str, counts: ref('PlanCounts'),
+                    differences: { type: 'array', description: 'why the unit asks for approval again (approve with scope "unit:<name>")', items: { type: 'object', properties: { address: str, reason: str } } },
+                  },
+                },
+              },
+              approvals: { type: 'array', items: { type: 'object', properties: { by: str, scope: str, comment: str } } },
+              outputs: { type: 'object', description: 'root outputs; values of sensitive ones are withheld' },
+              error: str,
+            },
+          },
+        },
+      },
     },
   },
   security: [{ bearer: [] }],
@@ -84,7 +117,7 @@ export const openapi = {
     '/api/states/{id}/reassociate': { post: { tags: ['states'], summary: 'Re-associate a loose state with another stack code', parameters: [idParam], requestBody: { required: true, ...json({ type: 'object', required: ['stack_code_id'], properties: { stack_code_id: str } }) }, responses: { 200: { description: 'updated', ...json(ref('StackState')) }, ...errorResponses(400, 401, 404, 409) } } },
     '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (starts destroyWorkflow)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/states/{id}/runs': { post: { tags: ['states'], summary: 'Trigger a run by hand (starts stackRunWorkflow at the stack code\'s current commit)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
-    '/api/runs/{id}': { get: { tags: ['runs'], summary: 'A run\'s progress (phase, units, review plan summary, waiting reason) from the workflow query', parameters: [idParam], responses: { 200: { description: 'progress', ...json({ type: 'object' }) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/runs/{id}': { get: { tags: ['runs'], summary: 'A run\'s progress (phase, units, review plan summary, waiting reason) from the workflow query', parameters: [idParam], responses: { 200: { description: 'progress', ...json(ref('Run')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/runs/{id}/approve': { post: { tags: ['runs'], summary: 'Approve the review plan (scope "review") or a unit\'s difference (scope "unit:<name>")', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, comment: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
     '/api/runs/{id}/reject': { post: { tags: ['runs'], summary: 'Reject a run; the run ends without applying', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, reason: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
     '/api/runs/{id}/cancel': { post: { tags: ['runs'], summary: 'Cancel a run (running tofu is interrupted so its lock is released)', parameters: [idParam], responses: { 202: { description: 'cancelling', ...json({ type: 'object' }) }, ...errorResponses(401, 404, 409, 503) } } },

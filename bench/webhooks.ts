@@ -30,7 +30,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createGitActivities } from '../activities/git';
 import { createRegistryActivities } from '../activities/registry';
 import { buildApi } from '../api/server';
-import { CachingSecretBox, VaultTransitSecretBox } from '../api/secret-box';
+import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
 import { createLogger } from '../common/logger';
 import { dataConverter } from '../common/temporal';

@@ -114,6 +114,8 @@ const schemas = {
   }),
   worker: z.object({
     ...shared, ...database, ...temporal, ...s3, ...vault,
+    /** Transit key of secrets at rest (clone credentials the control worker's git fetches need). */
+    VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
     WORKER_KIND: z.enum(['control', 'execution']),
     WORKER_ID: z.string().min(1).optional(),
     WORKER_FEATURES: csv.default(['terraform']),

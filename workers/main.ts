@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { Runtime, Worker } from '@temporalio/worker';
 import { loadConfigOrExit } from '../common/config';
 import { createLogger } from '../common/logger';
+import { CachingSecretBox, repositoryCredentialsResolver, VaultTransitSecretBox } from '../common/secret-box';
+import { SafeTemporalLogger } from '../common/temporal-logger';
 import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
 import { blobCipherFromKeyring } from '../activities/terraform';
@@ -22,6 +24,8 @@ async function main(): Promise<void> {
   const cfg = loadConfigOrExit('worker');
   const workerId = cfg.WORKER_ID ?? `${cfg.WORKER_KIND}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(`worker:${workerId}`, cfg.LOG_LEVEL);
+  // The SDK's own lines go through pino too, without failure messages (they may quote variables).
+  Runtime.install({ logger: SafeTemporalLogger.toPino(logger, 'INFO') });
   const db = createDb({ url: cfg.DATABASE_URL });
   const connection = await connectWorker(cfg);
   const capabilities = {
@@ -50,7 +54,13 @@ async function main(): Promise<void> {
       namespace: cfg.TEMPORAL_NAMESPACE,
       taskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: createControlActivities({ db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git') }),
+      activities: createControlActivities({
+        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'),
+        // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs them.
+        credentialsFor: repositoryCredentialsResolver(db, new CachingSecretBox(new VaultTransitSecretBox({
+          addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
+        }))),
+      }),
       dataConverter: dataConverter(codec),
     })
     : await Worker.create({

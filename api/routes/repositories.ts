@@ -6,7 +6,7 @@ import { isUuid } from '../../db/repos/stack-codes';
 import type { RouteContext } from '../context';
 import { ApiError, notFound } from '../errors';
 import { pageBody, pageRequest } from '../pagination';
-import { SecretBoxUnavailableError } from '../secret-box';
+import { SecretBoxUnavailableError } from '../../common/secret-box';
 import { repositoryView } from '../views';
 import { parseBody } from '../validation';
 

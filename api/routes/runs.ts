@@ -25,6 +25,8 @@ export const runRoutes: RouteModule = async (app, ctx) => {
       .select(['operations.id', 'operations.status'])
       .where('operations.workflow_id', '=', workflowId)
       .where('stack_states.account_id', '=', ctx.accountId)
+      // A closed run's id may be started again (a manual re-run of the same commit): the newest is the one Temporal answers for.
+      .orderBy('operations.started_at', 'desc')
       .executeTakeFirst();
     if (!op) throw notFound(`run ${workflowId}`);
     return op;

@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import { createGitActivities } from '../../../activities/git';
 import { createRegistryActivities } from '../../../activities/registry';
 import { buildApi } from '../../../api/server';
-import { CachingSecretBox, VaultTransitSecretBox, repositoryCredentialsResolver, type SecretBox } from '../../../api/secret-box';
+import { CachingSecretBox, VaultTransitSecretBox, repositoryCredentialsResolver, type SecretBox } from '../../../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
 import { createLogger } from '../../../common/logger';
 import { dataConverter } from '../../../common/temporal';

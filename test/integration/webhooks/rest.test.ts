@@ -4,7 +4,7 @@
  * triggering a run by hand, the OpenAPI description, the error shape.
  */
 import assert from 'node:assert/strict';
-import { repositoryCredentialsResolver } from '../../../api/secret-box';
+import { repositoryCredentialsResolver } from '../../../common/secret-box';
 import { pushWorkflowId, stackRunWorkflowId, type StackRunInput } from '../../../workflows/definitions';
 import {
   GitRepo, MAIN_TF, STACK_HCL, deliver, getJson, postJson, pushPayload, registerRepo, setupEnv, startApi, startWorker,
