@@ -134,7 +134,8 @@ async function main(): Promise<void> {
   const codec = node('codec-server', 'codec-server/main.js', {
     CODEC_PORT: String(ports.codec),
     CODEC_AUTH_TOKENS: codecToken,
-    CODEC_CORS_ORIGINS: temporal.uiUrl!,
+    // The Web UI may be opened as 127.0.0.1 or as localhost: both origins may call the codec.
+    CODEC_CORS_ORIGINS: [...new Set([temporal.uiUrl!, `http://localhost:${ports.temporalUi}`, `http://127.0.0.1:${ports.temporalUi}`])].join(','),
   });
   await waitFor('codec server', async () => (await fetch(`${codecUrl}/health`)).ok, { timeoutMs: 30_000, proc: codec });
 
@@ -154,11 +155,14 @@ async function main(): Promise<void> {
 
   say(`everything is up in ${since()}\n`);
   const lines = [
-    ['API', apiUrl, `token: ${apiToken} (Authorization: Bearer …; kept in ${join(stateDir, 'api-token')})`],
+    ['API', apiUrl, `Authorization: Bearer <token in ${join(stateDir, 'api-token')}>`],
     ['GitHub webhook', `${apiUrl}/webhooks/github`, `secret in ${join(stateDir, 'webhook-secret')}`],
     ['Temporal Web UI', temporal.uiUrl!, `namespace ${namespace}`],
     ['Temporal gRPC', temporal.address, ''],
     ['Codec endpoint', codecUrl, `token in ${join(stateDir, 'codec-token')}`],
+    ['', '', `Web UI decoding: open ${codecUrl}/login and paste that token (a session cookie);`],
+    ['', '', 'then in the Web UI\'s codec settings turn on "Include cross-origin credentials".'],
+    ['', '', `CLI: temporal workflow show --codec-endpoint ${codecUrl} --codec-auth "Bearer $(cat ${join(stateDir, 'codec-token')})" …`],
     ['Vault', vault.addr, `root token in ${join(stateDir, 'vault', 'init.json')}`],
     ['S3 (MinIO)', minio.endpoint, `bucket stackly, console ${minio.consoleUrl}, key stackly / ${join(stateDir, 'minio-secret')}`],
     ['Postgres', pg.url.replace(/:[^:@/]*@/, ':***@'), pg.kind],
