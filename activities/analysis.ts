@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { s3Client, type S3Settings } from '../scripts/services/minio';
 import { analyzeStackDir } from './hcl/analyze';
+import { checkLocalSources } from './hcl/sources';
 import { INPUTS_FILE, synthesize, stateKey, typedInputsFile, type Synthesis } from './hcl/synthesize';
 import { HclError } from './hcl/types';
 import { materialize } from './terraform/materialize';
@@ -55,6 +56,7 @@ async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synth
   const { repoRoot, stackRoot } = await checkout(deps, source);
   try {
     const a = await analyzeStackDir(stackRoot);
+    await checkLocalSources(repoRoot, stackRoot, a.structure);
     const synthesis = synthesize({
       structure: a.structure, callGraph: a.callGraph, units: a.units, repoRoot, stackRoot,
       unitsDir: join(deps.workDir, 'units'), backend: { type: 'none' },

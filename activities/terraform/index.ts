@@ -17,6 +17,7 @@ import { liveWorkers } from '../../db/repos/workers';
 import type { Logger } from '../../common/logger';
 import { s3Client, type S3Settings } from '../../scripts/services/minio';
 import { analyzeStackDir } from '../hcl/analyze';
+import { checkLocalSources } from '../hcl/sources';
 import { INPUTS_FILE, stateKey, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { materialize } from './materialize';
@@ -127,6 +128,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     let analysis;
     try {
       analysis = await analyzeStackDir(stackRoot);
+      await checkLocalSources(repoRoot, stackRoot, analysis.structure);
     } catch (e) {
       throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
     }
