@@ -5,9 +5,10 @@
 import { Command } from 'commander';
 import { registerGraph } from './graph';
 import { registerPolicyCommand } from './policy';
+import { registerRun } from './run';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');

@@ -1,0 +1,147 @@
+/**
+ * A small client of Stackly's REST API for the CLI (Node's fetch). Every failure becomes one
+ * {@link ApiRequestError} whose message names what failed, the HTTP status and the API's
+ * `{"error":{"code","message"}}`. The token goes only into the Authorization header: it is never
+ * part of a message.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunProgress } from '../workflows/definitions';
+
+/** Where `scripts/dev` serves the API (API_PORT's default). */
+export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
+
+export interface Connection {
+  url: string;
+  token: string;
+}
+
+export interface ConnectionOptions {
+  apiUrl?: string;
+  token?: string;
+}
+
+/**
+ * `--api-url` / STACKLY_API_URL (default the dev stack's API), `--token` / STACKLY_API_TOKEN, else the
+ * dev stack's token file (`.stackly/api-token`, or STACKLY_STATE_DIR's) when it exists.
+ */
+export function resolveConnection(opts: ConnectionOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Connection {
+  const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : undefined);
+  const url = (nonEmpty(opts.apiUrl) ?? nonEmpty(env.STACKLY_API_URL) ?? DEFAULT_API_URL).replace(/\/+$/, '');
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new Error(`the API URL "${url}" is not an http(s) URL (--api-url or STACKLY_API_URL)`);
+  }
+  let token = nonEmpty(opts.token) ?? nonEmpty(env.STACKLY_API_TOKEN);
+  if (!token) {
+    const file = join(nonEmpty(env.STACKLY_STATE_DIR) ?? join(cwd, '.stackly'), 'api-token');
+    if (existsSync(file)) token = nonEmpty(readFileSync(file, 'utf8'));
+  }
+  if (!token) throw new Error('no API token: pass --token or set STACKLY_API_TOKEN (scripts/dev keeps one in .stackly/api-token)');
+  return { url, token };
+}
+
+export class ApiRequestError extends Error {
+  constructor(
+    /** What the CLI was doing, e.g. "approving run X". */
+    readonly what: string,
+    /** HTTP status; 0 when the API could not be reached. */
+    readonly status: number,
+    /** The API's error code (`not_found`, `run_not_running`, ...), or `unreachable`. */
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(status === 0 ? `${what}: ${detail}` : `${what}: HTTP ${status} ${code}: ${detail}`);
+    this.name = 'ApiRequestError';
+  }
+}
+
+// ---- response bodies (api/views.ts, api/routes/*) ----
+
+export interface StateBody { id: string; stack_code_id: string | null; name: string; status: string; commit_hash: string }
+export interface StackCodeBody { id: string; name: string; repo_url: string; repo_path: string; status: string; current_commit: string }
+export interface StackCodeWithStates extends StackCodeBody { states: StateBody[] }
+export interface Page<T> { items: T[]; next_cursor: string | null }
+export interface RunStarted { workflow_id: string; commit?: string }
+/** GET /api/runs/:id */
+export interface RunBody { operation_id: string; operation_status: string; progress: RunProgress }
+
+type Fetch = typeof fetch;
+
+export class ApiClient {
+  constructor(private readonly conn: Connection, private readonly fetchFn: Fetch = fetch) {}
+
+  get url(): string {
+    return this.conn.url;
+  }
+
+  async request<T>(what: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.conn.token}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.conn.url}${path}`, {
+        method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (e as Error).message;
+      throw new ApiRequestError(what, 0, 'unreachable', `cannot reach the API at ${this.conn.url} (${why})`);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const err = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const code = typeof err?.code === 'string' ? err.code : 'error';
+      const message = typeof err?.message === 'string' ? err.message : (text.trim().split('\n')[0]?.slice(0, 200) || res.statusText);
+      throw new ApiRequestError(what, res.status, code, message);
+    }
+    if (parsed === undefined) throw new ApiRequestError(what, res.status, 'bad_response', 'the API answered without a JSON body');
+    return parsed as T;
+  }
+
+  stackCode(id: string): Promise<StackCodeWithStates> {
+    return this.request('reading the stack code', 'GET', `/api/stack-codes/${encodeURIComponent(id)}`);
+  }
+
+  /** Every stack code (all pages) with this exact name, any status. */
+  async stackCodesNamed(name: string): Promise<StackCodeBody[]> {
+    const found: StackCodeBody[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: '200', ...(cursor ? { cursor } : {}) });
+      const page: Page<StackCodeBody> = await this.request('listing stack codes', 'GET', `/api/stack-codes?${q.toString()}`);
+      found.push(...page.items.filter((c) => c.name === name));
+      cursor = page.next_cursor;
+    } while (cursor);
+    return found;
+  }
+
+  startRun(stateId: string, label: string): Promise<RunStarted> {
+    return this.request(`starting a run of ${label}`, 'POST', `/api/states/${encodeURIComponent(stateId)}/runs`);
+  }
+
+  run(id: string): Promise<RunBody> {
+    return this.request(`reading run ${id}`, 'GET', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  approve(id: string, body: { scope?: string; comment?: string }): Promise<{ approved: boolean; by: string; scope: string }> {
+    return this.request(`approving run ${id}`, 'POST', `/api/runs/${encodeURIComponent(id)}/approve`, body);
+  }
+
+  reject(id: string, body: { scope?: string; reason?: string }): Promise<{ rejected: boolean; by: string }> {
+    return this.request(`rejecting run ${id}`, 'POST', `/api/runs/${encodeURIComponent(id)}/reject`, body);
+  }
+
+  cancel(id: string): Promise<{ cancelling: boolean; by: string }> {
+    return this.request(`cancelling run ${id}`, 'POST', `/api/runs/${encodeURIComponent(id)}/cancel`, {});
+  }
+}
