@@ -10,4 +10,9 @@ export { classifyActions, checkPlanShape } from './security';
 export { isWindowOpen, nextWindowOpening, parseTimeRange, parseDays, isValidTimeZone } from './schedule';
 export { validatePolicyFile, POLICY_NAME, type ValidatedFile } from './validate';
 export { mergeValidated, resolveStackPolicies, type LoadedPolicies, type ResolvedStackPolicies } from './resolve';
+export {
+  BUILTIN_HOOKS, DEFAULT_HOOK_PRIORITY, DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, HOOK_TYPES, emptyRunHooks, failureBlocks, hookDeliveryId,
+  hooksBudgetMs, isPreEvent, orderHooks, parseDuration, planLimitViolations, resolveStackHooks, runBuiltinHook, webhookBody,
+  type ResolvedStackHooks, type RunHooks, type StackHookNames,
+} from './hooks';
 export { renderDecisionsText, renderErrorsText, renderJson, formatDecision, formatPolicyError } from './render';

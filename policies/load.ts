@@ -8,6 +8,7 @@ import { parsePolicyFiles, type SourceFile } from './parse';
 import type { LoadedPolicies } from './resolve';
 
 export { resolveStackPolicies, type LoadedPolicies, type ResolvedStackPolicies } from './resolve';
+export { resolveStackHooks, type RunHooks } from './hooks';
 
 /** The directory, relative to a repository root, that holds policy files. */
 export const POLICY_DIR = 'policies';

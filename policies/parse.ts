@@ -47,7 +47,7 @@ export async function parsePolicyFiles(files: readonly SourceFile[]): Promise<Lo
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     const parsed = await parseHcl(f.path, f.text);
     if (parsed.json === undefined) {
-      validated.push({ file: f.path, policies: [], errors: parsed.errors });
+      validated.push({ file: f.path, policies: [], hooks: [], errors: parsed.errors });
       continue;
     }
     validated.push({ file: f.path, ...validatePolicyFile(f.path, f.text, parsed.json) });

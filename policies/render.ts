@@ -15,7 +15,7 @@ const MARK: Record<Decision['outcome'], string> = {
 /** "policies/a.hcl:12: policy "x", field schedule.allowed_hours[0]: message" */
 export function formatPolicyError(e: PolicyError): string {
   const where = e.line !== undefined ? `${e.file}:${e.line}` : e.file;
-  const what = [e.policy !== undefined ? `policy "${e.policy}"` : '', e.field !== undefined ? `field ${e.field}` : ''].filter(Boolean).join(', ');
+  const what = [e.policy !== undefined ? `policy "${e.policy}"` : '', e.hook !== undefined ? `hook "${e.hook}"` : '', e.field !== undefined ? `field ${e.field}` : ''].filter(Boolean).join(', ');
   return `${where}: ${what ? `${what}: ` : ''}${e.message}`;
 }
 

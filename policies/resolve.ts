@@ -1,14 +1,16 @@
 /**
  * Combining per-file results and resolving a stack's `policies = [...]`. Pure: no Node imports.
  */
-import type { Policy, PolicyError } from './types';
+import type { HookDefinition, Policy, PolicyError } from './types';
 import type { ValidatedFile } from './validate';
 
 /** All policies of one repository checkout (one commit): load once, evaluate many. */
 export interface LoadedPolicies {
   /** Valid policies by name. */
   policies: Record<string, Policy>;
-  /** Every problem found; a policy with an error is left out of `policies`. */
+  /** Valid `hook "NAME"` definitions by name (built-in hooks are not listed; see hooks.ts). */
+  hooks: Record<string, HookDefinition>;
+  /** Every problem found; a policy or hook with an error is left out of `policies` / `hooks`. */
   errors: PolicyError[];
   /** Repository-relative paths of the policy files read. */
   files: string[];
@@ -17,9 +19,18 @@ export interface LoadedPolicies {
 /** Merges validated files (in the order given); a name defined in two files is an error naming both. */
 export function mergeValidated(files: Array<{ file: string } & ValidatedFile>): LoadedPolicies {
   const policies: Record<string, Policy> = {};
+  const hooks: Record<string, HookDefinition> = {};
   const errors: PolicyError[] = [];
   for (const f of files) {
     errors.push(...f.errors);
+    for (const h of f.hooks ?? []) {
+      const prev = hooks[h.name];
+      if (prev) {
+        errors.push({ file: h.file, line: h.line, hook: h.name, message: `hook "${h.name}" is defined in both ${prev.file}:${prev.line} and ${h.file}:${h.line}` });
+        continue;
+      }
+      hooks[h.name] = h;
+    }
     for (const p of f.policies) {
       const prev = policies[p.name];
       if (prev) {
@@ -34,7 +45,7 @@ export function mergeValidated(files: Array<{ file: string } & ValidatedFile>): 
       policies[p.name] = p;
     }
   }
-  return { policies, errors, files: files.map((f) => f.file) };
+  return { policies, hooks, errors, files: files.map((f) => f.file) };
 }
 
 export interface ResolvedStackPolicies {

@@ -82,9 +82,68 @@ export interface PolicyError {
   file: string;
   line?: number;
   policy?: string;
+  /** The hook the problem is about (a `hook "NAME"` block, or a name a stack.hcl lists). */
+  hook?: string;
   field?: string;
   message: string;
 }
+
+// ---- hooks ----
+
+/** The run events hooks attach to (stack.hcl `hooks { pre_plan = [...] ... }`). */
+export type HookEvent = 'pre_plan' | 'post_plan' | 'pre_apply' | 'post_apply';
+
+/** Plan limits of a `plan_guard` hook: the hook fails when a count of the review plan exceeds one. */
+export interface PlanLimits {
+  maxAdd?: number;
+  maxChange?: number;
+  maxDestroy?: number;
+  maxReplace?: number;
+  /** add + change + destroy + replace. */
+  maxTotal?: number;
+}
+
+interface HookBase {
+  name: string;
+  /** Repository-relative file of the `hook` block; "(built-in)" for built-in hooks. */
+  file: string;
+  line: number;
+  description?: string;
+  /** Lower runs first; ties keep the order the stack lists them. Default 100. */
+  priority: number;
+  /** Milliseconds the hook may take. Default 10 000. */
+  timeoutMs: number;
+  /** A failure at pre_plan/pre_apply is recorded and the run goes on. Default false. */
+  continueOnFailure: boolean;
+}
+
+/**
+ * POST of the run's summary as JSON, signed with HMAC-SHA256. Only *names* of environment
+ * variables of the control worker are kept here: the secret (and a secret URL) are read inside the
+ * activity that sends the request, so they never reach Temporal history, events or logs.
+ */
+export interface WebhookHook extends HookBase {
+  type: 'webhook';
+  /** The URL, when it is not a secret itself. */
+  url?: string;
+  /** Name of the environment variable holding the URL (for URLs that carry a token). */
+  urlEnv?: string;
+  /** Name of the environment variable holding the HMAC key. */
+  secretEnv: string;
+}
+
+export interface PlanGuardHook extends HookBase {
+  type: 'plan_guard';
+  limits: PlanLimits;
+}
+
+export interface RecordHook extends HookBase {
+  type: 'record';
+  message?: string;
+}
+
+export type HookDefinition = WebhookHook | PlanGuardHook | RecordHook;
+export type HookType = HookDefinition['type'];
 
 export type Stage = 'pre_plan' | 'post_plan' | 'pre_apply';
 
@@ -174,4 +233,46 @@ export interface Summary {
   warnings: Decision[];
   /** For queue: the latest `until` of the queue decisions. Re-evaluate after waking. */
   until?: string;
+}
+
+/** Resource counts of the review plan (managed resources), as hooks see them. */
+export interface HookPlanCounts {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: number;
+}
+
+/** What a hook is told about the run. Names and counts only: never variable values, outputs or secrets. */
+export interface HookRunContext {
+  event: HookEvent;
+  /** Temporal workflow id of the run. */
+  runId: string;
+  kind: string;
+  stack: string;
+  state: string;
+  environment?: string;
+  commit: string;
+  /** Counts of the review plan; null before the plan (pre_plan). */
+  plan: HookPlanCounts | null;
+  /** post_apply: how the apply ended. */
+  outcome?: 'succeeded' | 'failed' | 'no_changes';
+  /** Who or what started the run. */
+  triggeredBy?: string;
+}
+
+/** The result of one hook at one event (an activity result; recorded as a hook_completed/hook_failed event). */
+export interface HookResult {
+  hook: string;
+  type: HookType;
+  event: HookEvent;
+  ok: boolean;
+  /** Failed and not continue_on_failure at a pre-event: the run must stop. */
+  blocking: boolean;
+  message: string;
+  durationMs: number;
+  /** Webhooks: the HTTP status, when there was a response. */
+  status?: number;
+  /** Hooks not run because an earlier one at the same event blocked the run. */
+  skipped?: boolean;
 }

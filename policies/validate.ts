@@ -6,6 +6,7 @@
  * hcl2json shapes: a block `x { ... }` becomes `x: [{...}]` (an array, one entry per repetition),
  * an attribute `x = {...}` becomes `x: {...}`, and expressions become "${...}" strings.
  */
+import { DEFAULT_HOOK_PRIORITY, DEFAULT_HOOK_TIMEOUT_MS, HOOK_ENV_NAME, HOOK_TYPES, parseDuration } from './hooks';
 import { indexLines, lineOf, type LineIndex } from './locate';
 import { isValidTimeZone, parseDays, parseTimeRange } from './schedule';
 import type {
@@ -13,6 +14,9 @@ import type {
   ChangeAction,
   DenyActionsRule,
   DeploymentWindow,
+  HookDefinition,
+  HookType,
+  PlanLimits,
   Policy,
   PolicyError,
   RequiredAttributeRule,
@@ -64,6 +68,7 @@ class Checker {
     readonly file: string,
     readonly index: LineIndex,
     readonly policy?: string,
+    readonly hook?: string,
   ) {}
 
   error(at: At, message: string): undefined {
@@ -72,6 +77,7 @@ class Checker {
       file: this.file,
       ...(line !== undefined ? { line } : {}),
       ...(this.policy !== undefined ? { policy: this.policy } : {}),
+      ...(this.hook !== undefined ? { hook: this.hook } : {}),
       ...(at.field ? { field: at.field } : {}),
       message,
     });
@@ -170,6 +176,8 @@ function editDistance(a: string, b: string): number {
 
 export interface ValidatedFile {
   policies: Policy[];
+  /** `hook "NAME" { ... }` blocks. */
+  hooks: HookDefinition[];
   errors: PolicyError[];
 }
 
@@ -184,16 +192,17 @@ export function validatePolicyFile(file: string, source: string, json: unknown):
   const errors: PolicyError[] = top.errors;
   if (!isObj(json)) {
     top.error(new At('', ''), 'expected policy blocks');
-    return { policies, errors };
+    return { policies, hooks: [], errors };
   }
   for (const k of Object.keys(json)) {
-    if (k !== 'policy') top.error(new At(k, k), `unknown top-level ${isBlock(json[k]) ? 'block' : 'field'} "${k}"; a policy file holds only policy "NAME" { ... } blocks`);
+    if (k !== 'policy' && k !== 'hook') top.error(new At(k, k), `unknown top-level ${isBlock(json[k]) ? 'block' : 'field'} "${k}"; a policy file holds only policy "NAME" { ... } and hook "NAME" { ... } blocks`);
   }
+  const hooks = validateHookBlocks(file, index, json.hook, errors);
   const blocks = json.policy;
-  if (blocks === undefined) return { policies, errors };
+  if (blocks === undefined) return { policies, hooks, errors };
   if (!isObj(blocks)) {
     top.error(new At('policy', 'policy'), 'policy must be a labelled block: policy "NAME" { ... }');
-    return { policies, errors };
+    return { policies, hooks, errors };
   }
   for (const [name, bodies] of Object.entries(blocks)) {
     const c = new Checker(file, index, name);
@@ -220,7 +229,143 @@ export function validatePolicyFile(file: string, source: string, json: unknown):
       policies.push({ ...policy, file, line: index.get(`policy.${name}[0]`) ?? 1 });
     }
   }
-  return { policies, errors };
+  return { policies, hooks, errors };
+}
+
+const HOOK_COMMON = ['type', 'description', 'priority', 'timeout', 'continue_on_failure'] as const;
+const HOOK_FIELDS: Record<HookType, readonly string[]> = {
+  webhook: ['url', 'url_env', 'secret_env'],
+  plan_guard: ['max_add', 'max_change', 'max_destroy', 'max_replace', 'max_total'],
+  record: ['message'],
+};
+
+/** `hook "NAME" { type = "webhook" | "plan_guard" | "record" ... }` blocks of one file. */
+function validateHookBlocks(file: string, index: LineIndex, blocks: unknown, errors: PolicyError[]): HookDefinition[] {
+  const hooks: HookDefinition[] = [];
+  if (blocks === undefined) return hooks;
+  if (!isObj(blocks)) {
+    const c = new Checker(file, index);
+    c.error(new At('hook', 'hook'), 'hook must be a labelled block: hook "NAME" { ... }');
+    errors.push(...c.errors);
+    return hooks;
+  }
+  for (const [name, bodies] of Object.entries(blocks)) {
+    const c = new Checker(file, index, undefined, name);
+    const at = new At(`hook.${name}[0]`, '');
+    if (!POLICY_NAME.test(name)) {
+      c.error(at, `hook name "${name}" must start with a letter or _ and contain only letters, digits, _ and -`);
+      errors.push(...c.errors);
+      continue;
+    }
+    if (!isBlockList(bodies) || bodies.length === 0) {
+      c.error(at, `hook "${name}" must be a block with a single label: hook "${name}" { ... }`);
+      errors.push(...c.errors);
+      continue;
+    }
+    if (bodies.length > 1) {
+      const first = index.get(`hook.${name}[0]`);
+      c.error(new At(`hook.${name}[1]`, ''), `hook "${name}" is defined twice in ${file}${first !== undefined ? ` (first at line ${first})` : ''}`);
+    }
+    const hook = validateHookBody(c, name, bodies[0], at);
+    errors.push(...c.errors);
+    if (hook && c.errors.length === 0) hooks.push({ ...hook, file, line: index.get(`hook.${name}[0]`) ?? 1 } as HookDefinition);
+  }
+  return hooks;
+}
+
+/** A hook definition before its file and line are known (distributes over the union). */
+type HookBody = HookDefinition extends infer H ? (H extends HookDefinition ? Omit<H, 'file' | 'line'> : never) : never;
+
+function validateHookBody(c: Checker, name: string, body: Obj, at: At): HookBody | undefined {
+  const before = c.errors.length;
+  let type: HookType | undefined;
+  if (body.type === undefined) c.error(at.attr('type'), `is required: ${HOOK_TYPES.map((t) => `"${t}"`).join(', ')}`);
+  else {
+    const t = c.str(body.type, at.attr('type'));
+    if (t !== undefined && (HOOK_TYPES as readonly string[]).includes(t)) type = t as HookType;
+    else if (t !== undefined) {
+      const hint = closest(t, HOOK_TYPES);
+      c.error(at.attr('type'), `unknown hook type "${t}"${hint ? `; did you mean "${hint}"?` : ''} (allowed: ${HOOK_TYPES.join(', ')})`);
+    }
+  }
+  // Unknown fields: against the fields of the declared type (or of every type when the type is bad).
+  const specific = type ? HOOK_FIELDS[type] : Object.values(HOOK_FIELDS).flat();
+  for (const k of Object.keys(body)) {
+    if ((HOOK_COMMON as readonly string[]).includes(k) || specific.includes(k)) continue;
+    const owner = (Object.keys(HOOK_FIELDS) as HookType[]).find((t) => HOOK_FIELDS[t].includes(k));
+    if (owner && type) c.error(at.attr(k), `field "${k}" belongs to hooks of type "${owner}", not "${type}"`);
+    else c.known({ [k]: body[k] }, at, [...HOOK_COMMON, ...specific], `hook "${name}"`);
+  }
+
+  let description: string | undefined;
+  if (body.description !== undefined) description = c.str(body.description, at.attr('description'));
+  const priority = body.priority === undefined ? DEFAULT_HOOK_PRIORITY : c.int(body.priority, at.attr('priority'), 0);
+  let timeoutMs: number | undefined = DEFAULT_HOOK_TIMEOUT_MS;
+  if (body.timeout !== undefined) {
+    const s = c.str(body.timeout, at.attr('timeout'));
+    const d = s === undefined ? undefined : parseDuration(s);
+    if (typeof d === 'string') c.error(at.attr('timeout'), d);
+    timeoutMs = typeof d === 'number' ? d : undefined;
+  }
+  const continueOnFailure = body.continue_on_failure === undefined ? false : c.bool(body.continue_on_failure, at.attr('continue_on_failure'));
+  if (type === undefined) return undefined;
+  // Go on with the type's own fields even when a common one is bad: every problem is reported at once.
+  const base = { name, ...(description !== undefined ? { description } : {}), priority: priority ?? 0, timeoutMs: timeoutMs ?? 0, continueOnFailure: continueOnFailure ?? false };
+
+  if (type === 'webhook') {
+    const envName = (field: string): string | undefined => {
+      const v = c.str(body[field], at.attr(field));
+      if (v === undefined) return undefined;
+      if (!HOOK_ENV_NAME.test(v)) return c.error(at.attr(field), `must name an environment variable of the control worker matching STACKLY_HOOK_[A-Z0-9_]+ (the value itself never goes in the repository), got "${v}"`);
+      return v;
+    };
+    let url: string | undefined;
+    let urlEnv: string | undefined;
+    if (body.url !== undefined && body.url_env !== undefined) c.error(at.attr('url_env'), 'set either url or url_env, not both');
+    else if (body.url === undefined && body.url_env === undefined) c.error(at.attr('url'), 'is required (or url_env, the name of an environment variable holding the URL)');
+    else if (body.url !== undefined) {
+      const s = c.str(body.url, at.attr('url'));
+      if (s !== undefined) {
+        const problem = urlProblem(s);
+        if (problem) c.error(at.attr('url'), problem);
+        else url = s;
+      }
+    } else urlEnv = envName('url_env');
+    const secretEnv = body.secret_env === undefined
+      ? c.error(at.attr('secret_env'), 'is required: the name of the environment variable of the control worker that holds the HMAC key, e.g. "STACKLY_HOOK_SECRET_SLACK"')
+      : envName('secret_env');
+    if (c.errors.length > before || secretEnv === undefined) return undefined;
+    return { ...base, type, ...(url !== undefined ? { url } : {}), ...(urlEnv !== undefined ? { urlEnv } : {}), secretEnv };
+  }
+  if (type === 'plan_guard') {
+    const limits: PlanLimits = {};
+    const keys: Array<[string, keyof PlanLimits]> = [['max_add', 'maxAdd'], ['max_change', 'maxChange'], ['max_destroy', 'maxDestroy'], ['max_replace', 'maxReplace'], ['max_total', 'maxTotal']];
+    for (const [field, key] of keys) {
+      if (body[field] === undefined) continue;
+      const n = c.int(body[field], at.attr(field), 0);
+      if (n !== undefined) limits[key] = n;
+    }
+    if (c.errors.length === before && Object.keys(limits).length === 0) c.error(at, `plan_guard hook "${name}" has no limits; set max_add, max_change, max_destroy, max_replace or max_total`);
+    if (c.errors.length > before) return undefined;
+    return { ...base, type, limits };
+  }
+  let message: string | undefined;
+  if (body.message !== undefined) message = c.str(body.message, at.attr('message'));
+  if (c.errors.length > before) return undefined;
+  return { ...base, type, ...(message !== undefined ? { message } : {}) };
+}
+
+/** Why a webhook URL is refused, or undefined. Credentials in the URL would end up in history and events. */
+function urlProblem(s: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return `"${s}" is not a URL`;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `must be an http(s) URL, got "${u.protocol}"`;
+  if (u.username || u.password) return 'must not carry credentials; sign with secret_env, or keep a secret URL in an environment variable named by url_env';
+  return undefined;
 }
 
 const POLICY_FIELDS = ['description', 'environment', 'schedule', 'action', 'approval', 'security'] as const;

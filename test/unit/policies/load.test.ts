@@ -112,7 +112,7 @@ describe('policies/load: parsing and validation', () => {
 
   it('a repository without a policies directory has no policies and no errors', async () => {
     const loaded = await loadPolicies(path.join(FIXTURES, 'plans'));
-    assert.deepEqual(loaded, { policies: {}, errors: [], files: [] });
+    assert.deepEqual(loaded, { policies: {}, hooks: {}, errors: [], files: [] });
   });
 
   describe('resolveStackPolicies', () => {
