@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { S3Settings } from '../scripts/services/minio';
 import { createAnalysisActivities } from './analysis';
+import { createHookActivities } from './hooks';
 import { createPolicyActivities } from './policies';
 import { createGitActivities, type GitCredentials } from './git';
 import { createRegistryActivities } from './registry';
@@ -20,15 +21,18 @@ export interface ControlDeps {
   liveSeconds: number;
   gitCacheDir: string;
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
+  /** Where hooks' secret_env / url_env are looked up (default process.env of the control worker). */
+  hookEnv?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Light activities on the control worker: database, routing, git. */
+/** Light activities on the control worker: database, routing, git, hooks. */
 export function createControlActivities(deps: ControlDeps) {
   return {
     ...createRoutingActivities(deps),
     ...createRunActivities(deps),
     ...createGitActivities(deps),
     ...createRegistryActivities(deps),
+    ...createHookActivities({ logger: deps.logger, ...(deps.hookEnv ? { env: deps.hookEnv } : {}) }),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { evaluate, summarize, formatPolicyError, type Decision, type Policy, type Summary } from '../policies';
-import { loadPolicies, resolveStackPolicies } from '../policies/load';
+import { emptyRunHooks, evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
+import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../policies/load';
 import { s3Client, type S3Settings } from '../scripts/services/minio';
 import { findLine, parseStackConfig } from './hcl/stack-config';
 import { HclError } from './hcl/types';
@@ -31,8 +31,11 @@ export interface RunPolicies {
   policies: Policy[];
   /** stack.hcl `environment`, for policies' `environment` match. */
   environment?: string;
-  /** Hook names per event, from stack.hcl. */
-  hooks: { prePlan: string[]; postPlan: string[]; preApply: string[]; postApply: string[] };
+  /**
+   * The hooks stack.hcl lists, resolved to their definitions (`hook` blocks of policies/*.hcl or
+   * built-ins) per event, in execution order. Definitions name secrets' environment variables only.
+   */
+  hooks: RunHooks;
 }
 
 /** Same layout as activities/analysis.ts: one read-only checkout per repository and commit. */
@@ -60,8 +63,9 @@ export function createPolicyActivities(deps: PolicyDeps) {
   const s3 = s3Client(deps.s3);
   return {
     /**
-     * Validates policies/*.hcl at the commit and resolves the stack's `policies`. Any invalid policy
-     * file, or a stack naming a missing policy, fails the run (non-retryable) with file:line: field.
+     * Validates policies/*.hcl (policy and hook blocks) at the commit and resolves the stack's
+     * `policies` and `hooks`. Any invalid policy file, or a stack naming a missing policy or hook,
+     * fails the run (non-retryable, PolicyConfigError) with file:line: field.
      */
     async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
       const { repoRoot, stackRoot } = await checkout(deps, input.source);
@@ -69,7 +73,8 @@ export function createPolicyActivities(deps: PolicyDeps) {
       const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
       let names: string[] = [];
       let environment: string | undefined;
-      let hooks: RunPolicies['hooks'] = { prePlan: [], postPlan: [], preApply: [], postApply: [] };
+      let hookNames = { prePlan: [] as string[], postPlan: [] as string[], preApply: [] as string[], postApply: [] as string[] };
+      let hookLines: Partial<Record<keyof RunHooks, number>> = {};
       let line: number | undefined;
       if (existsSync(stackFileAbs)) {
         const text = readFileSync(stackFileAbs, 'utf8');
@@ -77,8 +82,9 @@ export function createPolicyActivities(deps: PolicyDeps) {
           const cfg = await parseStackConfig(text, stackFile);
           names = cfg.policies;
           environment = cfg.environment;
-          hooks = cfg.hooks;
+          hookNames = cfg.hooks;
           line = findLine(text, ['policies']);
+          hookLines = Object.fromEntries((Object.keys(emptyRunHooks()) as Array<keyof RunHooks>).map((e) => [e, findLine(text, ['hooks', e])]));
         } catch (e) {
           if (e instanceof HclError) throw ApplicationFailure.nonRetryable(e.message, 'PolicyConfigError');
           throw e;
@@ -87,12 +93,13 @@ export function createPolicyActivities(deps: PolicyDeps) {
       const loaded = await loadPolicies(repoRoot);
       // Invalid policy files fail the run even when this stack names none of them: one commit, one verdict.
       const resolved = resolveStackPolicies(loaded, names, stackFile, line);
-      const errors = [...loaded.errors, ...resolved.errors];
+      const hooks = resolveStackHooks(loaded, hookNames, stackFile, hookLines);
+      const errors = [...loaded.errors, ...resolved.errors, ...hooks.errors];
       const policies = resolved.policies;
       if (errors.length > 0) {
         throw ApplicationFailure.nonRetryable(`invalid policies at ${input.source.commit.slice(0, 12)}:\n${errors.map(formatPolicyError).join('\n')}`, 'PolicyConfigError');
       }
-      return { policies, environment, hooks };
+      return { policies, environment, hooks: hooks.hooks };
     },
 
     /**
