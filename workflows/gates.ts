@@ -4,7 +4,8 @@
  * deployment windows before apply. Workflow-safe: imports only the pure policy engine and types;
  * the current time is an argument (the workflow clock).
  */
-import { evaluate, summarize, type Approval, type Decision, type Policy, type Summary } from '../policies';
+import { countApprovals, evaluate, summarize, type Approval, type Decision, type HookEvent, type HookResult, type Policy, type Summary } from '../policies';
+import type { ResourceChange } from '../activities/terraform/types';
 import type { ApproveSignal, RejectSignal } from './definitions';
 
 export interface GateContext {
@@ -34,12 +35,49 @@ export function decisionRecords(decisions: readonly Decision[]): DecisionRecord[
 }
 
 /** Signals → engine approvals. Groups are whatever the API authenticated (never the request body). */
-export function toApprovals(approvals: readonly ApproveSignal[], rejection?: RejectSignal, scope = 'review'): Approval[] {
+export function toApprovals(approvals: readonly ApproveSignal[], rejections?: RejectSignal | readonly RejectSignal[], scope = 'review'): Approval[] {
   const out: Approval[] = approvals
     .filter((a) => (a.scope ?? 'review') === scope)
     .map((a) => ({ approver: a.by, groups: [...(a.groups ?? [])], decision: 'approve' as const }));
-  if (rejection && (rejection.scope ?? 'review') === scope) out.push({ approver: rejection.by, groups: [...(rejection.groups ?? [])], decision: 'reject' });
+  const rs = rejections === undefined ? [] : Array.isArray(rejections) ? rejections : [rejections as RejectSignal];
+  for (const r of rs) if ((r.scope ?? 'review') === scope) out.push({ approver: r.by, groups: [...(r.groups ?? [])], decision: 'reject' });
   return out;
+}
+
+/**
+ * The first rejection that counts, whatever its scope: with approval policies applying to the run,
+ * only someone who could approve under one of them can reject (member of its allowed_groups, not the
+ * push author unless allow_author), exactly as approvals are counted; without one, any rejection
+ * from an authenticated user counts. A rejection that does not count leaves the run waiting.
+ */
+export function validRejection(g: GateContext, rejections: readonly RejectSignal[]): RejectSignal | undefined {
+  const rules = g.policies.filter((p) => p.approval?.required && (p.environment === undefined || p.environment === g.environment || p.environment === g.state));
+  if (rules.length === 0) return rejections[0];
+  return rejections.find((r) => rules.some((p) => countApprovals(p, [{ approver: r.by, groups: [...(r.groups ?? [])], decision: 'reject' }], { author: g.author }).rejected));
+}
+
+/** Why a rejection did not count (for the run's events), or undefined when it does. */
+export function rejectionIgnoredReason(g: GateContext, r: RejectSignal): string | undefined {
+  if (validRejection(g, [r])) return undefined;
+  const rules = g.policies.filter((p) => p.approval?.required && (p.environment === undefined || p.environment === g.environment || p.environment === g.state));
+  const reasons = rules.flatMap((p) => countApprovals(p, [{ approver: r.by, groups: [...(r.groups ?? [])], decision: 'reject' }], { author: g.author }).ignored.map((i) => `${p.name}: ${i.reason}`));
+  return reasons.join('; ') || 'not allowed to reject';
+}
+
+/** A hook result as stored in a hook_completed / hook_failed event payload. */
+export function hookEventRecord(r: HookResult, continueOnFailure: boolean): Record<string, unknown> {
+  return {
+    event: r.event, hook: r.hook, type: r.type, ok: r.ok, message: r.message, duration_ms: r.durationMs,
+    ...(r.status !== undefined ? { status: r.status } : {}),
+    ...(r.ok ? {} : { blocking: r.blocking, continue_on_failure: continueOnFailure }),
+    ...(r.skipped ? { skipped: true } : {}),
+  };
+}
+
+/** The reason a run stops after its hooks at `event`, or undefined when it goes on. */
+export function hookStopReason(event: HookEvent, results: readonly HookResult[]): string | undefined {
+  const stop = results.find((r) => r.blocking);
+  return stop ? `${event} hook "${stop.hook}" failed: ${stop.message}` : undefined;
 }
 
 const onlyRule = (decisions: Decision[], rule: Decision['rule']) => decisions.filter((d) => d.rule === rule);
@@ -92,4 +130,13 @@ export function securityVerdict(decisions: readonly Decision[]): { ok: boolean; 
 /** pre_plan decisions (window warnings, approvals that apply will need), recorded before planning. */
 export function prePlanDecisions(g: GateContext, now: number): Decision[] {
   return evaluate({ policies: g.policies, stage: 'pre_plan', context: { now, environment: g.environment, state: g.state, author: g.author } });
+}
+
+/**
+ * Security rules over one unit's plan (a destroy run has no review plan: each unit's destroy plan is
+ * checked just before it is applied). The changes are re-shaped into the plan JSON the engine reads.
+ */
+export function unitSecurityDecisions(g: GateContext, now: number, changes: readonly ResourceChange[]): Decision[] {
+  const plan = { resource_changes: changes.map((c) => ({ address: c.address, mode: c.mode, type: c.type, change: { actions: c.actions, after: c.after, after_unknown: c.afterUnknown } })) };
+  return evaluate({ policies: g.policies.filter((p) => p.security), stage: 'post_plan', context: { now, environment: g.environment, state: g.state, plan } });
 }

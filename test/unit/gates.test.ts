@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { evaluate } from '../../policies/evaluate';
 import { parsePolicyFiles } from '../../policies/parse';
 import type { Policy } from '../../policies/types';
-import { approvalGate, decisionRecords, hasApprovalPolicy, securityVerdict, toApprovals, windowGate } from '../../workflows/gates';
+import type { HookResult } from '../../policies/types';
+import {
+  approvalGate, decisionRecords, hasApprovalPolicy, hookEventRecord, hookStopReason, rejectionIgnoredReason, securityVerdict, toApprovals,
+  unitSecurityDecisions, validRejection, windowGate,
+} from '../../workflows/gates';
 
 const HCL = `
 policy "two_admins" {
@@ -94,5 +98,43 @@ describe('workflows/gates', () => {
     assert.doesNotMatch(rec, /secret-/);
     assert.match(rec, /"address":"terraform_data.db"/);
     assert.equal(securityVerdict([]).ok, true);
+  });
+
+  it('rejections are group-checked like approvals: a non-member or the author does not end the run', async () => {
+    const p = await load();
+    const g = { policies: [p.two_admins!], environment: 'prod', state: 'prod', author: 'carol' };
+    const mallory = { by: 'mallory', groups: ['dev'], reason: 'no' };
+    const carol = { by: 'carol', groups: ['platform-admins'] };
+    const alice = { by: 'alice', groups: ['platform-admins'], reason: 'too risky' };
+    assert.equal(validRejection(g, [mallory, carol]), undefined);
+    assert.match(rejectionIgnoredReason(g, mallory)!, /two_admins: not a member of platform-admins/);
+    assert.match(rejectionIgnoredReason(g, carol)!, /author of the push/);
+    assert.equal(validRejection(g, [mallory, alice]), alice);
+    assert.equal(rejectionIgnoredReason(g, alice), undefined);
+    // The gate agrees: a member's rejection denies, a non-member's leaves it waiting.
+    assert.equal(approvalGate(g, 0, toApprovals([], [mallory])).verdict, 'require_approval');
+    assert.equal(approvalGate(g, 0, toApprovals([], [mallory, alice])).verdict, 'deny');
+    // Without an approval policy for the run, any authenticated user's rejection counts.
+    assert.equal(validRejection({ ...g, environment: 'dev', state: 'dev' }, [mallory]), mallory);
+    assert.equal(validRejection({ policies: [] }, []), undefined);
+  });
+
+  it('destroy runs: security rules over a unit plan refuse deleting a protected type, with the address', async () => {
+    const p = await load();
+    const g = { policies: [p.protect!, p.two_admins!] };
+    const changes = [{ address: 'terraform_data.db', mode: 'managed' as const, type: 'terraform_data', actions: ['delete'], after: null, afterUnknown: {} }];
+    const v = securityVerdict(unitSecurityDecisions(g, 0, changes));
+    assert.equal(v.ok, false);
+    assert.match(v.reason, /protect\/deny_actions terraform_data\.db/);
+    assert.equal(securityVerdict(unitSecurityDecisions(g, 0, [{ ...changes[0]!, type: 'other', address: 'other.x' }])).ok, true);
+  });
+
+  it('hooks: the first blocking result stops the run, with the hook and the reason', () => {
+    const r = (hook: string, ok: boolean, blocking: boolean): HookResult => ({ hook, type: 'webhook', event: 'pre_plan', ok, blocking, message: ok ? 'HTTP 204' : 'HTTP 500', durationMs: 3 });
+    assert.equal(hookStopReason('pre_plan', [r('a', true, false), r('b', false, false)]), undefined);
+    assert.equal(hookStopReason('pre_plan', [r('a', false, false), r('b', false, true)]), 'pre_plan hook "b" failed: HTTP 500');
+    assert.deepEqual(hookEventRecord(r('b', false, true), false), {
+      event: 'pre_plan', hook: 'b', type: 'webhook', ok: false, message: 'HTTP 500', duration_ms: 3, blocking: true, continue_on_failure: false,
+    });
   });
 });
