@@ -1,9 +1,10 @@
 /**
  * `stackly policy check <repo-dir> [--plan plan.json] [--stack DIR] [--environment ENV] [--now ISO] [--json]`
  *
- * Validates a checkout's policy files (`policies/*.hcl`) and every `stack.hcl` in it (syntax and
- * that the policies it names exist), then prints the policy decisions: `pre_plan` for every stack,
- * and `post_plan` security rules over the plan JSON when `--plan` is given. For a repository's CI.
+ * Validates a checkout's policy files (`policies/*.hcl`: policy and hook blocks) and every
+ * `stack.hcl` in it (syntax, and that the policies and hooks it names exist), then prints each
+ * stack's hooks in execution order and the policy decisions: `pre_plan` for every stack, and
+ * `post_plan` security rules over the plan JSON when `--plan` is given. For a repository's CI.
  * Exit code: 0 all pass, 1 a policy or stack file is invalid or a decision denies, 2 usage error.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -11,10 +12,11 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseStackConfig } from '../activities/hcl/stack-config';
 import { evaluate, summarize } from '../policies/evaluate';
+import { HOOK_EVENTS, resolveStackHooks } from '../policies/hooks';
 import { loadPolicies, resolveStackPolicies } from '../policies/load';
 import { indexLines } from '../policies/locate';
 import { formatDecision, renderErrorsText } from '../policies/render';
-import type { Decision, Policy, PolicyError, Stage, Summary } from '../policies/types';
+import type { Decision, HookEvent, Policy, PolicyError, Stage, Summary } from '../policies/types';
 
 export interface PolicyCheckOptions {
   plan?: string;
@@ -37,6 +39,8 @@ interface StackReport {
   name?: string;
   environment?: string;
   policies: string[];
+  /** Hook names per event, in the order they run (priority, then as listed). */
+  hooks: Partial<Record<HookEvent, string[]>>;
   decisions: Partial<Record<Stage, Decision[]>>;
   summary?: Summary;
 }
@@ -46,6 +50,8 @@ export interface PolicyCheckReport {
   repo: string;
   policyFiles: string[];
   policies: string[];
+  /** Hooks defined by `hook` blocks (built-ins are not listed). */
+  hooks: string[];
   errors: PolicyError[];
   stacks: StackReport[];
 }
@@ -157,15 +163,20 @@ export async function checkRepository(repoDir: string, opts: PolicyCheckOptions,
       errors.push(fromHclError(file, err));
       continue;
     }
-    const line = indexLines(text).get(`stack.${config.name}[0].policies`);
+    const lines = indexLines(text);
+    const line = lines.get(`stack.${config.name}[0].policies`);
     const resolved = resolveStackPolicies(loaded, config.policies, file, line);
     errors.push(...resolved.errors);
+    const hookLines = Object.fromEntries(HOOK_EVENTS.map((e) => [e, lines.get(`stack.${config.name}[0].hooks[0].${e}`) ?? lines.get(`stack.${config.name}[0].hooks[0]`)]));
+    const hooks = resolveStackHooks(loaded, config.hooks, file, hookLines);
+    errors.push(...hooks.errors);
     if (!selected.includes(file)) continue;
     const report: StackReport = {
       file,
       name: config.name,
       ...(config.environment !== undefined ? { environment: config.environment } : {}),
       policies: config.policies,
+      hooks: Object.fromEntries(HOOK_EVENTS.filter((e) => hooks.hooks[e].length > 0).map((e) => [e, hooks.hooks[e].map((h) => h.name)])),
       decisions: {},
     };
     evaluateFor(report, resolved.policies);
@@ -174,7 +185,7 @@ export async function checkRepository(repoDir: string, opts: PolicyCheckOptions,
 
   // A repository of policies only (no stack.hcl): evaluate all of them.
   if (stackFiles.length === 0) {
-    const report: StackReport = { file: '(no stack.hcl: all policies)', policies: Object.keys(loaded.policies), decisions: {} };
+    const report: StackReport = { file: '(no stack.hcl: all policies)', policies: Object.keys(loaded.policies), hooks: {}, decisions: {} };
     evaluateFor(report, Object.values(loaded.policies));
     stacks.push(report);
   }
@@ -185,6 +196,7 @@ export async function checkRepository(repoDir: string, opts: PolicyCheckOptions,
     repo: repoDir,
     policyFiles: loaded.files,
     policies: Object.keys(loaded.policies).sort(),
+    hooks: Object.keys(loaded.hooks).sort(),
     errors,
     stacks,
   };
@@ -194,10 +206,13 @@ export function renderReportText(r: PolicyCheckReport): string {
   const lines: string[] = [];
   lines.push(`policy files: ${r.policyFiles.length > 0 ? r.policyFiles.join(', ') : '(none)'}`);
   lines.push(`policies: ${r.policies.length > 0 ? r.policies.join(', ') : '(none)'}`);
+  lines.push(`hooks: ${r.hooks.length > 0 ? r.hooks.join(', ') : '(none)'}`);
   if (r.errors.length > 0) lines.push(renderErrorsText(r.errors));
   for (const s of r.stacks) {
     const env = s.environment !== undefined ? ` (environment ${s.environment})` : '';
     lines.push('', `${s.file}${env}: policies ${s.policies.length > 0 ? s.policies.join(', ') : '(none)'}`);
+    const hooks = Object.entries(s.hooks ?? {});
+    if (hooks.length > 0) lines.push(`  hooks: ${hooks.map(([e, names]) => `${e} ${names.join(' → ')}`).join('; ')}`);
     for (const [stage, ds] of Object.entries(s.decisions)) {
       lines.push(`  ${stage}:`);
       if (ds.length === 0) lines.push('    (no decisions)');
@@ -218,7 +233,7 @@ export function registerPolicyCommand(program: Command): void {
   const policy = program.command('policy').description('policy files and decisions');
   policy
     .command('check')
-    .description('validate policies/*.hcl and stack.hcl files of a checkout and print policy decisions (exit 0 pass, 1 fail, 2 usage)')
+    .description('validate policies/*.hcl (policies and hooks) and stack.hcl files of a checkout and print policy decisions (exit 0 pass, 1 fail, 2 usage)')
     .argument('<repo-dir>', 'repository checkout')
     .option('--plan <file>', 'plan JSON (`tofu show -json <planfile>`) to check the security rules against')
     .option('--stack <dir>', 'the stack directory the plan belongs to (needed when the repository has several)')

@@ -59,6 +59,25 @@ describe('cli/policy: stackly policy check', () => {
     assert.deepEqual(report.errors.map((e) => [e.file, e.line, e.policy]), [['stacks/api/stack.hcl', 3, 'does_not_exist']]);
   });
 
+  it('validates hooks: lists each stack\'s hooks in run order; an unknown or invalid hook fails (exit 1) with file, line and hook', async () => {
+    const ok = await run(repo('repo-hooks'), { json: true });
+    assert.equal(ok.code, 0, ok.stdout);
+    const report = JSON.parse(ok.stdout) as PolicyCheckReport;
+    assert.deepEqual(report.hooks, ['notify_slack', 'small_changes', 'validate_quotas']);
+    assert.deepEqual(report.stacks[0]!.hooks, {
+      pre_plan: ['validate_quotas', 'builtin.record'], pre_apply: ['small_changes', 'builtin.no_destroy'], post_apply: ['notify_slack'],
+    });
+    const text = await run(repo('repo-hooks'), {});
+    assert.match(text.stdout, /hooks: pre_plan validate_quotas → builtin\.record; pre_apply small_changes → builtin\.no_destroy; post_apply notify_slack/);
+
+    const bad = await run(repo('repo-hooks-missing'), {});
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /error policies\/hooks\.hcl:4: hook "notify_slack", field secret_env: must name an environment variable of the control worker matching STACKLY_HOOK_/);
+    assert.match(bad.stdout, /error stacks\/api\/stack\.hcl:4: hook "validate_quotas", field hooks\.pre_plan: stacks\/api\/stack\.hcl names hook "validate_quotas", which does not exist/);
+    assert.match(bad.stdout, /error stacks\/api\/stack\.hcl:5: hook "notify_slack", field hooks\.post_apply: .*which is invalid/);
+    assert.match(bad.stdout, /policy check failed: 3 errors/);
+  });
+
   it('usage errors exit 2: several stacks without --stack, a missing directory, an unreadable plan', async () => {
     const several = await run(repo('repo-valid'), { plan: planFile('clean') });
     assert.equal(several.code, 2);
