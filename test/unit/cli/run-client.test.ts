@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { ApiClient, ApiRequestError, DEFAULT_API_URL, resolveConnection, type RunBody } from '../../../cli/api-client';
-import { findStackCode, jsonDisplay, plainDisplay, watchRun } from '../../../cli/run';
+import { findStackCode, jsonDisplay, plainDisplay, terminalDisplay, watchRun } from '../../../cli/run';
 import type { RunProgress } from '../../../workflows/definitions';
 
 const TOKEN = 'secret-token-0123456789';
@@ -132,5 +134,24 @@ describe('cli run: watching a run', () => {
     const last = await watchRun({ run: async () => answers.shift()! }, 'r1', { display: jsonDisplay((s) => { out += s; }), sleep });
     assert.equal(last.progress.phase, 'rejected');
     assert.deepEqual(out.trim().split('\n').map((l) => (JSON.parse(l) as RunBody).progress.phase), ['planning', 'rejected']);
+  });
+});
+
+describe('cli run: the terminal display', () => {
+  it('persists the notices once above the redrawn block and leaves the last frame', () => {
+    let written = '';
+    const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 100, rows: 40 });
+    stream.on('data', (c: Buffer) => { written += c.toString(); });
+    const d = terminalDisplay('r1', stream as unknown as NodeJS.WriteStream);
+    const waiting = body({ phase: 'awaiting_approval', waitingReason: 'waiting for approval of the plan', units: { a: { status: 'pending' } }, review: { counts: { add: 1, change: 0, destroy: 0, replace: 0 }, changes: [{ address: 'terraform_data.a', actions: ['create'] }] } });
+    d.update(waiting);
+    d.update(waiting);
+    d.update(body({ phase: 'succeeded', units: { a: { status: 'succeeded' } } }));
+    d.stop();
+    const text = stripVTControlCharacters(written);
+    assert.equal(text.split('Plan: 1 to add').length, 2, 'the plan summary once');
+    assert.equal(text.split('approve: stackly run approve r1').length, 2, 'the approval commands once');
+    assert.ok(text.trimEnd().endsWith('Run r1: s/prod at c0ffee · succeeded\n  ✓ a  succeeded'), text);
+    assert.ok(written.includes('\u001B[1A') || written.includes('\u001B[2K'), 'redrawn in place with cursor movements');
   });
 });
