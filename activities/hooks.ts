@@ -13,13 +13,25 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
-import { failureBlocks, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
+import { failureBlocks, HOOK_ENV_NAME, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
 import type { HookDefinition, HookEvent, HookResult, HookRunContext, WebhookHook } from '../policies/types';
 
 export interface HookDeps {
   logger: Logger;
-  /** Where secret_env / url_env are looked up; default `process.env` of the control worker. */
+  /** Where secret_env / url_env are looked up; default {@link hookEnvFromProcess} (read once). */
   env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * The control worker's `STACKLY_HOOK_*` environment variables, read once when the activities are
+ * created. The one place activities read the environment: which names exist is decided by the
+ * repositories' hook blocks, so common/config.ts cannot list them ahead; the prefix keeps every
+ * other variable of the worker out of reach. A rotated secret needs a worker restart.
+ */
+export function hookEnvFromProcess(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (HOOK_ENV_NAME.test(k) && v) out[k] = v;
+  return out;
 }
 
 export interface RunHooksInput {
@@ -53,7 +65,7 @@ function describeFetchError(e: unknown, timeoutMs: number): string {
 }
 
 export function createHookActivities(deps: HookDeps) {
-  const env = deps.env ?? process.env;
+  const env = deps.env ?? hookEnvFromProcess();
 
   async function sendWebhook(def: WebhookHook, ctx: HookRunContext): Promise<Outcome> {
     // Names of variables may appear in messages; their values never do.

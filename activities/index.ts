@@ -21,7 +21,7 @@ export interface ControlDeps {
   liveSeconds: number;
   gitCacheDir: string;
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
-  /** Where hooks' secret_env / url_env are looked up (default process.env of the control worker). */
+  /** Where hooks' secret_env / url_env are looked up (default: the process's STACKLY_HOOK_* variables, read once). */
   hookEnv?: Readonly<Record<string, string | undefined>>;
 }
 
