@@ -18,10 +18,14 @@ import type { ResourceChange, ReviewPlan, RunRef, StackSource, UnitOutput, UnitP
 export { approveSignal, progressQuery, rejectSignal };
 export type { RunProgress, RunPhase };
 import type { EventType } from '../db/tables/events';
+import { hooksBudgetMs, type HookEvent, type HookRunContext, type RunHooks } from '../policies';
 import type { Requirement } from './capabilities';
 import { approveSignal, progressQuery, rejectSignal, type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput } from './definitions';
 import { checkFit } from './fit';
-import { approvalGate, decisionRecords, hasApprovalPolicy, prePlanDecisions, securityVerdict, toApprovals, windowGate, type GateContext } from './gates';
+import {
+  approvalGate, decisionRecords, hasApprovalPolicy, hookEventRecord, hookStopReason, prePlanDecisions, rejectionIgnoredReason,
+  securityVerdict, toApprovals, unitSecurityDecisions, validRejection, windowGate, type GateContext,
+} from './gates';
 import type { UnitGraph } from './graph-types';
 import { initialState, isFinished, nextState, readyUnits, type SchedState } from './scheduler';
 
@@ -54,11 +58,20 @@ function exec(taskQueue: string, retry: boolean) {
 
 const WORKER_POLL = '5 seconds';
 
+/** The hook runner (control worker): each event's budget is the sum of its hooks' timeouts. */
+function hookRunner(budgetMs: number) {
+  return proxyActivities<ControlActivities>({
+    startToCloseTimeout: budgetMs + 30_000,
+    retry: { initialInterval: '1 second', maximumAttempts: 3 },
+  });
+}
+
 export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgress> {
   const { workflowId } = workflowInfo();
   const progress: RunProgress = { workflowId, kind: input.kind, phase: 'starting', commit: input.commit, units: {}, approvals: [] };
   const approvals: ApproveSignal[] = [];
-  let rejection: RejectSignal | undefined;
+  /** Every rejection received; only one that counts (validRejection) ends the run. */
+  const rejections: RejectSignal[] = [];
 
   setHandler(progressQuery, () => progress);
   setHandler(approveSignal, (a) => {
@@ -66,7 +79,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     progress.approvals.push({ by: a.by, scope: a.scope ?? 'review', ...(a.comment ? { comment: a.comment } : {}) });
   });
   setHandler(rejectSignal, (r) => {
-    rejection ??= r;
+    rejections.push(r);
   });
 
   const setPhase = (phase: RunPhase, waitingReason?: string) => {
@@ -153,12 +166,45 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     const gates: GateContext = { policies: pol.policies, environment: ctx.environment, state: ctx.state, author: input.trigger.author };
     await event('policy_check', { stage: 'pre_plan', outcome: 'pass', policies: pol.policies.map((p) => p.name), decisions: decisionRecords(prePlanDecisions(gates, Date.now())) });
 
+    // Only a rejection that counts ends the run (group-checked like approvals); others are recorded.
+    let rejectionsSeen = 0;
+    const rejected = (): RejectSignal | undefined => validRejection(gates, rejections);
+    const noteRejections = async () => {
+      for (; rejectionsSeen < rejections.length; rejectionsSeen++) {
+        const r = rejections[rejectionsSeen];
+        const why = rejectionIgnoredReason(gates, r);
+        if (why) await event('approval_rejected', { by: r.by, scope: r.scope ?? 'review', counted: false, reason: why });
+      }
+    };
+    const rejectedReason = (r: RejectSignal) => `rejected by ${r.by}${r.reason ? `: ${r.reason}` : ''}`;
+
+    // Hooks (stack.hcl `hooks`): run by a control activity in priority order; each result is an event.
+    const hooks: RunHooks = pol.hooks;
+    const runHooks = async (e: HookEvent, outcome?: HookRunContext['outcome']): Promise<string | undefined> => {
+      const defs = hooks[e] ?? [];
+      if (defs.length === 0) return undefined;
+      const context: HookRunContext = {
+        event: e, runId: workflowId, kind: input.kind, stack: ctx.stack, state: ctx.state, environment: ctx.environment,
+        commit: input.commit, plan: progress.review?.counts ?? null, triggeredBy: input.trigger.by, ...(outcome ? { outcome } : {}),
+      };
+      const results = await hookRunner(hooksBudgetMs(defs)).runHooks({ event: e, hooks: defs, context });
+      for (const r of results) {
+        const def = defs.find((d) => d.name === r.hook);
+        await event(r.ok ? 'hook_completed' : 'hook_failed', hookEventRecord(r, def?.continueOnFailure ?? false));
+      }
+      return hookStopReason(e, results);
+    };
+
+    const prePlanStop = await runHooks('pre_plan');
+    if (prePlanStop) return await finish('failed', prePlanStop);
+
     const base = { source, run, units, variables: ctx.variables };
     let review: ReviewPlan | undefined;
     if (input.kind !== 'destroy') {
       review = await onWorker('review plan', true, (a) => a.planReview(base));
       progress.review = { counts: review.counts, changes: review.changes.filter(isRealChange).map((c) => ({ address: c.address, actions: c.actions })) };
       await event('plan_completed', { counts: review.counts, plan_json_key: review.planJsonKey });
+      await runHooks('post_plan');
       if (pol.policies.some((p) => p.security)) {
         const planJsonKey = review.planJsonKey;
         const sec = await onWorker('security policies', true, (a) => a.evaluatePlanPolicies({ policies: pol.policies, planJsonKey, now: Date.now(), environment: gates.environment, state: gates.state }));
@@ -175,22 +221,27 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     if (needsApproval && policyApproval) {
       setPhase('awaiting_approval', 'waiting for approval of the plan');
       await event('approval_required', { scope: 'review' });
-      let g = approvalGate(gates, Date.now(), toApprovals(approvals));
-      while (g.verdict === 'require_approval' && rejection === undefined) {
+      await noteRejections();
+      let g = approvalGate(gates, Date.now(), toApprovals(approvals, rejections));
+      while (g.verdict === 'require_approval' && rejected() === undefined) {
         progress.waitingReason = g.reason;
         const seen = approvals.length;
-        await condition(() => rejection !== undefined || approvals.length > seen);
-        g = approvalGate(gates, Date.now(), toApprovals(approvals));
+        const seenRejections = rejections.length;
+        await condition(() => rejections.length > seenRejections || approvals.length > seen);
+        await noteRejections();
+        g = approvalGate(gates, Date.now(), toApprovals(approvals, rejections));
       }
-      await event('policy_check', { stage: 'pre_apply', rule: 'approval', outcome: rejection || g.verdict !== 'allow' ? 'fail' : 'pass', decisions: decisionRecords(g.decisions) });
-      if (rejection) return await finish('rejected', `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`);
+      const rej = rejected();
+      await event('policy_check', { stage: 'pre_apply', rule: 'approval', outcome: rej || g.verdict !== 'allow' ? 'fail' : 'pass', decisions: decisionRecords(g.decisions) });
+      if (rej) return await finish('rejected', rejectedReason(rej));
       if (g.verdict !== 'allow') return await finish('rejected', g.reason);
       await event('approval_received', { scope: 'review', by: g.decisions.flatMap((d) => d.approval?.approvedBy ?? []) });
     } else if (needsApproval) {
       setPhase('awaiting_approval', 'waiting for approval of the plan');
       await event('approval_required', { scope: 'review' });
-      await condition(() => rejection !== undefined || approvals.some((a) => (a.scope ?? 'review') === 'review'));
-      if (rejection) return await finish('rejected', `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`);
+      await condition(() => rejected() !== undefined || approvals.some((a) => (a.scope ?? 'review') === 'review'));
+      const rej = rejected();
+      if (rej) return await finish('rejected', rejectedReason(rej));
       await event('approval_received', { scope: 'review', by: approvals.find((a) => (a.scope ?? 'review') === 'review')!.by });
     }
 
@@ -213,15 +264,29 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
       await sleep(w.sleepMs ?? 60_000);
     }
 
+    const preApplyStop = await runHooks('pre_apply');
+    if (preApplyStop) return await finish('failed', preApplyStop);
+
     setPhase('applying');
     await event('deploy_initiated', { parallelism: ctx.config.parallelism });
     const outputs = new Map<string, Record<string, UnitOutput>>();
     const ok = await runUnits({
       units, parallelism: ctx.config.parallelism, destroy: input.kind === 'destroy', progress, outputs,
       wiring: analysis.wiring, review: review?.changes ?? [], event, onWorker, base,
-      approved: (scope) => approvals.some((a) => a.scope === scope), rejected: () => rejection,
+      approved: (scope) => approvals.some((a) => a.scope === scope), rejected,
+      checkSecurity: input.kind === 'destroy' && pol.policies.some((p) => p.security)
+        ? async (unit, changes) => {
+          const decisions = unitSecurityDecisions(gates, Date.now(), changes);
+          const verdict = securityVerdict(decisions);
+          await event('policy_check', { stage: 'post_plan', unit, outcome: verdict.ok ? 'pass' : 'fail', decisions: decisionRecords(decisions) });
+          return verdict.ok ? undefined : verdict.reason;
+        }
+        : undefined,
     });
-    if (!ok) return await finish('failed', `units failed: ${failedUnits(progress).map((f) => `${f.unit} (${f.reason})`).join('; ')}`);
+    if (!ok) {
+      await runHooks('post_apply', 'failed');
+      return await finish('failed', `units failed: ${failedUnits(progress).map((f) => `${f.unit} (${f.reason})`).join('; ')}`);
+    }
 
     if (input.kind !== 'destroy') {
       const rootOutputs = await onWorker('root outputs', true, (a) => a.evaluateOutputs({ ...base, unitOutputs: Object.fromEntries(outputs) }));
@@ -229,6 +294,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     }
     await control.markStateDeployed({ stateId: ctx.stateId, commit: input.commit, kind: input.kind });
     const changed = Object.values(progress.units).some((u) => u.status === 'succeeded');
+    await runHooks('post_apply', changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
     return await finish(changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
   } catch (e) {
     if (isCancellation(e)) {
@@ -272,6 +338,8 @@ interface UnitsRun {
   onWorker: <T>(what: string, retry: boolean, call: (a: ReturnType<typeof exec>) => Promise<T>) => Promise<T>;
   approved: (scope: string) => boolean;
   rejected: () => RejectSignal | undefined;
+  /** Destroy runs (no review plan): security rules over a unit's plan before it is applied; the reason when refused. */
+  checkSecurity?: (unit: string, changes: ResourceChange[]) => Promise<string | undefined>;
 }
 
 /** Interprets the pure scheduler: every unit starts the moment its dependencies are done. */
@@ -346,6 +414,13 @@ async function runUnit(r: UnitsRun, name: string): Promise<{ ok: boolean; reason
       view[name] = { status: 'no_changes', counts: plan.counts };
       await r.event('activity_completed', { unit: name, step: 'plan', changes: false });
       return { ok: true };
+    }
+    if (r.destroy && r.checkSecurity) {
+      const refused = await r.checkSecurity(name, plan.changes);
+      if (refused) {
+        view[name] = { status: 'failed', counts: plan.counts, reason: refused };
+        return { ok: false, reason: refused };
+      }
     }
     if (!r.destroy) {
       const fit = checkFit(r.review, plan.changes, unit.members);
