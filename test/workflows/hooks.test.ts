@@ -1,0 +1,280 @@
+/**
+ * Hooks and the gaps of issue 7 on real Temporal, Postgres, MinIO, Vault and tofu:
+ * - a failing pre_plan webhook hook (a local server answering 500) aborts the run before any plan,
+ *   with the reason as an event;
+ * - passing webhook hooks receive a body whose X-Stackly-Signature-256 verifies with the secret
+ *   (an environment variable of the control worker, never in the repository or history);
+ * - a continue_on_failure hook lets the run go on;
+ * - a stack naming a policy that does not exist fails with a clear error;
+ * - a non-member's rejection does not end a run gated by an approval policy, a member's does;
+ * - a destroy run still applies the security rules.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { createSignatureVerifier } from '../../api/signature';
+import { approveSignal, progressQuery, rejectSignal, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
+import * as h from '../harness/services';
+
+const SECRET_ENV = 'STACKLY_HOOK_SECRET_HOOKSTEST';
+const SECRET = `hook-secret-${process.pid}-${Date.now()}`;
+
+interface Delivery { path: string; body: string; signature: string; event: string }
+
+async function waitForPhase(handle: WorkflowHandle, phases: string[], timeoutMs = 180_000): Promise<RunProgress> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunProgress | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(progressQuery);
+    if (phases.includes(last.phase)) return last;
+    if (['failed', 'rejected', 'cancelled', 'succeeded'].includes(last.phase)) throw new Error(`run ended ${last.phase}: ${last.error}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`run did not reach ${phases.join('/')} in time; last progress: ${JSON.stringify(last)}`);
+}
+
+/** The run's final progress, whether the workflow returned it or failed (the query still answers). */
+async function outcome(handle: WorkflowHandle): Promise<RunProgress> {
+  const res = await handle.result().then((r: RunProgress) => r, () => undefined);
+  return res ?? (await handle.query(progressQuery));
+}
+
+describe('hooks and policy gaps of StackRunWorkflow on real components', function () {
+  this.timeout(600_000);
+  let s: Stackly;
+  let label: string;
+  let repo: ReturnType<typeof makeRepo>;
+  let acctId: string;
+  let server: Server;
+  let hookBase: string;
+  const deliveries: Delivery[] = [];
+
+  before(async () => {
+    process.env[SECRET_ENV] = SECRET;
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        deliveries.push({ path: req.url ?? '', body, signature: String(req.headers['x-stackly-signature-256'] ?? ''), event: String(req.headers['x-stackly-event'] ?? '') });
+        if (req.url?.startsWith('/fail')) {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('quota exceeded');
+        } else {
+          res.writeHead(204);
+          res.end();
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    s = await startStackly('hooks');
+    label = s.t.schema;
+    repo = makeRepo(h.testStateDir());
+    mkdirSync(join(repo.work, 'policies'), { recursive: true });
+    writeFileSync(join(repo.work, 'policies', 'main.hcl'), `
+policy "protect" {
+  security {
+    deny_actions {
+      resource_types = ["terraform_data"]
+      actions        = ["delete", "replace"]
+    }
+  }
+}
+policy "admins" {
+  environment = "gated"
+  approval {
+    allowed_groups = ["platform-admins"]
+  }
+}
+`);
+    writeFileSync(join(repo.work, 'policies', 'hooks.hcl'), `
+hook "quota_check" {
+  type       = "webhook"
+  url        = "${hookBase}/fail/quota"
+  secret_env = "${SECRET_ENV}"
+  priority   = 10
+  timeout    = "5s"
+}
+hook "soft_check" {
+  type                = "webhook"
+  url                 = "${hookBase}/fail/soft"
+  secret_env          = "${SECRET_ENV}"
+  continue_on_failure = true
+}
+hook "notify" {
+  type       = "webhook"
+  url        = "${hookBase}/ok/notify"
+  secret_env = "${SECRET_ENV}"
+  priority   = 50
+}
+`);
+    const acct = await s.t.db.insertInto('accounts').values({ name: 'acme', temporal_namespace: s.namespace }).returning('id').executeTakeFirstOrThrow();
+    acctId = acct.id;
+    await s.startExecWorker('exec-hooks', { suite: label });
+  });
+  after(async () => {
+    delete process.env[SECRET_ENV];
+    await s?.stop();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
+  async function stack(name: string, env: string, body: { policies?: string[]; hooks?: string; trigger?: string; autoDeploy?: boolean }) {
+    const dir = join(repo.work, 'stacks', name);
+    mkdirSync(dir, { recursive: true });
+    const policies = body.policies ?? [];
+    const autoDeploy = body.autoDeploy ?? true;
+    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${body.trigger ?? 'v1'}"\n  input = "x"\n}\n`);
+    writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n${body.hooks ?? ''}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
+    const commit = repo.commit(`${name} ${body.trigger ?? 'v1'}`);
+    const config = {
+      name, environment: env, execution: 'modules', autoDeploy, onDelete: 'loose', parallelism: 1,
+      requires: { features: ['terraform'], labels: { suite: label } }, variables: {},
+      states: [{ name: env, variables: {} }], policies, hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
+    };
+    let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
+    if (!code) {
+      code = await s.t.db.insertInto('stack_codes').values({
+        account_id: acctId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
+        config: JSON.stringify(config), status: 'active',
+      }).returning('id').executeTakeFirstOrThrow();
+    }
+    let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
+    if (!state) {
+      state = await s.t.db.insertInto('stack_states').values({
+        account_id: acctId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
+        variables: '{}', metadata: '{}', status: 'active',
+      }).returning('id').executeTakeFirstOrThrow();
+    }
+    return { codeId: code.id, stateId: state.id, commit };
+  }
+
+  const start = (ids: { codeId: string; stateId: string; commit: string }, kind: RunKind = 'deploy', author?: string) => s.client.workflow.start('stackRunWorkflow', {
+    taskQueue: s.taskQueue,
+    workflowId: `${stackRunWorkflowId(ids.stateId, ids.commit, kind)}-${Date.now()}`,
+    args: [{ stateId: ids.stateId, stackCodeId: ids.codeId, commit: ids.commit, kind, trigger: { type: 'push', by: 'tester', ...(author ? { author } : {}) } } satisfies StackRunInput],
+  });
+
+  const events = async (workflowId: string) => {
+    const op = await s.t.db.selectFrom('operations').select('id').where('workflow_id', '=', workflowId).executeTakeFirstOrThrow();
+    return s.t.db.selectFrom('events').select(['type', 'payload']).where('operation_id', '=', op.id).orderBy('id').execute();
+  };
+  const payload = (e: { payload: unknown }) => e.payload as Record<string, unknown>;
+
+  it('a failing pre_plan webhook hook aborts the run before any plan, with the reason as an event', async () => {
+    const ids = await stack('blocked', 'test', { hooks: '  hooks {\n    pre_plan = ["notify", "quota_check"]\n  }' });
+    deliveries.length = 0;
+    const handle = await start(ids);
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'failed');
+    assert.match(p.error ?? '', /pre_plan hook "quota_check" failed: POST to 127\.0\.0\.1:\d+: HTTP 500 Internal Server Error: quota exceeded/);
+    assert.equal(p.review, undefined, 'no review plan');
+    const ev = await events(handle.workflowId);
+    const types = ev.map((e) => e.type);
+    assert.ok(!types.includes('plan_completed') && !types.includes('deploy_initiated'), `no plan, nothing applied (have ${types.join(', ')})`);
+    // Priority order: quota_check (10) before notify (50); notify is then skipped, never sent.
+    const hookEvents = ev.filter((e) => e.type === 'hook_completed' || e.type === 'hook_failed').map(payload);
+    assert.deepEqual(hookEvents.map((x) => [x.hook, x.ok, x.blocking, x.skipped ?? false]), [['quota_check', false, true, false], ['notify', false, false, true]]);
+    assert.match(String(hookEvents[0]!.message), /HTTP 500/);
+    const failed = ev.find((e) => e.type === 'deploy_failed');
+    assert.match(String(payload(failed!).error), /pre_plan hook "quota_check" failed/);
+    assert.deepEqual(deliveries.map((d) => d.path), ['/fail/quota']);
+  });
+
+  it('passing webhook hooks get a signed body that verifies with the secret; a continue_on_failure hook lets the run go on', async () => {
+    const ids = await stack('hooked', 'test', { hooks: '  hooks {\n    pre_plan   = ["soft_check", "builtin.record"]\n    pre_apply  = ["builtin.no_destroy"]\n    post_apply = ["notify"]\n  }' });
+    deliveries.length = 0;
+    const handle = await start(ids);
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'succeeded', p.error);
+
+    const ev = await events(handle.workflowId);
+    const hookEvents = ev.filter((e) => e.type === 'hook_completed' || e.type === 'hook_failed').map((e) => ({ ...payload(e), type: e.type as string }) as Record<string, unknown>);
+    assert.deepEqual(hookEvents.map((x) => [x.type, x.event, x.hook, x.ok]), [
+      ['hook_failed', 'pre_plan', 'soft_check', false],
+      ['hook_completed', 'pre_plan', 'builtin.record', true],
+      ['hook_completed', 'pre_apply', 'builtin.no_destroy', true],
+      ['hook_completed', 'post_apply', 'notify', true],
+    ]);
+    assert.equal(hookEvents[0]!.blocking, false);
+    assert.equal(hookEvents[0]!.continue_on_failure, true);
+    const types = ev.map((e) => e.type);
+    assert.ok(types.indexOf('hook_failed') < types.indexOf('plan_completed'), 'pre_plan hooks ran before the plan');
+    assert.ok(types.lastIndexOf('hook_completed') > types.indexOf('deploy_initiated'), 'post_apply after the apply');
+
+    const notify = deliveries.find((d) => d.path === '/ok/notify');
+    assert.ok(notify, `notify was called (got ${deliveries.map((d) => d.path).join(', ')})`);
+    assert.match(notify.signature, /^sha256=[0-9a-f]{64}$/);
+    const verify = await createSignatureVerifier();
+    assert.equal(await verify(SECRET, notify.body, notify.signature), true, 'the signature verifies with the secret');
+    assert.equal(await verify('wrong', notify.body, notify.signature), false);
+    const body = JSON.parse(notify.body) as Record<string, unknown>;
+    assert.equal(body.event, 'post_apply');
+    assert.equal(body.run_id, handle.workflowId);
+    assert.equal(body.stack, 'hooked');
+    assert.equal(body.state, 'test');
+    assert.equal(body.commit, ids.commit);
+    assert.equal(body.outcome, 'succeeded');
+    assert.deepEqual(body.plan, { add: 1, change: 0, destroy: 0, replace: 0 });
+    const soft = deliveries.find((d) => d.path === '/fail/soft');
+    assert.ok(soft && (await verify(SECRET, soft.body, soft.signature)));
+
+    // The secret is nowhere in the run's history or its events.
+    const history = JSON.stringify(await handle.fetchHistory());
+    assert.ok(!history.includes(SECRET), 'secret not in Temporal history');
+    assert.ok(!JSON.stringify(ev).includes(SECRET), 'secret not in events');
+  });
+
+  it('a stack naming a policy that does not exist fails with a clear error', async () => {
+    const ids = await stack('misnamed', 'test', { policies: ['protect', 'no_such_policy'] });
+    const handle = await start(ids);
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'failed');
+    assert.match(p.error ?? '', /stacks\/misnamed\/stack\.hcl:\d+: policy "no_such_policy", field policies: .*names policy "no_such_policy", which does not exist in policies\/\*\.hcl \(known: admins, protect\)/);
+    const types = (await events(handle.workflowId)).map((e) => e.type);
+    assert.ok(!types.includes('plan_completed'), `no plan (have ${types.join(', ')})`);
+  });
+
+  it('a non-member\'s rejection does not end a run gated by an approval policy; a member\'s does', async () => {
+    const ids = await stack('gated', 'gated', { policies: ['admins'] });
+    const handle = await start(ids, 'deploy', 'carol');
+    await waitForPhase(handle, ['awaiting_approval']);
+    await handle.signal(rejectSignal, { by: 'mallory', groups: ['dev'], reason: 'no' });
+    await handle.signal(rejectSignal, { by: 'carol', groups: ['platform-admins'], reason: 'my own run' });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await handle.query(progressQuery)).phase, 'awaiting_approval', 'non-member and author rejections do not count');
+    await handle.signal(rejectSignal, { by: 'alice', groups: ['platform-admins'], reason: 'too risky' });
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'rejected');
+    assert.equal(p.error, 'rejected by alice: too risky');
+    const ev = await events(handle.workflowId);
+    const ignored = ev.filter((e) => e.type === 'approval_rejected').map(payload);
+    assert.deepEqual(ignored.map((x) => [x.by, x.counted]), [['mallory', false], ['carol', false]]);
+    assert.match(String(ignored[0]!.reason), /not a member of platform-admins/);
+    assert.ok(!ev.some((e) => e.type === 'deploy_initiated'));
+  });
+
+  it('a destroy run still applies the security rules: deleting a protected type is refused with the address', async () => {
+    const ids = await stack('kept', 'test', { policies: ['protect'] });
+    const first = await outcome(await start(ids));
+    assert.equal(first.phase, 'succeeded', first.error);
+    const handle = await start(ids, 'destroy');
+    await waitForPhase(handle, ['awaiting_approval']);
+    await handle.signal(approveSignal, { by: 'alice' });
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'failed');
+    assert.match(p.error ?? '', /refused by policy: protect\/deny_actions terraform_data\.db/);
+    const ev = await events(handle.workflowId);
+    const check = ev.find((e) => e.type === 'policy_check' && payload(e).stage === 'post_plan');
+    assert.equal(payload(check!).outcome, 'fail');
+    assert.ok(!ev.some((e) => e.type === 'activity_started' && payload(e).step === 'apply'), 'nothing destroyed');
+    const state = await s.t.db.selectFrom('stack_states').select('status').where('id', '=', ids.stateId).executeTakeFirstOrThrow();
+    assert.equal(state.status, 'active');
+  });
+});
