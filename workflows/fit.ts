@@ -51,7 +51,16 @@ function differences(then: unknown, now: unknown, unknown: unknown, path: string
   }
 }
 
-export function checkFit(reviewed: readonly ResourceChange[], planned: readonly ResourceChange[], members: readonly string[]): FitResult {
+export interface FitOptions {
+  /**
+   * The unit is planned again after its apply was interrupted (its worker died): an approved change
+   * that is no longer planned was already applied by the interrupted attempt (the state now matches
+   * the configuration), so only what is still planned must fit. New or different changes still do not.
+   */
+  resumed?: boolean;
+}
+
+export function checkFit(reviewed: readonly ResourceChange[], planned: readonly ResourceChange[], members: readonly string[], opts: FitOptions = {}): FitResult {
   const problems: FitProblem[] = [];
   const approved = new Map(reviewed.filter((c) => isChange(c) && belongsTo(c.address, members)).map((c) => [c.address, c]));
   const now = new Map(planned.filter(isChange).map((c) => [c.address, c]));
@@ -70,7 +79,7 @@ export function checkFit(reviewed: readonly ResourceChange[], planned: readonly 
     for (const d of diffs) problems.push({ address, reason: `value known at review changed: ${d}` });
   }
   for (const [address, a] of approved) {
-    if (!now.has(address)) problems.push({ address, reason: `reviewed ${a.actions.join('+')} is no longer planned` });
+    if (!now.has(address) && !opts.resumed) problems.push({ address, reason: `reviewed ${a.actions.join('+')} is no longer planned` });
   }
   problems.sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
   return { fits: problems.length === 0, problems };

@@ -273,7 +273,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     const ok = await runUnits({
       units, parallelism: ctx.config.parallelism, destroy: input.kind === 'destroy', progress, outputs,
       wiring: analysis.wiring, review: review?.changes ?? [], event, onWorker, base,
-      approved: (scope) => approvals.some((a) => a.scope === scope), rejected,
+      approvalsOf: (scope) => approvals.filter((a) => a.scope === scope).length, rejected,
       checkSecurity: input.kind === 'destroy' && pol.policies.some((p) => p.security)
         ? async (unit, changes) => {
           const decisions = unitSecurityDecisions(gates, Date.now(), changes);
@@ -285,7 +285,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     });
     if (!ok) {
       await runHooks('post_apply', 'failed');
-      return await finish('failed', `units failed: ${failedUnits(progress).map((f) => `${f.unit} (${f.reason})`).join('; ')}`);
+      return await finish('failed', unitsFailedMessage(progress));
     }
 
     if (input.kind !== 'destroy') {
@@ -319,10 +319,18 @@ function describe(e: unknown): string {
 
 const isRealChange = (c: ResourceChange) => c.mode === 'managed' && !(c.actions.length === 1 && (c.actions[0] === 'no-op' || c.actions[0] === 'read'));
 
-function failedUnits(p: RunProgress): Array<{ unit: string; reason: string }> {
+/** The units that failed, and those not run because an upstream failed, each with its reason. */
+function failedUnits(p: RunProgress): Array<{ unit: string; status: 'failed' | 'skipped'; reason: string }> {
   return Object.entries(p.units)
     .filter(([, u]) => u.status === 'failed' || u.status === 'skipped')
-    .map(([unit, u]) => ({ unit, reason: u.reason ?? u.status }));
+    .map(([unit, u]) => ({ unit, status: u.status as 'failed' | 'skipped', reason: u.reason ?? u.status }));
+}
+
+function unitsFailedMessage(p: RunProgress): string {
+  const all = failedUnits(p);
+  const failed = all.filter((f) => f.status === 'failed').map((f) => `${f.unit} (${f.reason})`);
+  const skipped = all.filter((f) => f.status === 'skipped').map((f) => f.unit);
+  return `units failed: ${failed.join('; ')}${skipped.length ? `; not run because an upstream failed: ${skipped.join(', ')}` : ''}`;
 }
 
 interface UnitsRun {
@@ -336,7 +344,8 @@ interface UnitsRun {
   base: { source: StackSource; run: RunRef; units: UnitGraph; variables: Record<string, unknown> };
   event: (type: EventType, payload?: Record<string, unknown>) => Promise<void>;
   onWorker: <T>(what: string, retry: boolean, call: (a: ReturnType<typeof exec>) => Promise<T>) => Promise<T>;
-  approved: (scope: string) => boolean;
+  /** How many approvals the run received for `scope` (a unit asks again after a lost worker: one more each time). */
+  approvalsOf: (scope: string) => number;
   rejected: () => RejectSignal | undefined;
   /** Destroy runs (no review plan): security rules over a unit's plan before it is applied; the reason when refused. */
   checkSecurity?: (unit: string, changes: ResourceChange[]) => Promise<string | undefined>;
@@ -357,7 +366,9 @@ async function runUnits(r: UnitsRun): Promise<boolean> {
         (res) => { completions.push({ unit: name, ok: res.ok, reason: res.reason }); },
         (e) => {
           if (isCancellation(e)) throw e;
-          completions.push({ unit: name, ok: false, reason: describe(e) });
+          const reason = describe(e);
+          r.progress.units[name] = { ...r.progress.units[name], status: 'failed', reason };
+          completions.push({ unit: name, ok: false, reason });
         },
       ));
     }
@@ -404,15 +415,29 @@ async function runUnit(r: UnitsRun, name: string): Promise<{ ok: boolean; reason
   }
   const input = { ...r.base, unit: name, inputs, inputTypes, destroy: r.destroy };
 
+  // What the unit's plan must fit: the reviewed changes, or the unit plan a human approved as a difference.
+  let approvedChanges: readonly ResourceChange[] = r.review;
+  let asks = 0;
+  const scope = `unit:${name}`;
   for (let attempt = 1; ; attempt++) {
     view[name] = { status: 'planning' };
     await r.event('activity_started', { unit: name, step: 'plan', attempt });
-    const plan: UnitPlanResult = await r.onWorker(`plan of ${name}`, true, (a) => a.planUnit(input));
+    let plan: UnitPlanResult;
+    try {
+      plan = await r.onWorker(`plan of ${name}`, true, (a) => a.planUnit(input));
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      const reason = describe(e);
+      view[name] = { status: 'failed', reason };
+      await r.event('activity_failed', { unit: name, step: 'plan', attempt, reason });
+      return { ok: false, reason };
+    }
     view[name] = { status: 'planning', counts: plan.counts };
     if (!plan.hasChanges) {
       r.outputs.set(name, plan.outputs ?? {});
-      view[name] = { status: 'no_changes', counts: plan.counts };
-      await r.event('activity_completed', { unit: name, step: 'plan', changes: false });
+      // After a lost worker, nothing left to do means the interrupted apply had finished.
+      view[name] = { status: attempt > 1 ? 'succeeded' : 'no_changes', counts: plan.counts };
+      await r.event('activity_completed', { unit: name, step: 'plan', changes: false, ...(attempt > 1 ? { recovered: true } : {}) });
       return { ok: true };
     }
     if (r.destroy && r.checkSecurity) {
@@ -423,16 +448,19 @@ async function runUnit(r: UnitsRun, name: string): Promise<{ ok: boolean; reason
       }
     }
     if (!r.destroy) {
-      const fit = checkFit(r.review, plan.changes, unit.members);
+      // Planned again after a lost worker: approved changes already applied are no longer planned.
+      const fit = checkFit(approvedChanges, plan.changes, unit.members, { resumed: attempt > 1 });
       if (!fit.fits) {
-        const scope = `unit:${name}`;
-        view[name] = { status: 'awaiting_approval', counts: plan.counts, differences: fit.problems, reason: 'its plan differs from the reviewed plan' };
-        await r.event('approval_required', { scope, unit: name, differences: fit.problems });
-        await condition(() => r.approved(scope) || r.rejected() !== undefined);
-        if (!r.approved(scope)) {
+        asks++;
+        const reason = attempt > 1 ? 'planned again after its worker was lost, its plan differs from what was approved' : 'its plan differs from the reviewed plan';
+        view[name] = { status: 'awaiting_approval', counts: plan.counts, differences: fit.problems, reason };
+        await r.event('approval_required', { scope, unit: name, attempt, reason, differences: fit.problems });
+        await condition(() => r.approvalsOf(scope) >= asks || r.rejected() !== undefined);
+        if (r.approvalsOf(scope) < asks) {
           view[name] = { status: 'failed', reason: `difference rejected by ${r.rejected()!.by}`, differences: fit.problems };
           return { ok: false, reason: view[name].reason };
         }
+        approvedChanges = plan.changes;
       }
     }
     view[name] = { status: 'applying', counts: plan.counts };

@@ -15,8 +15,8 @@
  *   lock held; anything else: retryable).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Redactor } from './redact';
@@ -154,6 +154,34 @@ export interface RunTofuOptions {
 
 const TAIL_LINES = 25;
 
+let setprivPath: string | null | undefined;
+
+/**
+ * util-linux `setpriv`, when this is Linux and it is installed: it sets PR_SET_PDEATHSIG and execs
+ * tofu, so tofu is SIGKILLed when the worker process dies. tofu runs in its own process group (for a
+ * clean interrupt on cancellation) and would otherwise outlive a killed worker and go on writing the
+ * state while a retry on another worker, seeing the holder of its lock dead, breaks that lock.
+ */
+function findSetpriv(path: string | undefined): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform !== 'linux') return setprivPath;
+  for (const dir of [...(path ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin']) {
+    try {
+      accessSync(join(dir, 'setpriv'), constants.X_OK);
+      setprivPath = join(dir, 'setpriv');
+      break;
+    } catch { /* not here */ }
+  }
+  return setprivPath;
+}
+
+/** The command line that runs tofu and ties its life to this process where the platform allows. */
+export function tofuCommand(bin: string, args: string[], path: string | undefined): { command: string; args: string[] } {
+  const setpriv = findSetpriv(path);
+  return setpriv ? { command: setpriv, args: ['--pdeathsig', 'KILL', '--', bin, ...args] } : { command: bin, args };
+}
+
 function tail(text: string, n = TAIL_LINES): string {
   const lines = text.trimEnd().split('\n');
   return lines.slice(-n).join('\n');
@@ -165,8 +193,10 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
   if (ctx.signal?.aborted) return Promise.reject(cancellation(ctx));
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    // Own process group, so SIGKILL after the grace period also reaches providers and local-exec children.
-    const child = spawn(o.bin, o.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Own process group, so SIGKILL after the grace period also reaches providers and local-exec children;
+    // killed when the worker dies (tofuCommand), so it never outlives the worker that holds its lock.
+    const cmd = tofuCommand(o.bin, o.args, o.env.PATH);
+    const child = spawn(cmd.command, cmd.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let lastLine = '';

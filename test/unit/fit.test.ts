@@ -34,6 +34,19 @@ describe('fit check: unit plan against the approved review plan', () => {
     ]);
   });
 
+  it('after a lost worker (resumed): approved changes already applied may be gone; anything else still must fit', () => {
+    const reviewed = [ch('module.app.terraform_data.a', ['create'], { input: 'a' }), ch('module.app.terraform_data.b', ['create'], { input: 'b' })];
+    const rest = [ch('module.app.terraform_data.b', ['create'], { input: 'b' })];
+    assert.deepEqual(checkFit(reviewed, rest, members, { resumed: true }), { fits: true, problems: [] });
+    assert.equal(checkFit(reviewed, rest, members).fits, false, 'not without resuming');
+    const tainted = [ch('module.app.terraform_data.b', ['delete', 'create'], { input: 'b' })];
+    assert.deepEqual(checkFit(reviewed, tainted, members, { resumed: true }).problems, [
+      { address: 'module.app.terraform_data.b', reason: 'reviewed as create, now planned as delete+create' },
+    ]);
+    const changed = [ch('module.app.terraform_data.b', ['create'], { input: 'B' })];
+    assert.equal(checkFit(reviewed, changed, members, { resumed: true }).fits, false);
+  });
+
   it('ignores no-op, reads, and other units\' changes', () => {
     const reviewed = [ch('module.net.terraform_data.n', ['create'], {}), ch('module.app.terraform_data.x', ['no-op'], {})];
     const planned = [ch('module.app.terraform_data.x', ['no-op'], {}), { ...ch('data.x.y', ['read'], {}), mode: 'data' as const }];
