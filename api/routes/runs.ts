@@ -78,7 +78,11 @@ export const runRoutes: RouteModule = async (app, ctx) => {
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {
     await ownRun(req.params.id);
-    await temporal('cancelling', () => ctx.temporal.workflow.getHandle(req.params.id).cancel());
+    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    // Temporal accepts a cancellation of a closed workflow without complaint: say that the run has ended.
+    const { status } = await temporal('cancelling', () => handle.describe());
+    if (status.name !== 'RUNNING') throw new ApiError(409, 'run_not_running', `cancelling: the run has ended (${status.name.toLowerCase()})`);
+    await temporal('cancelling', () => handle.cancel());
     return reply.status(202).send({ cancelling: true, by: req.user });
   });
 };

@@ -37,14 +37,18 @@ export interface Stackly {
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-export async function startStackly(label: string): Promise<Stackly> {
+/**
+ * `taskQueue`: the control worker's queue; default one of the suite's own. A suite that drives runs
+ * through the real api process (which starts them on CONTROL_TASK_QUEUE) passes that.
+ */
+export async function startStackly(label: string, opts: { taskQueue?: string } = {}): Promise<Stackly> {
   const [t, temporal, vault, s3, tofu] = await Promise.all([createTestDb(label), h.temporal(), h.vault(), h.s3(), h.tofu()]);
   await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: temporal.namespace });
   const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
   const codec = keyring.codec(temporal.namespace);
   const dir = mkdtempSync(join(h.testStateDir(), `${label}-`));
   // Each suite gets its own control queue, so suites sharing one Temporal server never steal work.
-  const taskQueue = `${CONTROL_TASK_QUEUE}-${label}-${t.schema.slice(-8)}`;
+  const taskQueue = opts.taskQueue ?? `${CONTROL_TASK_QUEUE}-${label}-${t.schema.slice(-8)}`;
   const nc = await NativeConnection.connect({ address: temporal.address });
   const control = await Worker.create({
     connection: nc, namespace: temporal.namespace, taskQueue,

@@ -8,45 +8,17 @@
  * Also: without GITHUB_WEBHOOK_SECRET (or without VAULT_TOKEN) the api refuses to start.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { apiProcessEnv, startApiProcess } from '../../harness/api-process';
 import { CONTROL_TASK_QUEUE, pushWorkflowId, stackRunWorkflowId, type PushWorkflowResult, type StackRunInput } from '../../../workflows/definitions';
 import {
   API_TOKEN, AUTH, GLOBAL_SECRET, GitRepo, MAIN_TF, STACK_HCL, deliver, pushPayload, setupEnv, startWorker, type Env,
 } from './helpers';
 
-const ROOT = join(__dirname, '..', '..', '..');
 const REPO_SECRET = 'kill-api-repo-secret-0123456789';
 
-function apiEnv(env: Env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    DATABASE_URL: env.tdb.url, DATABASE_SCHEMA: env.tdb.schema,
-    TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace,
-    API_HOST: '127.0.0.1', API_PORT: '0', API_TOKENS: API_TOKEN, LOG_LEVEL: 'info',
-    GITHUB_WEBHOOK_SECRET: GLOBAL_SECRET,
-    VAULT_ADDR: env.vault.addr, VAULT_TOKEN: env.vault.token,
-    ...extra,
-  };
-}
-
-/** Starts api/main.ts and resolves with its base URL once it logs that it listens. */
-function startApiProcess(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'api/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`api did not start:\n${out}\n${err}`)), 30_000);
-    child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"api listening"')) continue;
-        clearTimeout(timer);
-        resolve({ child, url: (JSON.parse(line) as { address: string }).address });
-      }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`api exited with ${code}:\n${out}\n${err}`)); });
+function apiEnv(env: Env): NodeJS.ProcessEnv {
+  return apiProcessEnv({
+    db: env.tdb, temporal: { address: env.address, namespace: env.namespace }, vault: env.vault, tokens: API_TOKEN, webhookSecret: GLOBAL_SECRET,
   });
 }
 
