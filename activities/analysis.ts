@@ -4,16 +4,15 @@
  */
 import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { s3Client, type S3Settings } from '../scripts/services/minio';
 import { analyzeStackDir } from './hcl/analyze';
 import { checkLocalSources } from './hcl/sources';
 import { INPUTS_FILE, synthesize, stateKey, typedInputsFile, type Synthesis } from './hcl/synthesize';
 import { HclError } from './hcl/types';
-import { materialize } from './terraform/materialize';
+import { sharedCheckout } from './terraform/materialize';
 import { parseOutputs } from './terraform/plan-json';
 import { createRedactor } from './terraform/redact';
 import { currentActivityCtx, runTofu, tofuEnv, writeCliConfig } from './terraform/tofu';
@@ -33,27 +32,9 @@ export interface StackAnalysisResult {
   wiring: Synthesis['wiring'];
 }
 
-/** The repository at a commit, extracted once per worker and reused (read-only). */
-async function checkout(deps: AnalysisDeps, source: StackSource): Promise<{ repoRoot: string; stackRoot: string }> {
-  const id = createHash('sha256').update(`${source.repoUrl}\n${source.commit}`).digest('hex').slice(0, 24);
-  const repoRoot = join(deps.workDir, 'checkouts', id);
-  if (!existsSync(repoRoot)) {
-    const tmp = `${repoRoot}.tmp-${process.pid}-${Date.now()}`;
-    mkdirSync(dirname(repoRoot), { recursive: true });
-    await materialize(deps.gitDir, source.repoUrl, source.commit, tmp);
-    try {
-      renameSync(tmp, repoRoot);
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }); // another activity got there first
-    }
-  }
-  const stackRoot = resolve(repoRoot, source.stackPath || '.');
-  if (!stackRoot.startsWith(repoRoot)) throw ApplicationFailure.nonRetryable(`stack path ${source.stackPath} escapes the repository`, 'InvalidInput');
-  return { repoRoot, stackRoot };
-}
 
 async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synthesis: Synthesis; units: UnitGraph; repoRoot: string }> {
-  const { repoRoot, stackRoot } = await checkout(deps, source);
+  const { repoRoot, stackRoot } = await sharedCheckout(deps.workDir, deps.gitDir, source);
   try {
     const a = await analyzeStackDir(stackRoot);
     await checkLocalSources(repoRoot, stackRoot, a.structure);

@@ -5,16 +5,15 @@
  * `Policy` data and `Decision`s (with resource addresses) go back to the workflow, never the plan.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { emptyRunHooks, evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
 import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../policies/load';
 import { s3Client, type S3Settings } from '../scripts/services/minio';
 import { findLine, parseStackConfig } from './hcl/stack-config';
 import { HclError } from './hcl/types';
-import { materialize } from './terraform/materialize';
+import { sharedCheckout } from './terraform/materialize';
 import { getObject, type BlobCipher } from './terraform/store';
 import type { StackSource } from './terraform/types';
 
@@ -38,26 +37,6 @@ export interface RunPolicies {
   hooks: RunHooks;
 }
 
-/** Same layout as activities/analysis.ts: one read-only checkout per repository and commit. */
-async function checkout(deps: PolicyDeps, source: StackSource): Promise<{ repoRoot: string; stackRoot: string }> {
-  const id = createHash('sha256').update(`${source.repoUrl}\n${source.commit}`).digest('hex').slice(0, 24);
-  const repoRoot = join(deps.workDir, 'checkouts', id);
-  if (!existsSync(repoRoot)) {
-    const tmp = `${repoRoot}.tmp-${process.pid}-${Date.now()}-p`;
-    mkdirSync(dirname(repoRoot), { recursive: true });
-    await materialize(deps.gitDir, source.repoUrl, source.commit, tmp);
-    try {
-      renameSync(tmp, repoRoot);
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }); // another activity got there first
-    }
-  }
-  const stackRoot = resolve(repoRoot, source.stackPath || '.');
-  if (stackRoot !== repoRoot && !stackRoot.startsWith(`${repoRoot}/`)) {
-    throw ApplicationFailure.nonRetryable(`stack path ${source.stackPath} escapes the repository`, 'InvalidInput');
-  }
-  return { repoRoot, stackRoot };
-}
 
 export function createPolicyActivities(deps: PolicyDeps) {
   const s3 = s3Client(deps.s3);
@@ -68,7 +47,7 @@ export function createPolicyActivities(deps: PolicyDeps) {
      * fails the run (non-retryable, PolicyConfigError) with file:line: field.
      */
     async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
-      const { repoRoot, stackRoot } = await checkout(deps, input.source);
+      const { repoRoot, stackRoot } = await sharedCheckout(deps.workDir, deps.gitDir, input.source);
       const stackFileAbs = join(stackRoot, 'stack.hcl');
       const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
       let names: string[] = [];

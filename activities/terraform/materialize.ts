@@ -6,8 +6,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 
 const COMMIT_RE = /^[0-9a-f]{40}$/;
@@ -74,4 +74,31 @@ export async function materialize(gitDir: string, repoUrl: string, commit: strin
   const exit = (p: ReturnType<typeof spawn>): Promise<number | null> => new Promise((res, rej) => { p.on('error', rej); p.on('close', res); });
   const [a, t] = await Promise.all([exit(archive), exit(tar)]);
   if (a !== 0 || t !== 0) throw new Error(`extracting ${repoUrl}@${commit.slice(0, 12)}: ${err.trim() || `exit ${a}/${t}`}`);
+}
+
+/**
+ * The repository at a commit, extracted once per worker under `<workDir>/checkouts/` and shared
+ * read-only by the activities that only read code (analysis, policies). Extraction goes to a
+ * temporary directory renamed into place, so concurrent activities never see half a checkout.
+ */
+export async function sharedCheckout(
+  workDir: string, gitDir: string, source: { repoUrl: string; commit: string; stackPath: string },
+): Promise<{ repoRoot: string; stackRoot: string }> {
+  const id = createHash('sha256').update(`${source.repoUrl}\n${source.commit}`).digest('hex').slice(0, 24);
+  const repoRoot = join(workDir, 'checkouts', id);
+  if (!existsSync(repoRoot)) {
+    const tmp = `${repoRoot}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    mkdirSync(dirname(repoRoot), { recursive: true });
+    await materialize(gitDir, source.repoUrl, source.commit, tmp);
+    try {
+      renameSync(tmp, repoRoot);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another activity got there first
+    }
+  }
+  const stackRoot = resolve(repoRoot, source.stackPath || '.');
+  if (stackRoot !== repoRoot && !stackRoot.startsWith(`${repoRoot}/`)) {
+    throw ApplicationFailure.nonRetryable(`stack path ${source.stackPath} escapes the repository`, 'InvalidInput');
+  }
+  return { repoRoot, stackRoot };
 }
