@@ -95,7 +95,7 @@ export function approveHint(runId: string, scope?: string): string {
 /**
  * What is said once, in both modes, as the run moves from `prev` to `next`: the plan summary when the
  * review plan is ready, that the run waits for approval (with the commands), a unit asking for
- * approval of a difference (addresses and reasons), and the root outputs at the end.
+ * approval of a difference (addresses and reasons), each approval, and the root outputs at the end.
  */
 export function noticeLines(runId: string, prev: RunProgress | undefined, next: RunProgress): string[] {
   const out: string[] = [];
@@ -110,13 +110,16 @@ export function noticeLines(runId: string, prev: RunProgress | undefined, next: 
     for (const d of u.differences ?? []) out.push(`    ${d.address}: ${d.reason}`);
     out.push(approveHint(runId, `unit:${name}`));
   }
+  for (const a of next.approvals.slice(prev?.approvals.length ?? 0)) {
+    out.push(`  approved by ${a.by}${a.scope !== 'review' ? ` (${a.scope})` : ''}${a.comment ? `: ${a.comment}` : ''}`);
+  }
   if (exitCodeOf(next.phase) === 0 && exitCodeOf(prev?.phase ?? 'starting') === undefined && next.outputs && Object.keys(next.outputs).length > 0) {
     out.push('Outputs:', ...Object.entries(next.outputs).map(([k, o]) => `  ${k} = ${o.sensitive ? '(sensitive)' : JSON.stringify(o.value)}`));
   }
   return out;
 }
 
-/** Plain mode: one line per change of phase, waiting reason, unit status and approval. */
+/** Plain mode: one line per change of phase, waiting reason and unit status. */
 export function transitionLines(runId: string, prev: RunProgress | undefined, next: RunProgress): string[] {
   const out: string[] = [];
   if (!prev || prev.phase !== next.phase || prev.waitingReason !== next.waitingReason) out.push(headerLine(runId, next));
@@ -125,9 +128,6 @@ export function transitionLines(runId: string, prev: RunProgress | undefined, ne
     if (before && before.status === u.status && countsText(before.counts) === countsText(u.counts) && before.reason === u.reason) continue;
     const counts = countsText(u.counts);
     out.push(`  unit ${name}: ${phaseText(u.status)}${counts ? ` ${counts}` : ''}${u.reason ? ` (${u.reason})` : ''}`);
-  }
-  for (const a of next.approvals.slice(prev?.approvals.length ?? 0)) {
-    out.push(`  approved by ${a.by}${a.scope !== 'review' ? ` (${a.scope})` : ''}${a.comment ? `: ${a.comment}` : ''}`);
   }
   return out;
 }
@@ -149,7 +149,6 @@ export function finalLine(runId: string, p: RunProgress): string {
 export function reportLines(runId: string, p: RunProgress): string[] {
   const nothingYet: RunProgress = { ...p, phase: 'starting', waitingReason: undefined, review: undefined, units: {}, approvals: [], outputs: undefined };
   const lines = [...frameLines(runId, p), ...noticeLines(runId, nothingYet, p)];
-  if (p.approvals.length) lines.push(`Approved by: ${p.approvals.map((a) => `${a.by}${a.scope !== 'review' ? ` (${a.scope})` : ''}`).join(', ')}`);
   if (exitCodeOf(p.phase) !== undefined) lines.push(finalLine(runId, p));
   return lines;
 }

@@ -115,16 +115,17 @@ describe('cli run view: formatting a run', () => {
     assert.deepEqual(noticeLines(ID, done, done), []);
   });
 
-  it('plain lines: a line per change of phase, unit status or approval', () => {
+  it('plain lines: a line per change of phase or unit status', () => {
     const a = progress({ phase: 'planning', units: { a: { status: 'pending' }, b: { status: 'pending' } } });
     const b = progress({ phase: 'applying', units: { a: { status: 'applying', counts: { ...zero, add: 1 } }, b: { status: 'pending' } }, approvals: [{ by: 'alice', scope: 'review', comment: 'ok' }] });
     assert.deepEqual(transitionLines(ID, undefined, a), [
       `Run ${ID}: net/prod at 0123456789ab · planning`, '  unit a: pending', '  unit b: pending',
     ]);
     assert.deepEqual(transitionLines(ID, a, b), [
-      `Run ${ID}: net/prod at 0123456789ab · applying`, '  unit a: applying +1 ~0 -0', '  approved by alice: ok',
+      `Run ${ID}: net/prod at 0123456789ab · applying`, '  unit a: applying +1 ~0 -0',
     ]);
     assert.deepEqual(transitionLines(ID, b, b), []);
+    assert.deepEqual(noticeLines(ID, a, b), ['  approved by alice: ok'], 'approvals are notices: shown on a terminal too');
   });
 
   it('final line per outcome', () => {
@@ -146,6 +147,6 @@ describe('cli run view: formatting a run', () => {
       `  approve: stackly run approve ${ID}    reject: stackly run reject ${ID} --reason "…"`,
     ]);
     const done = progress({ phase: 'succeeded', review, units: { a: { status: 'succeeded' } }, approvals: [{ by: 'alice', scope: 'review' }] });
-    assert.deepEqual(reportLines(ID, done).slice(-2), ['Approved by: alice', `Run ${ID} succeeded: 1 of 1 units applied.`]);
+    assert.deepEqual(reportLines(ID, done).slice(-2), ['  approved by alice', `Run ${ID} succeeded: 1 of 1 units applied.`]);
   });
 });
