@@ -78,6 +78,18 @@ output "id" {
 }
 `;
 
+/** A build stamped at plan time, with a slow create: every plan of it differs from the one before. */
+const BUILD_MODULE = `resource "terraform_data" "t" {
+  input = "build-\${formatdate("YYYYMMDDhhmmss", plantimestamp())}"
+  provisioner "local-exec" {
+    command = "sleep 12"
+  }
+}
+output "value" {
+  value = terraform_data.t.output
+}
+`;
+
 const step = (name: string, extra: Record<string, string> = {}) =>
   `module "${name}" {\n  source = "./modules/step"\n  name   = "${name}"\n${Object.entries(extra).map(([k, v]) => `  ${k} = ${v}\n`).join('')}}\n`;
 
@@ -113,6 +125,10 @@ const STACKS: Record<string, Record<string, string>> = {
       'output "next" {\n  value = module.next.value\n}\n',
     ].join('\n'),
     'modules/step/main.tf': STEP_MODULE,
+  },
+  rebuilt: {
+    'main.tf': 'module "build" {\n  source = "./modules/build"\n}\n',
+    'modules/build/main.tf': BUILD_MODULE,
   },
 };
 
@@ -158,6 +174,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       failing: { name: 'failing', requires: requires('inproc'), autoDeploy: true },
       stamped: { name: 'stamped', requires: requires('inproc'), autoDeploy: false, variables: { prefix: 'r' } },
       killed: { name: 'killed', requires: requires('proc'), autoDeploy: true },
+      rebuilt: { name: 'rebuilt', requires: requires('proc2'), autoDeploy: false },
     };
     for (const [name, files] of Object.entries(STACKS)) {
       for (const [f, text] of Object.entries({ ...files, 'stack.hcl': stackHcl(specs[name as keyof typeof specs]) })) {
@@ -254,7 +271,26 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
 
   describe('with an execution worker process killed mid-apply', () => {
     let a: WorkerProcess | undefined;
-    after(() => { if (a && a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL'); });
+    let a2: WorkerProcess | undefined;
+    after(() => {
+      for (const p of [a, a2]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    });
+
+    /** Waits until `worker` holds the state lock of `unit` for its apply. */
+    async function applyingOn(worker: WorkerProcess, stack: string, unit: string, workflowId: string) {
+      const s3 = await h.s3();
+      const key = stateKey(account, stack, 'test', unit);
+      let lock;
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        lock = await readStateLock(s3Client(s3), s3.bucket, key);
+        if (lock?.holder?.phase === 'apply') break;
+        await sleep(200);
+      }
+      assert.equal(lock?.holder?.workerId, worker.id, `the apply of ${unit} runs on the worker process: ${JSON.stringify(lock)}`);
+      assert.equal(lock.holder.runId, workflowId);
+      return key;
+    }
 
     it('recovers without a human: another worker breaks the dead worker\'s lock, re-plans and applies', async () => {
       const labels = { suite, pool: 'proc' };
@@ -263,18 +299,8 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       const client = s3Client(s3);
       a = await spawnExecWorkerProcess(s, 'exec-proc-a', labels);
       const handle = await startRun(s, ids.killed);
-      const key = stateKey(account, 'killed', 'test', 'slow');
-
       // Wait until worker A applies `slow` (tofu sleeps in local-exec) and has claimed its state lock.
-      let lock;
-      const deadline = Date.now() + 120_000;
-      while (Date.now() < deadline) {
-        lock = await readStateLock(client, s3.bucket, key);
-        if (lock?.holder?.phase === 'apply') break;
-        await sleep(200);
-      }
-      assert.equal(lock?.holder?.workerId, a.id, `the apply of slow runs on the worker process: ${JSON.stringify(lock)}`);
-      assert.equal(lock.holder.runId, handle.workflowId);
+      const key = await applyingOn(a, 'killed', 'slow', handle.workflowId);
       await sleep(1000);
       const tofuPids = processesUnder(a.workDir, tofu);
       assert.ok(tofuPids.length > 0, 'tofu runs under worker A');
@@ -307,6 +333,48 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       assert.ok(Date.now() - new Date(row.last_heartbeat_at).getTime() > 15_000, 'worker A shows as offline');
       process.stdout.write(`      killed → re-plan started: ${((replan.at.getTime() - killedAt) / 1000).toFixed(1)} s; killed → run finished: ${((doneAt - killedAt) / 1000).toFixed(1)} s\n`);
       process.stdout.write(`      worker A log: ${a.logFile}\n`);
+    });
+
+    it('asks again, with the reason, when the unit planned again after the lost worker no longer fits what was approved', async () => {
+      const labels = { suite, pool: 'proc2' };
+      const s3 = await h.s3();
+      const client = s3Client(s3);
+      a2 = await spawnExecWorkerProcess(s, 'exec-proc-a2', labels);
+      const handle = await startRun(s, ids.rebuilt);
+      await waitForPhase(handle, ['awaiting_approval']);
+      await sleep(1100);
+      await handle.signal(approveSignal, { by: 'alice' });
+      // Its own plan stamps another build than the review: a first question, approved.
+      const first = await waitForProgress(handle, (p) => p.units.build?.status === 'awaiting_approval', 'the first question');
+      assert.equal(first.units.build.reason, 'its plan differs from the reviewed plan');
+      await sleep(1100);
+      await handle.signal(approveSignal, { by: 'bob', scope: 'unit:build' });
+      const key = await applyingOn(a2, 'rebuilt', 'build', handle.workflowId);
+
+      await s.startExecWorker('exec-inproc-b2', labels);
+      const killedAt = Date.now();
+      a2.child.kill('SIGKILL');
+      await a2.exited;
+      // Planned again on the other worker: a new stamp, not what bob approved, so it asks again.
+      const again = await waitForProgress(handle, (p) => p.units.build?.status === 'awaiting_approval' && p.approvals.length === 2, 'the second question', 120_000);
+      const askedAt = Date.now();
+      assert.equal(again.units.build.reason, 'planned again after its worker was lost, its plan differs from what was approved');
+      assert.equal(again.units.build.differences!.length, 1);
+      assert.equal(again.units.build.differences![0]!.address, 'module.build.terraform_data.t');
+      assert.match(again.units.build.differences![0]!.reason, /^value known at review changed: input: reviewed "build-\d{14}", now "build-\d{14}"$/);
+      assert.equal(await readStateLock(client, s3.bucket, key), undefined, 'the dead worker\'s lock was broken to plan again');
+      await sleep(2000);
+      assert.equal((await handle.query(progressQuery)).units.build.status, 'awaiting_approval', 'the first approval does not count for the second question');
+
+      await handle.signal(approveSignal, { by: 'carol', scope: 'unit:build' });
+      const result = (await handle.result()) as RunProgress;
+      assert.equal(result.phase, 'succeeded', result.error);
+      assert.equal(result.units.build.status, 'succeeded');
+      assert.deepEqual(result.approvals.map((x) => `${x.by}:${x.scope}`), ['alice:review', 'bob:unit:build', 'carol:unit:build']);
+      const { events } = await eventsOf(s, handle.workflowId);
+      const asks = events.filter((e) => e.type === 'approval_required' && e.payload.scope === 'unit:build');
+      assert.deepEqual(asks.map((e) => e.payload.attempt), [1, 2]);
+      process.stdout.write(`      killed → asked again: ${((askedAt - killedAt) / 1000).toFixed(1)} s\n`);
     });
   });
 });
