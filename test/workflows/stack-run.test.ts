@@ -9,34 +9,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { WorkflowHandle } from '@temporalio/client';
 import { s3Client } from '../../scripts/services';
-import { stackRunWorkflowId, type StackRunInput } from '../../workflows/definitions';
-import { approveSignal, progressQuery, type RunProgress } from '../../workflows/definitions';
+import { approveSignal, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { copyFixture, makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import * as h from '../harness/services';
+import { registerStack, startRun, waitForPhase, type StackIds } from './helpers';
 
 const FIXTURE = resolve(__dirname, '../fixtures/graph/tofu-chain');
-
-async function waitForPhase(handle: WorkflowHandle, phases: string[], timeoutMs = 120_000): Promise<RunProgress> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RunProgress | undefined;
-  while (Date.now() < deadline) {
-    last = await handle.query(progressQuery);
-    if (phases.includes(last.phase)) return last;
-    if (['failed', 'rejected', 'cancelled'].includes(last.phase)) throw new Error(`run ended ${last.phase}: ${last.error}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`run did not reach ${phases.join('/')} in time; last progress: ${JSON.stringify(last)}`);
-}
 
 describe('StackRunWorkflow on real components', function () {
   this.timeout(600_000);
   let s: Stackly;
   let suiteLabel: string;
   let repo: ReturnType<typeof makeRepo>;
-  let commit: string;
-  let ids: { accountId: string; codeId: string; stateId: string };
+  let ids: StackIds;
 
   before(async () => {
     s = await startStackly('stackrun');
@@ -47,30 +33,15 @@ describe('StackRunWorkflow on real components', function () {
     copyFixture(FIXTURE, stackDir, {
       'stack.hcl': `stack "chain" {\n  environment = "test"\n  parallelism = 4\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${suiteLabel}", region = "eu" }\n  }\n  state "test" {\n    variables { prefix = "q" }\n  }\n}\n`,
     });
-    commit = repo.commit('chain stack');
-    const acct = await s.t.db.insertInto('accounts').values({ name: 'acme', temporal_namespace: s.namespace }).returning('id').executeTakeFirstOrThrow();
-    const config = {
-      name: 'chain', environment: 'test', execution: 'modules', autoDeploy: false, onDelete: 'loose', parallelism: 4,
-      requires: { features: ['terraform'], labels: { suite: suiteLabel, region: 'eu' } }, variables: {},
-      states: [{ name: 'test', variables: { prefix: 'q' } }], policies: [], hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
-    };
-    const code = await s.t.db.insertInto('stack_codes').values({
-      account_id: acct.id, repo_url: repo.url, repo_path: 'stacks/chain', name: 'chain', current_commit: commit,
-      config: JSON.stringify(config), status: 'active',
-    }).returning('id').executeTakeFirstOrThrow();
-    const state = await s.t.db.insertInto('stack_states').values({
-      account_id: acct.id, stack_code_id: code.id, name: 'test', commit_hash: '0'.repeat(40), tf_state_key: 'acme/chain/test/',
-      variables: JSON.stringify({ prefix: 'q' }), metadata: '{}', status: 'active',
-    }).returning('id').executeTakeFirstOrThrow();
-    ids = { accountId: acct.id, codeId: code.id, stateId: state.id };
+    const commit = repo.commit('chain stack');
+    ids = await registerStack(s, {
+      account: 'acme', repoUrl: repo.url, repoPath: 'stacks/chain', commit, name: 'chain', autoDeploy: false, parallelism: 4,
+      requires: { features: ['terraform'], labels: { suite: suiteLabel, region: 'eu' } }, variables: { prefix: 'q' },
+    });
   });
   after(async () => { await s?.stop(); });
 
-  const start = (kind: StackRunInput['kind'] = 'deploy') => s.client.workflow.start('stackRunWorkflow', {
-    taskQueue: s.taskQueue,
-    workflowId: `${stackRunWorkflowId(ids.stateId, commit, kind)}-${Date.now()}`,
-    args: [{ stateId: ids.stateId, stackCodeId: ids.codeId, commit, kind, trigger: { type: 'manual', by: 'tester' } } satisfies StackRunInput],
-  });
+  const start = (kind: StackRunInput['kind'] = 'deploy') => startRun(s, ids, kind);
 
   it('waits visibly while no worker carries the labels, and goes on when one starts', async () => {
     await s.startExecWorker('exec-other', { suite: suiteLabel, region: 'us' });
