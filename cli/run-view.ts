@@ -74,22 +74,23 @@ export function unitLines(units: RunProgress['units'], frame?: number): string[]
   });
 }
 
-export function headerLine(runId: string, p: RunProgress): string {
-  const what = p.stack ? `${p.stack}/${p.state ?? '?'}` : p.kind;
-  const kind = p.kind === 'deploy' ? '' : ` (${p.kind})`;
-  return `Run ${runId}${kind}: ${what} at ${p.commit.slice(0, 12)} · ${phaseText(p.phase)}${p.waitingReason ? ` (${p.waitingReason})` : ''}`;
+/** `net/prod at 0123456789ab · planning (reason)`: the run id is said where the run starts and ends. */
+export function headerLine(p: RunProgress): string {
+  const what = p.stack ? `${p.stack}/${p.state ?? '?'}` : `${p.kind} run`;
+  const kind = p.stack && p.kind !== 'deploy' ? ` (${p.kind})` : '';
+  return `${what}${kind} at ${p.commit.slice(0, 12)} · ${phaseText(p.phase)}${p.waitingReason ? ` (${p.waitingReason})` : ''}`;
 }
 
 /** The block a terminal redraws in place. */
-export function frameLines(runId: string, p: RunProgress, frame?: number): string[] {
-  const lines = [headerLine(runId, p), ...unitLines(p.units, frame)];
+export function frameLines(p: RunProgress, frame?: number): string[] {
+  const lines = [headerLine(p), ...unitLines(p.units, frame)];
   if (Object.keys(p.units).length === 0 && exitCodeOf(p.phase) === undefined) lines.push('  (units are listed once the stack is analysed)');
   return lines;
 }
 
-export function approveHint(runId: string, scope?: string): string {
+export function approveHint(runId: string, scope?: string): string[] {
   const s = scope && scope !== 'review' ? ` --scope ${scope}` : '';
-  return `  approve: stackly run approve ${runId}${s}    reject: stackly run reject ${runId}${s} --reason "…"`;
+  return [`  approve: stackly run approve ${runId}${s}`, `  reject:  stackly run reject ${runId}${s} --reason "…"`];
 }
 
 /**
@@ -102,13 +103,13 @@ export function noticeLines(runId: string, prev: RunProgress | undefined, next: 
   if (next.review && !prev?.review) out.push(...planSummaryLines(next.review));
   const waitingNow = next.phase === 'awaiting_approval';
   if (waitingNow && (prev?.phase !== 'awaiting_approval' || prev.waitingReason !== next.waitingReason)) {
-    out.push(`Waiting for approval: ${next.waitingReason ?? 'the plan needs an approval'}`, approveHint(runId));
+    out.push(`Waiting for approval: ${next.waitingReason ?? 'the plan needs an approval'}`, ...approveHint(runId));
   }
   for (const [name, u] of Object.entries(next.units)) {
     if (u.status !== 'awaiting_approval' || prev?.units[name]?.status === 'awaiting_approval') continue;
     out.push(`Unit ${name} waits for approval: ${u.reason ?? 'its plan differs from the reviewed plan'}`);
     for (const d of u.differences ?? []) out.push(`    ${d.address}: ${d.reason}`);
-    out.push(approveHint(runId, `unit:${name}`));
+    out.push(...approveHint(runId, `unit:${name}`));
   }
   for (const a of next.approvals.slice(prev?.approvals.length ?? 0)) {
     out.push(`  approved by ${a.by}${a.scope !== 'review' ? ` (${a.scope})` : ''}${a.comment ? `: ${a.comment}` : ''}`);
@@ -122,7 +123,7 @@ export function noticeLines(runId: string, prev: RunProgress | undefined, next: 
 /** Plain mode: one line per change of phase, waiting reason and unit status. */
 export function transitionLines(runId: string, prev: RunProgress | undefined, next: RunProgress): string[] {
   const out: string[] = [];
-  if (!prev || prev.phase !== next.phase || prev.waitingReason !== next.waitingReason) out.push(headerLine(runId, next));
+  if (!prev || prev.phase !== next.phase || prev.waitingReason !== next.waitingReason) out.push(headerLine(next));
   for (const [name, u] of Object.entries(next.units)) {
     const before = prev?.units[name];
     if (before && before.status === u.status && countsText(before.counts) === countsText(u.counts) && before.reason === u.reason) continue;
@@ -148,7 +149,7 @@ export function finalLine(runId: string, p: RunProgress): string {
 /** `stackly run show` without --watch: everything known, once. */
 export function reportLines(runId: string, p: RunProgress): string[] {
   const nothingYet: RunProgress = { ...p, phase: 'starting', waitingReason: undefined, review: undefined, units: {}, approvals: [], outputs: undefined };
-  const lines = [...frameLines(runId, p), ...noticeLines(runId, nothingYet, p)];
+  const lines = [...frameLines(p), ...noticeLines(runId, nothingYet, p)];
   if (exitCodeOf(p.phase) !== undefined) lines.push(finalLine(runId, p));
   return lines;
 }

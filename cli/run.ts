@@ -69,7 +69,7 @@ export function terminalDisplay(runId: string, stream: NodeJS.WriteStream): Disp
   let prev: RunProgress | undefined;
   let frame = 0;
   const draw = () => {
-    if (prev) log(frameLines(runId, prev, frame).join('\n'));
+    if (prev) log(frameLines(prev, frame).join('\n'));
     else log(`Run ${runId}: starting ${frameChar(frame)}`);
   };
   const timer = setInterval(() => { frame++; draw(); }, 120);
@@ -84,7 +84,7 @@ export function terminalDisplay(runId: string, stream: NodeJS.WriteStream): Disp
     },
     stop() {
       clearInterval(timer);
-      if (prev) log(frameLines(runId, prev).join('\n'));
+      if (prev) log(frameLines(prev).join('\n'));
       log.done();
     },
   };

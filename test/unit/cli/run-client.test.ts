@@ -100,14 +100,15 @@ describe('cli run: watching a run', () => {
     assert.equal(answers.length, 0);
     assert.equal(out, [
       'Run r1: starting',
-      'Run r1: s/prod at c0ffee · planning',
+      's/prod at c0ffee · planning',
       '  unit a: pending',
-      'Run r1: s/prod at c0ffee · awaiting approval (waiting for approval of the plan)',
+      's/prod at c0ffee · awaiting approval (waiting for approval of the plan)',
       'Plan: 1 to add, 0 to change, 0 to destroy.',
       '    + terraform_data.a  create',
       'Waiting for approval: waiting for approval of the plan',
-      '  approve: stackly run approve r1    reject: stackly run reject r1 --reason "…"',
-      'Run r1: s/prod at c0ffee · succeeded',
+      '  approve: stackly run approve r1',
+      '  reject:  stackly run reject r1 --reason "…"',
+      's/prod at c0ffee · succeeded',
       '  unit a: succeeded',
       '  approved by alice',
       '',
@@ -151,7 +152,7 @@ describe('cli run: the terminal display', () => {
     const text = stripVTControlCharacters(written);
     assert.equal(text.split('Plan: 1 to add').length, 2, 'the plan summary once');
     assert.equal(text.split('approve: stackly run approve r1').length, 2, 'the approval commands once');
-    assert.ok(text.trimEnd().endsWith('Run r1: s/prod at c0ffee · succeeded\n  ✓ a  succeeded'), text);
+    assert.ok(text.trimEnd().endsWith('s/prod at c0ffee · succeeded\n  ✓ a  succeeded'), text);
     assert.ok(written.includes('\u001B[1A') || written.includes('\u001B[2K'), 'redrawn in place with cursor movements');
   });
 });

@@ -70,11 +70,11 @@ describe('cli run view: formatting a run', () => {
 
   it('the redrawn block: header with stack/state, short commit, phase and waiting reason', () => {
     const p = progress({ phase: 'waiting_for_worker', waitingReason: 'no live worker with features=[terraform], labels={region=eu}' });
-    assert.deepEqual(frameLines(ID, p), [
-      `Run ${ID}: net/prod at 0123456789ab · waiting for worker (no live worker with features=[terraform], labels={region=eu})`,
+    assert.deepEqual(frameLines(p), [
+      `net/prod at 0123456789ab · waiting for worker (no live worker with features=[terraform], labels={region=eu})`,
       '  (units are listed once the stack is analysed)',
     ]);
-    assert.equal(frameLines(ID, progress({ kind: 'destroy', phase: 'applying', units: { a: { status: 'pending' } } }))[0], `Run ${ID} (destroy): net/prod at 0123456789ab · applying`);
+    assert.equal(frameLines(progress({ kind: 'destroy', phase: 'applying', units: { a: { status: 'pending' } } }))[0], `net/prod (destroy) at 0123456789ab · applying`);
   });
 
   it('notices: the plan summary once, the approval wait with the commands once', () => {
@@ -85,13 +85,15 @@ describe('cli run view: formatting a run', () => {
     assert.deepEqual(noticeLines(ID, planned, waiting), [
       ...planSummaryLines(review),
       'Waiting for approval: waiting for approval of the plan',
-      `  approve: stackly run approve ${ID}    reject: stackly run reject ${ID} --reason "…"`,
+      `  approve: stackly run approve ${ID}`,
+      `  reject:  stackly run reject ${ID} --reason "…"`,
     ]);
     assert.deepEqual(noticeLines(ID, waiting, waiting), [], 'nothing said twice');
     const moreNeeded = { ...waiting, waitingReason: 'needs 2 approvals from platform-admins (have 1)' };
     assert.deepEqual(noticeLines(ID, waiting, moreNeeded), [
       'Waiting for approval: needs 2 approvals from platform-admins (have 1)',
-      `  approve: stackly run approve ${ID}    reject: stackly run reject ${ID} --reason "…"`,
+      `  approve: stackly run approve ${ID}`,
+      `  reject:  stackly run reject ${ID} --reason "…"`,
     ], 'a new waiting reason is said');
   });
 
@@ -104,7 +106,8 @@ describe('cli run view: formatting a run', () => {
     assert.deepEqual(noticeLines(ID, before, after), [
       'Unit app waits for approval: its plan differs from the reviewed plan',
       '    module.app.terraform_data.x: value known at review changed: input',
-      `  approve: stackly run approve ${ID} --scope unit:app    reject: stackly run reject ${ID} --scope unit:app --reason "…"`,
+      `  approve: stackly run approve ${ID} --scope unit:app`,
+      `  reject:  stackly run reject ${ID} --scope unit:app --reason "…"`,
     ]);
   });
 
@@ -119,10 +122,10 @@ describe('cli run view: formatting a run', () => {
     const a = progress({ phase: 'planning', units: { a: { status: 'pending' }, b: { status: 'pending' } } });
     const b = progress({ phase: 'applying', units: { a: { status: 'applying', counts: { ...zero, add: 1 } }, b: { status: 'pending' } }, approvals: [{ by: 'alice', scope: 'review', comment: 'ok' }] });
     assert.deepEqual(transitionLines(ID, undefined, a), [
-      `Run ${ID}: net/prod at 0123456789ab · planning`, '  unit a: pending', '  unit b: pending',
+      `net/prod at 0123456789ab · planning`, '  unit a: pending', '  unit b: pending',
     ]);
     assert.deepEqual(transitionLines(ID, a, b), [
-      `Run ${ID}: net/prod at 0123456789ab · applying`, '  unit a: applying +1 ~0 -0',
+      `net/prod at 0123456789ab · applying`, '  unit a: applying +1 ~0 -0',
     ]);
     assert.deepEqual(transitionLines(ID, b, b), []);
     assert.deepEqual(noticeLines(ID, a, b), ['  approved by alice: ok'], 'approvals are notices: shown on a terminal too');
@@ -140,11 +143,12 @@ describe('cli run view: formatting a run', () => {
   it('show: everything known at once', () => {
     const p = progress({ phase: 'awaiting_approval', waitingReason: 'waiting for approval of the plan', review, units: { a: { status: 'pending' } } });
     assert.deepEqual(reportLines(ID, p), [
-      `Run ${ID}: net/prod at 0123456789ab · awaiting approval (waiting for approval of the plan)`,
+      `net/prod at 0123456789ab · awaiting approval (waiting for approval of the plan)`,
       '  · a  pending',
       ...planSummaryLines(review),
       'Waiting for approval: waiting for approval of the plan',
-      `  approve: stackly run approve ${ID}    reject: stackly run reject ${ID} --reason "…"`,
+      `  approve: stackly run approve ${ID}`,
+      `  reject:  stackly run reject ${ID} --reason "…"`,
     ]);
     const done = progress({ phase: 'succeeded', review, units: { a: { status: 'succeeded' } }, approvals: [{ by: 'alice', scope: 'review' }] });
     assert.deepEqual(reportLines(ID, done).slice(-2), ['  approved by alice', `Run ${ID} succeeded: 1 of 1 units applied.`]);
