@@ -20,6 +20,7 @@ import { analyzeStackDir } from '../hcl/analyze';
 import { checkLocalSources } from '../hcl/sources';
 import { INPUTS_FILE, stateKey, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
 import { HclError, type ModuleStructure } from '../hcl/types';
+import { createAnalysisCache } from './analysis-cache';
 import { materialize } from './materialize';
 import { mergeStates, parseOutputs, summarizePlan } from './plan-json';
 import { createRedactor, type Redactor } from './redact';
@@ -99,6 +100,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   const baseEnv = deps.baseEnv ?? process.env;
   const getCtx = deps.activityCtx ?? currentActivityCtx;
   const liveSeconds = deps.liveWorkerSeconds ?? 15;
+  /** The stack's analysis at a commit, parsed once per worker (the code at a commit never changes). */
+  const analyses = createAnalysisCache();
 
   const backendEnv = (): Record<string, string> => ({
     AWS_ACCESS_KEY_ID: deps.s3.accessKeyId,
@@ -119,18 +122,27 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     const ctx = getCtx();
     const dir = mkdtempSync(join(jobsDir, `${kind.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
     const repoRoot = join(dir, 'src');
+    // The heartbeat timeout (30 s) is how a dead worker is noticed; a slow checkout of a big repository
+    // must not look like one, so this worker says it is alive until tofu takes over the heartbeats.
     ctx.heartbeat({ phase: 'materialize' });
-    await materialize(gitDir, input.source.repoUrl, input.source.commit, repoRoot);
-    const stackRoot = resolve(repoRoot, input.source.stackPath || '.');
-    if (!stackRoot.startsWith(repoRoot) || !existsSync(stackRoot)) {
-      throw ApplicationFailure.nonRetryable(`materializing ${input.source.repoUrl}@${input.source.commit.slice(0, 12)}: stack directory "${input.source.stackPath}" does not exist`, 'TerraformConfigError');
-    }
+    const keepAlive = setInterval(() => ctx.heartbeat({ phase: 'materialize' }), deps.heartbeatMs ?? 3000);
+    let stackRoot: string;
     let analysis;
     try {
-      analysis = await analyzeStackDir(stackRoot);
-      await checkLocalSources(repoRoot, stackRoot, analysis.structure);
-    } catch (e) {
-      throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
+      await materialize(gitDir, input.source.repoUrl, input.source.commit, repoRoot);
+      stackRoot = resolve(repoRoot, input.source.stackPath || '.');
+      if (!stackRoot.startsWith(repoRoot) || !existsSync(stackRoot)) {
+        throw ApplicationFailure.nonRetryable(`materializing ${input.source.repoUrl}@${input.source.commit.slice(0, 12)}: stack directory "${input.source.stackPath}" does not exist`, 'TerraformConfigError');
+      }
+      try {
+        const root = stackRoot;
+        analysis = await analyses.get(input.source, () => analyzeStackDir(root));
+        await checkLocalSources(repoRoot, stackRoot, analysis.structure);
+      } catch (e) {
+        throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
+      }
+    } finally {
+      clearInterval(keepAlive);
     }
     const want = input.units.units.map((u) => u.name).join(',');
     const have = analysis.units.units.map((u) => u.name).join(',');
