@@ -184,11 +184,24 @@ provide() {
 }
 
 total0=$(now)
+# The binaries are provided concurrently: a cold machine downloads or builds all four at once (the
+# builds overlap their module downloads and link steps; measured on 2 cores: about 19 minutes for
+# all four together, vault being the longest). Output keeps the order of the names.
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+pids=()
 for n in "${names[@]}"; do
-  t=$(now)
-  path=$(provide "$n")
+  ( t=$(now); path=$(provide "$n"); echo "$path" > "$out/$n"; log "$n ready ($(( $(now) - t )) s)" ) &
+  pids+=($!)
+done
+failed=0
+for i in "${!names[@]}"; do
+  wait "${pids[$i]}" || { failed=1; echo "tools: error: ${names[$i]} is not available (see above)" >&2; }
+done
+[ $failed = 0 ] || exit 1
+for n in "${names[@]}"; do
+  path=$(cat "$out/$n")
   upper=$(echo "$n" | tr '[:lower:]' '[:upper:]')
   if [ $print_env = 1 ]; then echo "export STACKLY_${upper}_BIN='$path'"; else echo "$n=$path"; fi
-  log "$n ready ($(( $(now) - t )) s)"
 done
 log "all ready in $(( $(now) - total0 )) s"
