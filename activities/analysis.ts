@@ -15,7 +15,7 @@ import { HclError } from './hcl/types';
 import { sharedCheckout } from './terraform/materialize';
 import { parseOutputs } from './terraform/plan-json';
 import { createRedactor } from './terraform/redact';
-import { currentActivityCtx, runTofu, tofuEnv, writeCliConfig } from './terraform/tofu';
+import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
 import type { RunRef, StackSource, TerraformBase, UnitOutput } from './terraform/types';
 import type { UnitGraph } from '../workflows/graph-types';
 
@@ -34,10 +34,13 @@ export interface StackAnalysisResult {
 
 
 async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synthesis: Synthesis; units: UnitGraph; repoRoot: string }> {
-  const { repoRoot, stackRoot } = await sharedCheckout(deps.workDir, deps.gitDir, source);
+  const { repoRoot, stackRoot } = await whileAlive('checkout', () => sharedCheckout(deps.workDir, deps.gitDir, source));
   try {
-    const a = await analyzeStackDir(stackRoot);
-    await checkLocalSources(repoRoot, stackRoot, a.structure);
+    const a = await whileAlive('analyse', async () => {
+      const r = await analyzeStackDir(stackRoot);
+      await checkLocalSources(repoRoot, stackRoot, r.structure);
+      return r;
+    });
     const synthesis = synthesize({
       structure: a.structure, callGraph: a.callGraph, units: a.units, repoRoot, stackRoot,
       unitsDir: join(deps.workDir, 'units'), backend: { type: 'none' },

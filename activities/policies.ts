@@ -14,6 +14,7 @@ import { s3Client, type S3Settings } from '../scripts/services/minio';
 import { findLine, parseStackConfig } from './hcl/stack-config';
 import { HclError } from './hcl/types';
 import { sharedCheckout } from './terraform/materialize';
+import { whileAlive } from './terraform/tofu';
 import { getObject, type BlobCipher } from './terraform/store';
 import type { StackSource } from './terraform/types';
 
@@ -47,7 +48,7 @@ export function createPolicyActivities(deps: PolicyDeps) {
      * fails the run (non-retryable, PolicyConfigError) with file:line: field.
      */
     async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
-      const { repoRoot, stackRoot } = await sharedCheckout(deps.workDir, deps.gitDir, input.source);
+      const { repoRoot, stackRoot } = await whileAlive('checkout', () => sharedCheckout(deps.workDir, deps.gitDir, input.source));
       const stackFileAbs = join(stackRoot, 'stack.hcl');
       const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
       let names: string[] = [];

@@ -38,6 +38,21 @@ export function currentActivityCtx(): ActivityCtx {
   }
 }
 
+/**
+ * Runs `fn` while heartbeating every `everyMs`: activities that check out or analyse code run under
+ * the 30 s heartbeat timeout that tells a dead worker, and must not look dead while busy.
+ */
+export async function whileAlive<T>(phase: string, fn: () => Promise<T>, everyMs = 3000): Promise<T> {
+  const ctx = currentActivityCtx();
+  ctx.heartbeat({ phase });
+  const timer = setInterval(() => ctx.heartbeat({ phase }), everyMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** Worker environment variables tofu may see; everything else of the worker's environment is withheld. */
 const PASSED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
 
