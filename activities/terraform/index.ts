@@ -22,7 +22,7 @@ import { INPUTS_FILE, stateKey, synthesize, typedInputsFile, type Synthesis, typ
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { createAnalysisCache } from './analysis-cache';
 import { materialize } from './materialize';
-import { mergeStates, parseOutputs, summarizePlan } from './plan-json';
+import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
 import { createRedactor, type Redactor } from './redact';
 import {
   deleteObject, deleteStateLock, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
@@ -437,8 +437,14 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
         writeFileSync(planFile, await deps.cipher.decrypt(sealed), { mode: 0o600 });
         await step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
         await lockedStep(j, phase, key, input.unit, 'apply', input.run.runId, what('apply'), () => tf(j, dir, 'apply', what('apply'), ['apply', '-input=false', '-no-color', planFile], { env }));
-        const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
-        const outputs = parseOutputs(out.stdout);
+        // The outputs the apply just wrote to the unit's state object: one S3 read instead of one more
+        // tofu run on every unit's critical path; tofu is asked only when that is not a plain state.
+        const recorded = await getObject(s3, bucket, key);
+        let outputs = recorded ? outputsFromState(recorded.toString('utf8')) : undefined;
+        if (!outputs) {
+          const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
+          outputs = parseOutputs(out.stdout);
+        }
         logger.info({ runId: input.run.runId, unit: input.unit, ms: Date.now() - started }, 'unit apply done');
         return { unit: input.unit, outputs, logKey };
       } finally {

@@ -78,6 +78,21 @@ export function parseOutputs(outputJson: string): Record<string, UnitOutput> {
   return out;
 }
 
+/**
+ * The root outputs recorded in a state file, in `tofu output -json`'s shape, or undefined when the
+ * text is not a plain version 4 state (an OpenTofu-encrypted state, say): then ask tofu instead.
+ */
+export function outputsFromState(stateJson: string): Record<string, UnitOutput> | undefined {
+  let s: { version?: unknown; outputs?: unknown };
+  try {
+    s = JSON.parse(stateJson) as typeof s;
+  } catch {
+    return undefined;
+  }
+  if (s.version !== 4 || typeof s.outputs !== 'object' || s.outputs === null || Array.isArray(s.outputs)) return undefined;
+  return parseOutputs(JSON.stringify(s.outputs));
+}
+
 interface StateV4 {
   version: number;
   terraform_version?: string;
