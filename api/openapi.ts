@@ -60,7 +60,8 @@ export const openapi = {
       Run: {
         type: 'object', required: ['operation_id', 'operation_status', 'progress'],
         properties: {
-          operation_id: str, operation_status: str,
+          operation_id: { type: ['string', 'null'], description: 'null in the run\'s first moments, until its workflow has recorded its operation' },
+          operation_status: { type: ['string', 'null'] },
           progress: {
             type: 'object', description: 'the workflow\'s progress query',
             required: ['workflowId', 'kind', 'phase', 'commit', 'units', 'approvals'],

@@ -66,7 +66,7 @@ export interface StackCodeWithStates extends StackCodeBody { states: StateBody[]
 export interface Page<T> { items: T[]; next_cursor: string | null }
 export interface RunStarted { workflow_id: string; commit?: string }
 /** GET /api/runs/:id */
-export interface RunBody { operation_id: string; operation_status: string; progress: RunProgress }
+export interface RunBody { operation_id: string | null; operation_status: string | null; progress: RunProgress }
 
 type Fetch = typeof fetch;
 

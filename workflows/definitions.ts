@@ -58,6 +58,12 @@ export function stackRunWorkflowId(stateId: string, commit: string, kind: RunKin
   return `run-${kind}-${stateId}-${commit.slice(0, 12)}`;
 }
 
+/** What a run id made by {@link stackRunWorkflowId} names; undefined for any other id. */
+export function parseStackRunWorkflowId(id: string): { kind: RunKind; stateId: string; commitPrefix: string } | undefined {
+  const m = /^run-(deploy|destroy|drift)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-([0-9a-f]{1,12})$/.exec(id);
+  return m ? { kind: m[1] as RunKind, stateId: m[2]!, commitPrefix: m[3]! } : undefined;
+}
+
 /** Workflow id of the push workflow for a delivery. */
 export function pushWorkflowId(deliveryId: string): string {
   return `push-${deliveryId}`;

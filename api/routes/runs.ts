@@ -4,7 +4,7 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import { approveSignal, progressQuery, rejectSignal } from '../../workflows/definitions';
+import { approveSignal, parseStackRunWorkflowId, progressQuery, rejectSignal } from '../../workflows/definitions';
 import type { RouteModule } from '../server';
 import { ApiError, notFound } from '../errors';
 import { parseBody } from '../validation';
@@ -16,8 +16,12 @@ const approveBody = z.strictObject({ scope, comment: z.string().max(2000).option
 const rejectBody = z.strictObject({ scope, reason: z.string().max(2000).optional() });
 
 export const runRoutes: RouteModule = async (app, ctx) => {
-  /** The run must belong to a state of this api's account. */
-  const ownRun = async (workflowId: string) => {
+  /**
+   * The run must belong to a state of this api's account: by its operation, or, in its first moments
+   * (before its workflow has recorded the operation), by the state its id names. The operation is
+   * then null.
+   */
+  const ownRun = async (workflowId: string): Promise<{ id: string | null; status: string | null }> => {
     if (!ID.test(workflowId)) throw notFound(`run ${workflowId}`);
     const op = await ctx.db
       .selectFrom('operations')
@@ -28,8 +32,18 @@ export const runRoutes: RouteModule = async (app, ctx) => {
       // A closed run's id may be started again (a manual re-run of the same commit): the newest is the one Temporal answers for.
       .orderBy('operations.started_at', 'desc')
       .executeTakeFirst();
-    if (!op) throw notFound(`run ${workflowId}`);
-    return op;
+    if (op) return op;
+    const named = parseStackRunWorkflowId(workflowId);
+    const state = named && await ctx.db.selectFrom('stack_states').select('id')
+      .where('id', '=', named.stateId).where('account_id', '=', ctx.accountId).executeTakeFirst();
+    if (!state) throw notFound(`run ${workflowId}`);
+    try {
+      await ctx.temporal.workflow.getHandle(workflowId).describe();
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) throw notFound(`run ${workflowId}`);
+      throw new ApiError(503, 'temporal_unavailable', `finding the run: Temporal did not answer (${(e as Error).message})`);
+    }
+    return { id: null, status: null };
   };
   const temporal = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {

@@ -9,15 +9,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStackConfig } from '../../activities/hcl/stack-config';
-import { ensureAccount } from '../../db/repos/accounts';
-import { insertStackCode } from '../../db/repos/stack-codes';
-import { insertState } from '../../db/repos/stack-states';
 import { CONTROL_TASK_QUEUE } from '../../workflows/definitions';
 import type { RunBody } from '../../cli/api-client';
 import { apiProcessEnv, startApiProcess, type ApiProcess } from '../harness/api-process';
 import * as h from '../harness/services';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
+import { registerStack, stackHcl, type StackSpec } from '../workflows/helpers';
 
 const ROOT = join(__dirname, '..', '..');
 const TOKEN = 'cli-test-token-0123456789abcdef';
@@ -94,8 +91,10 @@ describe('stackly run: the CLI against the api process and real runs', function 
     const repo = makeRepo(h.testStateDir());
     const dir = join(repo.work, 'stacks', 'pair');
     mkdirSync(join(dir, 'm'), { recursive: true });
-    const hcl = `stack "pair" {\n  environment = "test"\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${labels.suite}" }\n  }\n  state "test" {\n    variables { prefix = "q" }\n  }\n}\n`;
-    writeFileSync(join(dir, 'stack.hcl'), hcl);
+    const spec: Omit<StackSpec, 'repoUrl' | 'commit'> = {
+      account: 'acme', repoPath: 'stacks/pair', name: 'pair', requires: { features: ['terraform'], labels }, variables: { prefix: 'q' },
+    };
+    writeFileSync(join(dir, 'stack.hcl'), stackHcl(spec));
     writeFileSync(join(dir, 'main.tf'), [
       'variable "prefix" { type = string }',
       'resource "terraform_data" "a" { input = "${var.prefix}-a" }',
@@ -104,21 +103,13 @@ describe('stackly run: the CLI against the api process and real runs', function 
     ].join('\n'));
     writeFileSync(join(dir, 'm', 'main.tf'), [
       'variable "value" { type = string }',
-      'resource "terraform_data" "b" { input = "${var.value}-b" }',
+      // Applying takes a moment, so the 1 s polls see the unit applying.
+      'resource "terraform_data" "b" {\n  input = "${var.value}-b"\n  provisioner "local-exec" { command = "sleep 2" }\n}',
       'output "out" { value = terraform_data.b.output }', '',
     ].join('\n'));
-    const commit = repo.commit('pair stack');
-    // Registered as the push workflow registers it: the config parsed from the stack.hcl at that commit.
-    const config = await parseStackConfig(hcl);
-    const account = await ensureAccount(s.t.db, 'acme', s.namespace);
-    const code = await insertStackCode(s.t.db, {
-      accountId: account.id, repositoryId: null, repoUrl: repo.url, repoPath: 'stacks/pair', name: 'pair', commit, config, status: 'active', error: null,
-    });
-    const state = await insertState(s.t.db, {
-      accountId: account.id, stackCodeId: code.id, name: 'test', commit: '0'.repeat(40), tfStateKey: 'acme/pair/test/', variables: { prefix: 'q' },
-    });
-    codeId = code.id;
-    stateId = state.id;
+    const ids = await registerStack(s, { ...spec, repoUrl: repo.url, commit: repo.commit('pair stack') });
+    codeId = ids.codeId;
+    stateId = ids.stateId;
     api = await startApiProcess(apiProcessEnv({
       db: s.t, temporal: await h.temporal(), vault: await h.vault(), tokens: `alice:${TOKEN}`,
       webhookSecret: 'cli-run-webhook-secret-0123456789', extra: { STACKLY_ACCOUNT: 'acme' },
@@ -184,7 +175,8 @@ describe('stackly run: the CLI against the api process and real runs', function 
     assert.equal(await start.exited, 0, `${start.out()}\n${start.err()}`);
     const out = start.out();
     assert.match(out, /^ {2}approved by alice: ship it$/m);
-    assert.match(out, /unit \S+: applying/, 'live progress per unit');
+    assert.match(out, /^ {2}unit m: applying \+1 ~0 -0$/m, 'live progress per unit');
+    assert.equal(out.match(/^ {2}unit \S+: succeeded \+1 ~0 -0$/gm)?.length, 2, out);
     assert.match(out, /^ {2}b = "q-a-b"$/m, 'root outputs');
     assert.ok(out.trimEnd().endsWith(`Run ${runId} succeeded: 2 of 2 units applied.`), out);
     assert.equal(start.err(), '');
@@ -221,6 +213,11 @@ describe('stackly run: the CLI against the api process and real runs', function 
     const missing = await cliDone(['show', 'no-such-run']);
     assert.equal(missing.code, 1);
     assert.equal(missing.err, 'stackly: reading run no-such-run: HTTP 404 not_found: run no-such-run not found\n');
+
+    const neverRun = `run-deploy-${stateId}-000000000000`;
+    const notStarted = await cliDone(['show', neverRun]);
+    assert.equal(notStarted.code, 1);
+    assert.equal(notStarted.err, `stackly: reading run ${neverRun}: HTTP 404 not_found: run ${neverRun} not found\n`);
 
     await waitClosed(runId);
     const cancel = await cliDone(['cancel', runId]);
