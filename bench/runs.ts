@@ -444,6 +444,24 @@ async function main(): Promise<void> {
       const avg = ss.reduce((x, s) => x + s.end - s.start, 0) / ss.length;
       say(`layer ${k}: first unit starts +${sec(Math.min(...ss.map((s) => s.start)) - g.requested)}, last unit done +${sec(Math.max(...ss.map((s) => s.end)) - g.requested)}, unit span mean ${sec(avg)}`);
     }
+    // A unit's span, taken apart: its tofu activities (queue wait, run), its event activities, and the
+    // rest (routing activities, workflow tasks between steps).
+    const decompose = (acts: Act[]) => {
+      const per = [...unitSpans(acts)].map(([u, sp]) => {
+        const mine = acts.filter((a) => unitOf(a) === u && a.started && a.closed);
+        const sum = (f: (a: Act) => boolean, g0: (a: Act) => number) => mine.filter(f).reduce((x, a) => x + g0(a), 0);
+        const isTofu = (a: Act) => a.type === 'planUnit' || a.type === 'applyUnit';
+        const tofuQueue = sum(isTofu, (a) => a.started! - a.scheduled);
+        const tofuRun = sum(isTofu, (a) => a.closed! - a.started!);
+        const events = sum((a) => a.type === 'emitRunEvent', (a) => a.closed! - a.scheduled);
+        const span = sp.end - sp.start;
+        return { span, tofuQueue, tofuRun, events, rest: span - tofuQueue - tofuRun - events };
+      });
+      const m = (k: keyof (typeof per)[number]) => per.reduce((x, p) => x + p[k], 0) / per.length;
+      return `span ${m('span').toFixed(0)} = plan+apply run ${m('tofuRun').toFixed(0)} + their queue wait ${m('tofuQueue').toFixed(0)} + 3 event activities ${m('events').toFixed(0)} + routing and workflow tasks ${m('rest').toFixed(0)}`;
+    };
+    say(`a unit's span, mean ms: graph run: ${decompose(g.acts)}`);
+    say(`                        alone:     ${decompose(alone.acts)}`);
     const windowMs = m1.all - m0.all;
     const ours = cpuUse.reduce((a, c) => a + (Number.isFinite(c.ms) ? c.ms : 0), 0);
     say(`CPU during the graph run (${sec(g.finished - g.requested)} × ${cpus().length} cores = ${sec(windowMs)} of CPU): machine busy ${sec(m1.busy - m0.busy)} (${(100 * (m1.busy - m0.busy) / windowMs).toFixed(0)} %); this bench's processes ${sec(ours)}, the rest (Postgres, other users' processes) ${sec(m1.busy - m0.busy - ours)}`);

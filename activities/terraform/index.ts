@@ -9,6 +9,7 @@
  * activities/hcl/synthesize.ts. Plans and logs go to S3 under `runs/<runId>/`.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -159,7 +160,9 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   }
 
   function closeJob(job: Job | undefined): void {
-    if (job && !deps.keepJobs) rmSync(job.dir, { recursive: true, force: true });
+    // Removed in the background: a synchronous removal held the worker's one JavaScript thread (and so
+    // every other activity's progress) for the whole tree.
+    if (job && !deps.keepJobs) void rm(job.dir, { recursive: true, force: true }).catch((e: Error) => logger.warn({ dir: job.dir, err: e.message }, 'removing a job directory failed'));
   }
 
   async function uploadLog(job: Job | undefined, key: string): Promise<void> {
