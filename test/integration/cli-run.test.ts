@@ -35,6 +35,7 @@ describe('stackly run: the CLI against the api process and real runs', function 
   let stateId: string;
   let codeId: string;
   const running: ChildProcess[] = [];
+  let runId = '';
 
   function cli(args: string[], env: Record<string, string> = {}): CliProcess {
     const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'cli/index.ts', 'run', ...args], {
@@ -118,11 +119,11 @@ describe('stackly run: the CLI against the api process and real runs', function 
 
   after(async () => {
     for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // A run left open by a failed test must not reach other suites' workers on the shared control queue.
+    if (runId) await s.client.workflow.getHandle(runId).terminate('cli-run suite ended').catch(() => undefined);
     await api?.stop();
     await s?.stop();
   });
-
-  let runId: string;
 
   it('starts a run by stack name, shows the plan summary and the approval commands; rejected, its watcher exits 1', async () => {
     const start = await cliDone(['start', 'pair', '--state', 'test']);
