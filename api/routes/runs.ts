@@ -67,26 +67,32 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     const body = parseBody(approveBody, req.body);
     const op = await ownRun(req.params.id);
     const groups = groupsOf(req.user);
-    await ctx.db.insertInto('approvals').values({
-      operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
-      groups: JSON.stringify(groups), decision: 'approve', comment: body.comment ?? null,
-    }).execute();
-    await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
-      by: req.user, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
-    }));
+    // The record and the signal go together: a run that has ended (409) or a Temporal that does not
+    // answer (503) leaves no approval behind.
+    await ctx.db.transaction().execute(async (tx) => {
+      await tx.insertInto('approvals').values({
+        operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
+        groups: JSON.stringify(groups), decision: 'approve', comment: body.comment ?? null,
+      }).execute();
+      await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
+        by: req.user, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
+      }));
+    });
     return reply.status(202).send({ approved: true, by: req.user, scope: body.scope });
   });
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/reject', async (req, reply) => {
     const body = parseBody(rejectBody, req.body);
     const op = await ownRun(req.params.id);
-    await ctx.db.insertInto('approvals').values({
-      operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
-      groups: JSON.stringify(groupsOf(req.user)), decision: 'reject', comment: body.reason ?? null,
-    }).execute();
-    await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
-      by: req.user, scope: body.scope, groups: groupsOf(req.user), ...(body.reason ? { reason: body.reason } : {}),
-    }));
+    await ctx.db.transaction().execute(async (tx) => {
+      await tx.insertInto('approvals').values({
+        operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
+        groups: JSON.stringify(groupsOf(req.user)), decision: 'reject', comment: body.reason ?? null,
+      }).execute();
+      await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
+        by: req.user, scope: body.scope, groups: groupsOf(req.user), ...(body.reason ? { reason: body.reason } : {}),
+      }));
+    });
     return reply.status(202).send({ rejected: true, by: req.user });
   });
 

@@ -224,6 +224,14 @@ describe('stackly run: the CLI against the api process and real runs', function 
     const cancel = await cliDone(['cancel', runId]);
     assert.equal(cancel.code, 1);
     assert.match(cancel.err, new RegExp(`^stackly: cancelling run ${runId}: HTTP 409 run_not_running: .*\\n$`));
+    // Approving a run that has ended is refused, and leaves no approval on record.
+    const countApprovals = async () => (await s.t.db.selectFrom('approvals').select((e) => e.fn.countAll<string>().as('n'))
+      .where('workflow_id', '=', runId).executeTakeFirstOrThrow()).n;
+    const before = await countApprovals();
+    const late = await cliDone(['approve', runId]);
+    assert.equal(late.code, 1);
+    assert.match(late.err, new RegExp(`^stackly: approving run ${runId}: HTTP 409 run_not_running: .*\\n$`));
+    assert.equal(await countApprovals(), before);
 
     const wrong = 'wrong-token-abcdef0123456789';
     const denied = await cliDone(['approve', runId], { STACKLY_API_TOKEN: wrong });
