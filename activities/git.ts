@@ -178,6 +178,13 @@ export function pathIsUnder(path: string, dir: string): boolean {
 export function createGitActivities(deps: GitActivityDeps) {
   const { db, logger } = deps;
   const mutex = new KeyedMutex();
+  /**
+   * Per bare repository and branch: a counter that grows each time a branch fetch starts. A refresh asked for
+   * while another fetch was queued or running is satisfied by any fetch that *started* after the
+   * request arrived (it saw the remote as of then or later): a burst of pushes to one repository
+   * costs a few fetches, not one each, one after another.
+   */
+  const fetchSeq = new Map<string, number>();
   const maxFile = deps.maxCachedFileBytes ?? 5 * 1024 * 1024;
 
   function repoDir(repoUrl: string): string {
@@ -246,11 +253,15 @@ export function createGitActivities(deps: GitActivityDeps) {
    */
   async function fetchInto(repo: RepoRef, commits: string[], refresh: boolean, required = true): Promise<{ head: string | null; missing: string[] }> {
     const dir = await ensureBare(repo.repoUrl);
+    const seqKey = `${dir}\n${repo.branch}`;
+    const askedAt = fetchSeq.get(seqKey) ?? 0;
     return mutex.run(dir, async () => {
       const branchSpec = `+refs/heads/${repo.branch}:refs/heads/${repo.branch}`;
       let missing = await missingOf(dir, commits);
-      if (missing.length > 0 || refresh) {
+      const freshEnough = (fetchSeq.get(seqKey) ?? 0) > askedAt;
+      if (missing.length > 0 || (refresh && !freshEnough)) {
         const e = await env(repo.repositoryId);
+        fetchSeq.set(seqKey, (fetchSeq.get(seqKey) ?? 0) + 1);
         try {
           await git(['fetch', '--quiet', '--no-tags', '--prune', 'origin', branchSpec], { cwd: dir, env: e });
         } catch (err) {
