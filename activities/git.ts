@@ -6,7 +6,6 @@
  * Credentials never reach argv or logs: they travel to git through GIT_CONFIG_* environment variables
  * (an `http.extraHeader`), which only the child process sees.
  */
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db';
 import { putFiles } from '../db/repos/git-cache';
 import type { Logger } from '../common/logger';
+import { execInHelper } from '../common/spawner';
 import { validateStackConfig, type StackConfigResult } from './stack-config-adapter';
 
 /** Clone credentials for private repositories (HTTPS). */
@@ -105,50 +105,37 @@ function credentialEnv(c: GitCredentials | null): Record<string, string> {
 }
 
 /** Runs git; rejects with GitError carrying the exit code. */
-function git(args: string[], opts: { cwd?: string; env?: Record<string, string>; maxBuffer?: number } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, {
-      cwd: opts.cwd,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env },
-      encoding: 'buffer',
-      maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      if (err) {
-        const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
-        const se = stderr.toString('utf8').trim();
-        reject(new GitError(`git ${args[0]}: ${se || err.message}`, code, se));
-      } else resolve(stdout);
-    });
+async function git(args: string[], opts: { cwd?: string; env?: Record<string, string>; maxBuffer?: number } = {}): Promise<Buffer> {
+  // Through the helper process: a fork from this (large) worker process would block its event loop.
+  const r = await execInHelper('git', args, {
+    cwd: opts.cwd,
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env },
+    maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
   });
+  if (r.code === 0 && !r.error) return r.stdout;
+  const se = r.stderr.toString('utf8').trim();
+  throw new GitError(`git ${args[0]}: ${se || r.error || `exit ${r.code}`}`, r.code, se);
 }
 
 /** Reads many blobs with one `git cat-file --batch`. */
-function catBlobs(cwd: string, shas: string[]): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', '--batch'], { cwd, env: { ...process.env, LC_ALL: 'C' } });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new GitError(`git cat-file: ${stderr.trim()}`, code, stderr));
-      const out = Buffer.concat(chunks);
-      const result = new Map<string, Buffer>();
-      let pos = 0;
-      while (pos < out.length) {
-        const nl = out.indexOf(0x0a, pos);
-        const header = out.subarray(pos, nl).toString('utf8');
-        const [sha, type, size] = header.split(' ');
-        if (type === 'missing' || !sha || !size) { pos = nl + 1; continue; }
-        const n = Number(size);
-        result.set(sha, out.subarray(nl + 1, nl + 1 + n));
-        pos = nl + 1 + n + 1;
-      }
-      resolve(result);
-    });
-    child.stdin.end(shas.join('\n') + '\n');
+async function catBlobs(cwd: string, shas: string[]): Promise<Map<string, Buffer>> {
+  const r = await execInHelper('git', ['cat-file', '--batch'], {
+    cwd, env: { ...process.env, LC_ALL: 'C' }, input: Buffer.from(shas.join('\n') + '\n'), maxBuffer: 512 * 1024 * 1024,
   });
+  if (r.code !== 0 || r.error) throw new GitError(`git cat-file: ${r.stderr.toString().trim() || r.error}`, r.code, r.stderr.toString());
+  const out = r.stdout;
+  const result = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < out.length) {
+    const nl = out.indexOf(0x0a, pos);
+    const header = out.subarray(pos, nl).toString('utf8');
+    const [sha, type, size] = header.split(' ');
+    if (type === 'missing' || !sha || !size) { pos = nl + 1; continue; }
+    const n = Number(size);
+    result.set(sha, out.subarray(nl + 1, nl + 1 + n));
+    pos = nl + 1 + n + 1;
+  }
+  return result;
 }
 
 /** Serialises git operations on one bare repository within this process. */

@@ -5,7 +5,7 @@
  * codec, and the repository has its own webhook secret stored as Vault Transit ciphertext (decrypted
  * through the api's caching secret box, as api/main.ts does).
  *
- *   npx tsx bench/webhooks.ts [--duration 60] [--rate 20] [--drain 300]
+ *   npx tsx bench/webhooks.ts [--duration 60] [--rate 20] [--drain 300] [--repos 20]
  *
  * Every delivery is a distinct commit of a real repository (made with `git fast-import`), changing
  * one stack with one state, so every delivery must end in exactly one push workflow and either one run
@@ -22,7 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -76,18 +76,29 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: process.env.BENCH_DURATION_S ?? '60' },
       rate: { type: 'string', default: process.env.BENCH_RATE ?? '20' },
       drain: { type: 'string', default: process.env.BENCH_DRAIN_S ?? '300' },
+      repos: { type: 'string', default: process.env.BENCH_REPOS ?? '20' },
     },
   });
   const durationS = Number(values.duration);
   const rate = Number(values.rate);
   const drainS = Number(values.drain);
+  // Deliveries go round-robin to `repos` repositories (one stack each): 20/s over 20 repositories is
+  // a busy organisation; `--repos 1` is the stress case of every push hitting one stack.
+  const repos = Math.max(1, Math.floor(Number(values.repos)));
   const total = Math.round(durationS * rate);
+  const perRepo = Math.ceil(total / repos);
   Runtime.install({ logger: new DefaultLogger('WARN') });
 
   const dir = mkdtempSync(join(h.testStateDir(), 'bench-'));
-  process.stdout.write(`preparing ${total} commits…\n`);
-  const commits = makeRepo(dir, total);
-  const repoUrl = `file://${join(dir, 'origin.git')}`;
+  process.stdout.write(`preparing ${total} commits in ${repos} repositories…\n`);
+  const repoCommits: string[][] = [];
+  const repoUrls: string[] = [];
+  for (let k = 0; k < repos; k++) {
+    const rdir = join(dir, `r${k}`);
+    mkdirSync(rdir, { recursive: true });
+    repoCommits.push(makeRepo(rdir, perRepo));
+    repoUrls.push(`file://${join(rdir, 'origin.git')}`);
+  }
 
   const [t, vault] = await Promise.all([h.temporal(), h.vault()]);
   await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: t.namespace });
@@ -106,7 +117,9 @@ async function main(): Promise<void> {
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const webhookSecretEnc = await secretBox.encrypt(REPO_SECRET);
-  await db.insertInto('repositories').values({ account_id: account.id, url: repoUrl, tracked_branch: 'main', webhook_secret_enc: webhookSecretEnc, credentials_enc: null }).execute();
+  for (const url of repoUrls) {
+    await db.insertInto('repositories').values({ account_id: account.id, url, tracked_branch: 'main', webhook_secret_enc: webhookSecretEnc, credentials_enc: null }).execute();
+  }
 
   const nc = await NativeConnection.connect({ address: t.address });
   const worker = await Worker.create({
@@ -136,9 +149,13 @@ async function main(): Promise<void> {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const deliveryId = randomUUID();
     deliveryIds.push(deliveryId);
+    const k = i % repos;
+    const j = Math.floor(i / repos);
+    const commits = repoCommits[k]!;
+    const repoUrl = repoUrls[k]!;
     const payload = JSON.stringify({
-      ref: 'refs/heads/main', before: i === 0 ? ZERO : commits[i - 1], after: commits[i], created: i === 0, deleted: false, forced: false,
-      head_commit: { id: commits[i], author: { name: 'Bench', email: 'bench@example.com', username: 'bench' }, added: [], removed: [], modified: ['stacks/bench/main.tf'] },
+      ref: 'refs/heads/main', before: j === 0 ? ZERO : commits[j - 1], after: commits[j], created: j === 0, deleted: false, forced: false,
+      head_commit: { id: commits[j], author: { name: 'Bench', email: 'bench@example.com', username: 'bench' }, added: [], removed: [], modified: ['stacks/bench/main.tf'] },
       commits: [], repository: { clone_url: repoUrl, html_url: repoUrl, full_name: 'bench/repo', default_branch: 'main' },
       pusher: { name: 'bench' }, sender: { login: 'bench' },
     });
@@ -202,12 +219,15 @@ async function main(): Promise<void> {
   for (const o of outcome.values()) counts[o]++;
   const pushStarted = total - counts.missing;
   const pushesDone = counts.run + counts.superseded + counts.other;
-  const codeRow = await db.selectFrom('stack_codes').select('current_commit').where('status', '<>', 'deregistered').executeTakeFirst();
+  const codeRows = await db.selectFrom('stack_codes').select(['repo_url', 'current_commit']).where('status', '<>', 'deregistered').execute();
+  const lastOf = new Map(repoUrls.map((u, k) => [u, repoCommits[k]![Math.floor((total - 1 - k) / repos)]]));
+  const atLast = repoUrls.filter((u) => codeRows.some((r) => r.repo_url === u && r.current_commit === lastOf.get(u))).length;
   const deliveryRows = await db.selectFrom('webhook_deliveries').select((eb) => ['status', eb.fn.countAll<string>().as('n')]).groupBy('status').execute();
 
   const report = {
     duration_s: durationS,
     target_rate_per_s: rate,
+    repositories: repos,
     deliveries_sent: total,
     http_status_counts: Object.fromEntries(statuses),
     accepted_per_s: Number((accepted / sendS).toFixed(1)),
@@ -221,7 +241,7 @@ async function main(): Promise<void> {
     drain_s: Number(drainedS.toFixed(1)),
     delivery_rows: Object.fromEntries(deliveryRows.map((r) => [r.status, Number(r.n)])),
     lost: { push_workflows: total - pushStarted, deliveries_unaccounted: total - counts.run - counts.superseded, runs: runIds.length - runsExisting },
-    stack_code_at_last_commit: codeRow?.current_commit === commits.at(-1),
+    stack_codes_at_their_last_commit: `${atLast} of ${repos}`,
     started_at: new Date(startWall).toISOString(),
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -245,7 +265,7 @@ async function main(): Promise<void> {
   await tdb.drop();
   await h.stopAllServices();
   rmSync(dir, { recursive: true, force: true });
-  const ok = report.lost.push_workflows === 0 && report.lost.deliveries_unaccounted === 0 && report.lost.runs === 0 && report.stack_code_at_last_commit;
+  const ok = report.lost.push_workflows === 0 && report.lost.deliveries_unaccounted === 0 && report.lost.runs === 0 && atLast === repos;
   process.exit(ok ? 0 : 1);
 }
 

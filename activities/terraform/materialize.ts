@@ -4,19 +4,21 @@
  * fresh directory. The whole repository is extracted, because local module sources may point
  * anywhere inside it (git_cache holds only stack directories and policies, see activities/git.ts).
  */
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { execInHelper } from '../../common/spawner';
 
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 
-function git(args: string[], cwd?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => (err ? reject(new Error(`git ${args[0]}: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout))));
-  });
+const gitEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' });
+
+/** git through the helper process (see common/spawner.ts: no fork from the worker itself). */
+async function git(args: string[], cwd?: string): Promise<string> {
+  const r = await execInHelper('git', args, { cwd, env: gitEnv(), maxBuffer: 16 * 1024 * 1024 });
+  if (r.code !== 0 || r.error) throw new Error(`git ${args[0]}: ${r.stderr.toString().trim() || r.error || `exit ${r.code}`}`);
+  return r.stdout.toString();
 }
 
 /** Serialises fetches into one mirror within this process. */
@@ -81,14 +83,10 @@ export async function ensureCommit(gitDir: string, repoUrl: string, commit: stri
 export async function materialize(gitDir: string, repoUrl: string, commit: string, dest: string): Promise<void> {
   const dir = await ensureCommit(gitDir, repoUrl, commit);
   const script = 'git archive --format=tar -o "$1" "$2" && mkdir -p "$3" && tar -x -f "$1" -C "$3"; s=$?; rm -f "$1"; exit $s';
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LC_ALL: 'C' };
-  const sh = spawn('sh', ['-c', script, 'materialize', `${dest}.tar`, commit, dest], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  sh.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  const code = await new Promise<number | null>((res, rej) => { sh.on('error', rej); sh.on('close', res); });
-  if (code !== 0) {
+  const r = await execInHelper('sh', ['-c', script, 'materialize', `${dest}.tar`, commit, dest], { cwd: dir, env: gitEnv() });
+  if (r.code !== 0 || r.error) {
     present.delete(`${dir}\n${commit}`);
-    throw new Error(`extracting ${repoUrl}@${commit.slice(0, 12)}: ${err.trim() || `exit ${code}`}`);
+    throw new Error(`extracting ${repoUrl}@${commit.slice(0, 12)}: ${r.stderr.toString().trim() || r.error || `exit ${r.code}`}`);
   }
 }
 
