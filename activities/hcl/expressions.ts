@@ -30,8 +30,17 @@ const isIdentStart = (c: string | undefined): boolean => c !== undefined && /[A-
 const isIdentChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_-]/.test(c);
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 
+/** A `path.module` / `path.root` / `path.cwd` expression found in a template string. */
+export interface PathRef {
+  attr: 'module' | 'root' | 'cwd';
+  /** Span of `path.<attr>` inside the scanned string: [start, end). */
+  start: number;
+  end: number;
+}
+
 class Scanner {
   readonly refs: ExprRef[] = [];
+  readonly paths: PathRef[] = [];
   constructor(
     private readonly s: string,
     private readonly excluded: Set<string>,
@@ -85,6 +94,10 @@ class Scanner {
         let j = i;
         while (s[j] === ' ' || s[j] === '\t') j++;
         if (s[j] === '(') { prev = 'a'; continue; } // function call
+        if (name === 'path' && !this.excluded.has(name)) {
+          const m = /^\.(module|root|cwd)(?![A-Za-z0-9_-])/.exec(s.slice(i, i + 8));
+          if (m) this.paths.push({ attr: m[1] as PathRef['attr'], start, end: i + m[0].length });
+        }
         if (KEYWORDS.has(name) || NON_REFERENCE_ROOTS.has(name) || this.excluded.has(name)) { i = this.skipTraversal(i); prev = 'a'; continue; }
         i = this.traversal(start, name, i);
         prev = 'a';
@@ -113,6 +126,7 @@ class Scanner {
     const sub = new Scanner(this.s.slice(0, bodyEnd), this.excluded);
     sub.template(bodyStart, '');
     this.refs.push(...sub.refs);
+    this.paths.push(...sub.paths);
     return e ? bodyEnd + e[0].length : this.s.length;
   }
 
@@ -190,6 +204,27 @@ export function findReferencesInExpression(expr: string, excluded: Iterable<stri
 export function unwrapExpression(v: string): string {
   const m = /^\$\{([\s\S]*)\}$/.exec(v);
   return m ? m[1]!.trim() : v;
+}
+
+/**
+ * Replace `path.module`, `path.root` and `path.cwd` in a template string (a generated root runs in
+ * another directory than the original). `replace(attr)` returns the new expression text, or
+ * undefined to leave it as written.
+ */
+export function rewritePathReferences(template: string, replace: (attr: PathRef['attr']) => string | undefined, excluded: Iterable<string> = []): string {
+  if (!template.includes('path.')) return template;
+  const sc = new Scanner(template, new Set(excluded));
+  sc.template(0, '');
+  if (sc.paths.length === 0) return template;
+  let out = '';
+  let pos = 0;
+  for (const p of [...sc.paths].sort((a, b) => a.start - b.start)) {
+    const rep = replace(p.attr);
+    if (rep === undefined || p.start < pos) continue;
+    out += template.slice(pos, p.start) + rep;
+    pos = p.end;
+  }
+  return out + template.slice(pos);
 }
 
 /**

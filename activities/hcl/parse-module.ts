@@ -98,6 +98,8 @@ class RefSet {
     else if (isObject(v)) {
       for (const [k, x] of Object.entries(v)) {
         if (skip(k, depth)) continue;
+        // An object key can be an expression: `{ (local.k) = … }` and `"${var.k}" = …` arrive as `${…}` keys.
+        if (k.includes('{')) this.add(findReferences(k, excluded));
         if (k === 'dynamic' && isObject(x)) {
           // dynamic "label" { for_each = …, iterator = it, content { … it.value … } }
           for (const [label, dyns] of Object.entries(x)) {

@@ -22,7 +22,7 @@
  */
 import { isAbsolute, relative, resolve, sep, posix } from 'node:path';
 import type { UnitGraph } from '../../workflows/graph-types';
-import { rewriteReferences, unwrapExpression, type ExprRef } from './expressions';
+import { rewritePathReferences, rewriteReferences, unwrapExpression, type ExprRef, type PathRef } from './expressions';
 import { providerUsers, type CallGraph } from './graph';
 import { isLocalSource } from './parse-module';
 import { HclError, type Json, type JsonObject, type ModuleStructure, type ProviderDecl, type Ref } from './types';
@@ -96,10 +96,21 @@ const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !==
 const blocks = (v: Json | undefined): JsonObject[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v.filter(isObject) : isObject(v) ? [v] : []);
 const isNode = (r: { kind: string }): boolean => r.kind === 'module' || r.kind === 'resource' || r.kind === 'data';
 
-/** Rewrite every template string of a block body; dynamic block iterators are not references. */
-function rewriteBody(v: Json, fn: (r: ExprRef) => string | undefined, excluded: string[] = []): Json {
-  if (typeof v === 'string') return rewriteReferences(v, fn, excluded);
-  if (Array.isArray(v)) return v.map((x) => rewriteBody(x, fn, excluded));
+type PathFn = (attr: PathRef['attr']) => string | undefined;
+
+/** Rewrite one template string: references, then `path.*` (the generated root runs elsewhere). */
+function rewriteString(v: string, fn: (r: ExprRef) => string | undefined, excluded: string[], pathFn?: PathFn): string {
+  const r = rewriteReferences(v, fn, excluded);
+  return pathFn ? rewritePathReferences(r, pathFn, excluded) : r;
+}
+
+/**
+ * Rewrite every template string of a block body, object keys included (`{ (local.k) = … }` is the
+ * key `${(local.k)}`); dynamic block iterators are not references.
+ */
+function rewriteBody(v: Json, fn: (r: ExprRef) => string | undefined, excluded: string[] = [], pathFn?: PathFn): Json {
+  if (typeof v === 'string') return rewriteString(v, fn, excluded, pathFn);
+  if (Array.isArray(v)) return v.map((x) => rewriteBody(x, fn, excluded, pathFn));
   if (!isObject(v)) return v;
   const out: JsonObject = {};
   for (const [k, x] of Object.entries(v)) {
@@ -110,13 +121,16 @@ function rewriteBody(v: Json, fn: (r: ExprRef) => string | undefined, excluded: 
           const it = typeof d.iterator === 'string' ? unwrapExpression(d.iterator) : label;
           const o: JsonObject = {};
           for (const [dk, dv] of Object.entries(d)) {
-            o[dk] = dk === 'iterator' ? unwrapExpression(dv as string) : rewriteBody(dv, fn, dk === 'content' || dk === 'labels' ? [...excluded, it] : excluded);
+            o[dk] = dk === 'iterator' ? unwrapExpression(dv as string) : rewriteBody(dv, fn, dk === 'content' || dk === 'labels' ? [...excluded, it] : excluded, pathFn);
           }
           return o;
         });
       }
       out[k] = dyn;
-    } else out[k] = rewriteBody(x, fn, excluded);
+    } else {
+      const key = k.includes('{') ? rewriteString(k, fn, excluded, pathFn) : k;
+      out[key] = rewriteBody(x, fn, excluded, pathFn);
+    }
   }
   return out;
 }
@@ -220,6 +234,11 @@ export function synthesize(input: SynthesisInput): Synthesis {
       }
     }
 
+    // The original root ran in stackRoot; this one runs in <unitsDir>/<unit>.
+    let toStack = toPosix(relative(resolve(input.unitsDir, unit), resolve(input.stackRoot))) || '.';
+    if (!toStack.startsWith('.') && !isAbsolute(toStack)) toStack = `./${toStack}`;
+    const pathFn: PathFn = (attr) => (attr === 'cwd' ? `abspath(${JSON.stringify(toStack)})` : JSON.stringify(toStack));
+
     const inputs = new Map<string, WiringInput>();
     const fn = (r: ExprRef): string | undefined => {
       if (!isNode(r) || memberSet.has(r.address)) return undefined;
@@ -241,14 +260,14 @@ export function synthesize(input: SynthesisInput): Synthesis {
       const prov: JsonObject = {};
       for (const p of providers) {
         const list = (prov[p.name] as Json[] | undefined) ?? [];
-        list.push(rewriteBody(p.body, fn));
+        list.push(rewriteBody(p.body, fn, [], pathFn));
         prov[p.name] = list;
       }
       doc.provider = prov;
     }
 
     const locs: JsonObject = {};
-    for (const l of [...locals].sort()) locs[l] = rewriteBody(st.locals[l]!.value, fn);
+    for (const l of [...locals].sort()) locs[l] = rewriteBody(st.locals[l]!.value, fn, [], pathFn);
 
     const modules: JsonObject = {};
     const resources: Record<string, JsonObject> = {};
@@ -261,18 +280,18 @@ export function synthesize(input: SynthesisInput): Synthesis {
           if (k === 'source') body.source = rebaseSource(call.name, call.file, call.source, input, unit);
           else if (k === 'version') body.version = v;
           else if (k === 'providers') body.providers = call.providers;
-          else if (k === 'depends_on') { const d = keepDepends(v); if (d) body.depends_on = d; } else body[k] = rewriteBody(v, fn);
+          else if (k === 'depends_on') { const d = keepDepends(v); if (d) body.depends_on = d; } else body[k] = rewriteBody(v, fn, [], pathFn);
         }
         modules[call.name] = body;
       } else if (!m.startsWith('output.')) {
         const r = st.resources[m]!;
         const plain: JsonObject = {};
         for (const [k, v] of Object.entries(r.body)) if (k !== 'provider' && k !== 'depends_on' && k !== 'lifecycle') plain[k] = v;
-        const body = rewriteBody(plain, fn) as JsonObject;
+        const body = rewriteBody(plain, fn, [], pathFn) as JsonObject;
         if (r.provider) body.provider = r.provider;
         const d = keepDepends(r.body.depends_on);
         if (d) body.depends_on = d;
-        if (r.body.lifecycle !== undefined) body.lifecycle = blocks(r.body.lifecycle).map((b) => lifecycleBody(b, fn, memberSet));
+        if (r.body.lifecycle !== undefined) body.lifecycle = blocks(r.body.lifecycle).map((b) => lifecycleBody(b, fn, memberSet, pathFn));
         const target = r.mode === 'data' ? datas : resources;
         (target[r.type] ??= {})[r.name] = body;
       }
@@ -282,7 +301,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
     const exports: WiringExport[] = [];
     if (isOutputs) {
       for (const o of Object.values(st.outputs)) {
-        const body: JsonObject = { value: rewriteBody(o.value, fn) };
+        const body: JsonObject = { value: rewriteBody(o.value, fn, [], pathFn) };
         if (o.description !== undefined) body.description = o.description;
         if (o.sensitive) body.sensitive = true;
         outs[o.name] = body;
@@ -384,7 +403,7 @@ export function typedInputsFile(wiring: UnitWiring, produced: Record<string, Rec
   return inputsFile(wiring.inputs, types);
 }
 
-function lifecycleBody(b: JsonObject, fn: (r: ExprRef) => string | undefined, members: Set<string>): JsonObject {
+function lifecycleBody(b: JsonObject, fn: (r: ExprRef) => string | undefined, members: Set<string>, pathFn: PathFn): JsonObject {
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(b)) {
     if (k === 'ignore_changes') out[k] = Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? unwrapExpression(x) : x)) : typeof v === 'string' ? unwrapExpression(v) : v;
@@ -392,7 +411,7 @@ function lifecycleBody(b: JsonObject, fn: (r: ExprRef) => string | undefined, me
       // Only references inside the same root module can trigger a replacement.
       const kept = (Array.isArray(v) ? v : []).filter((x): x is string => typeof x === 'string').map(unwrapExpression).filter((x) => members.has(dependsTarget(x)));
       if (kept.length) out[k] = kept;
-    } else out[k] = rewriteBody(v, fn);
+    } else out[k] = rewriteBody(v, fn, [], pathFn);
   }
   return out;
 }

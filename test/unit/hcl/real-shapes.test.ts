@@ -1,0 +1,91 @@
+/**
+ * Shapes met in real public root modules that once broke the parser or the synthesized roots.
+ * Fixtures are small and written for these tests.
+ */
+import assert from 'node:assert/strict';
+import { rewritePathReferences } from '../../../activities/hcl/expressions';
+import { parseModuleFiles } from '../../../activities/hcl/parse-module';
+import { synthesize } from '../../../activities/hcl/synthesize';
+import { buildUnits } from '../../../activities/hcl/units';
+
+async function synth(files: Record<string, string>): Promise<Record<string, Record<string, unknown>>> {
+  const structure = await parseModuleFiles(files);
+  const { callGraph, units } = buildUnits(structure, { execution: 'modules' });
+  const s = synthesize({
+    structure, callGraph, units,
+    repoRoot: '/repo', stackRoot: '/repo/stacks/app', unitsDir: '/repo/.units', backend: { type: 'none' },
+  });
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const r of [...s.units, s.outputs]) out[r.unit] = JSON.parse(r.files['main.tf.json']!) as Record<string, unknown>;
+  return out;
+}
+
+describe('hcl: shapes from real root modules', () => {
+  it('reads references in object keys: `(local.k) = …` and `"${var.k}" = …`', async () => {
+    const files = {
+      'main.tf': `
+variable "subnet" { type = string }
+locals { tag_key = "Team" }
+resource "aws_sg" "a" { name = "a" }
+resource "aws_vpc" "v" {
+  tags = { (local.tag_key) = "net" }
+  ranges = { "\${var.subnet}" = [1] }
+  by_id = { (aws_sg.a.id) = true }
+}
+module "m" {
+  source = "./m"
+  secondary = { "\${var.subnet}-pods" = "10.0.0.0/16" }
+}
+`,
+    };
+    const st = await parseModuleFiles(files);
+    const vpcRefs = st.resources['aws_vpc.v']!.refs.map((r) => r.address);
+    assert.deepEqual(vpcRefs, ['aws_sg.a', 'local.tag_key', 'var.subnet']);
+    assert.deepEqual(st.modules.m!.refs.map((r) => r.address), ['var.subnet']);
+
+    const roots = await synth(files);
+    const root = roots.root as { locals?: Record<string, string>; variable?: Record<string, unknown>; resource: { aws_vpc: { v: { tags: Record<string, string> } } } };
+    assert.deepEqual(root.locals, { tag_key: 'Team' }, 'a local read only in a key is copied');
+    assert.ok(root.variable && 'subnet' in root.variable);
+    assert.deepEqual(root.resource.aws_vpc.v.tags, { '${(local.tag_key)}': 'net' });
+    assert.ok(roots.m!.variable && 'subnet' in (roots.m!.variable as object), 'a variable read only in a module argument key is declared');
+  });
+
+  it('rewrites a node reference in an object key when the node is in another unit', async () => {
+    const roots = await synth({
+      'main.tf': `
+module "net" { source = "./net" }
+resource "aws_x" "y" { map = { (module.net.id) = 1 } }
+`,
+    });
+    const unit = Object.values(roots).find((r) => JSON.stringify(r).includes('aws_x'))! as { resource: { aws_x: { y: { map: Record<string, number> } } } };
+    assert.deepEqual(unit.resource.aws_x.y.map, { '${(var.stackly_module_net.id)}': 1 });
+  });
+
+  it('points path.module, path.root and path.cwd of generated roots at the original root', async () => {
+    const roots = await synth({
+      'main.tf': `
+locals { name = "ex-\${basename(path.cwd)}" }
+resource "aws_instance" "a" {
+  user_data = templatefile("\${path.module}/ud.sh.tpl", { name = local.name })
+  tags      = { root = path.root }
+}
+output "script" { value = file("\${path.module}/files/run.sh") }
+`,
+    });
+    const root = roots.root as { locals: Record<string, string>; resource: { aws_instance: { a: { user_data: string; tags: Record<string, string> } } } };
+    assert.equal(root.resource.aws_instance.a.user_data, '${templatefile("${"../../stacks/app"}/ud.sh.tpl", { name = local.name })}');
+    assert.equal(root.resource.aws_instance.a.tags.root, '${"../../stacks/app"}');
+    assert.equal(root.locals.name, 'ex-${basename(abspath("../../stacks/app"))}');
+    const outputs = roots._outputs as { output: { script: { value: string } } };
+    assert.equal(outputs.output.script.value, '${file("${"../../stacks/app"}/files/run.sh")}');
+  });
+
+  it('leaves `path` alone when it is an iterator or an attribute', () => {
+    const keep = (s: string): string => rewritePathReferences(s, () => 'X');
+    assert.equal(keep('${[for path in var.paths : path.module]}'), '${[for path in var.paths : path.module]}');
+    assert.equal(keep('${var.path.module}'), '${var.path.module}');
+    assert.equal(keep('${path.modules}'), '${path.modules}');
+    assert.equal(keep('${path.module}/$${path.module}'), '${X}/$${path.module}');
+  });
+});
