@@ -9,7 +9,7 @@
  * Workflow code: deterministic; imports @temporalio/workflow, pure sibling modules and types.
  */
 import {
-  ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities,
+  ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities,
   setHandler, sleep, upsertSearchAttributes, workflowInfo, ActivityFailure, TimeoutFailure,
 } from '@temporalio/workflow';
 import type { ControlActivities, ExecutionActivities } from '../activities';
@@ -200,8 +200,11 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
 
     const base = { source, run, units, variables: ctx.variables };
     let review: ReviewPlan | undefined;
-    if (input.kind !== 'destroy') {
-      review = await onWorker('review plan', true, (a) => a.planReview(base));
+    // A destroy run shows what it removes and checks it against the security rules before asking
+    // anyone (runs started before this version skip it, as they did).
+    const destroyReview = input.kind === 'destroy' && patched('destroy-review-plan');
+    if (input.kind !== 'destroy' || destroyReview) {
+      review = await onWorker('review plan', true, (a) => a.planReview(destroyReview ? { ...base, destroy: true } : base));
       progress.review = { counts: review.counts, changes: review.changes.filter(isRealChange).map((c) => ({ address: c.address, actions: c.actions })) };
       await event('plan_completed', { counts: review.counts, plan_json_key: review.planJsonKey });
       await runHooks('post_plan');

@@ -338,8 +338,12 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   }
 
   return {
-    async planReview(input: TerraformBase): Promise<ReviewPlan> {
-      const logKey = logKeyOf(input.run.runId, REVIEW_UNIT, 'plan');
+    /**
+     * The review plan: the original root planned against the unit states merged into one. With
+     * `destroy`, a `-destroy` plan: what a destroy run removes, shown and checked before anything is.
+     */
+    async planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan> {
+      const logKey = logKeyOf(input.run.runId, REVIEW_UNIT, input.destroy ? 'plan-destroy' : 'plan');
       const planJsonKey = reviewPlanJsonKey(input.run.runId);
       let job: Job | undefined;
       const started = Date.now();
@@ -363,7 +367,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
         const what = (verb: string) => `tofu ${verb} of the review plan of ${input.run.stack}/${input.run.state}`;
         await step(j, 'init', () => tf(j, j.stackRoot, 'init', what('init'), ['init', '-input=false', '-no-color']));
         const planFile = join(j.dir, PLAN_FILE);
-        await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`]));
+        await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])]));
         rmSync(varFile, { force: true });
         const { stdout } = await step(j, 'show', () => tf(j, j.stackRoot, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false }));
         const summary = summarizePlan(stdout, input.run.runId);

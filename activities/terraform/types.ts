@@ -103,7 +103,7 @@ export interface UnitApplyResult {
 
 /** The tofu activities of execution workers, as workflow code sees them. */
 export interface TerraformActivities {
-  planReview(input: TerraformBase): Promise<ReviewPlan>;
+  planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan>;
   planUnit(input: UnitPlanInput): Promise<UnitPlanResult>;
   applyUnit(input: UnitApplyInput): Promise<UnitApplyResult>;
 }

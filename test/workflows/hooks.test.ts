@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createSignatureVerifier } from '../../api/signature';
-import { approveSignal, progressQuery, rejectSignal, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { progressQuery, rejectSignal, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import * as h from '../harness/services';
 
@@ -264,12 +264,12 @@ hook "notify" {
     const ids = await stack('kept', 'test', { policies: ['protect'] });
     const first = await outcome(await start(ids));
     assert.equal(first.phase, 'succeeded', first.error);
+    // Refused up front, from the destroy review plan: nobody is asked to approve a refused destroy.
     const handle = await start(ids, 'destroy');
-    await waitForPhase(handle, ['awaiting_approval']);
-    await handle.signal(approveSignal, { by: 'alice' });
     const p = await outcome(handle);
     assert.equal(p.phase, 'failed');
     assert.match(p.error ?? '', /refused by policy: protect\/deny_actions terraform_data\.db/);
+    assert.ok(p.review?.changes.some((c) => c.address === 'terraform_data.db' && c.actions.includes('delete')), JSON.stringify(p.review));
     const ev = await events(handle.workflowId);
     const check = ev.find((e) => e.type === 'policy_check' && payload(e).stage === 'post_plan');
     assert.equal(payload(check!).outcome, 'fail');

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '../../scripts/services';
 import { approveSignal, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { copyFixture, makeRepo, startStackly, type Stackly } from '../harness/stackly';
@@ -96,5 +96,26 @@ describe('StackRunWorkflow on real components', function () {
     assert.deepEqual(result.approvals, []);
     assert.equal(result.phase, 'no_changes', result.error);
     assert.ok(Object.values(result.units).every((u) => u.status === 'no_changes'));
+  });
+
+  it('destroys: shows what it removes, waits for approval, then destroys every unit in reverse order', async () => {
+    const handle = await start('destroy');
+    const review = await waitForPhase(handle, ['awaiting_approval']);
+    const deletes = review.review!.changes.filter((c) => c.actions.includes('delete')).map((c) => c.address);
+    assert.ok(deletes.includes('module.a.terraform_data.t') && deletes.includes('terraform_data.after'), deletes.join(', '));
+    assert.equal(review.review!.counts.destroy, review.review!.changes.length, 'a destroy plan removes, nothing else');
+    assert.ok(Object.values(review.units).every((u) => u.status === 'pending'), 'nothing destroyed before approval');
+
+    await handle.signal(approveSignal, { by: 'alice' });
+    const result = (await handle.result()) as RunProgress;
+    assert.equal(result.phase, 'succeeded', result.error);
+    // Every unit's state is empty afterwards.
+    const s3 = await h.s3();
+    const client = s3Client(s3);
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'acme/chain/test/' }));
+    for (const key of (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.tfstate'))) {
+      const body = await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body!.transformToString();
+      assert.deepEqual((JSON.parse(body) as { resources: unknown[] }).resources, [], `${key} is empty`);
+    }
   });
 });
