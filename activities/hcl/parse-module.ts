@@ -152,12 +152,17 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
     declaredIn.set(key, file);
   };
 
-  for (const file of names) {
-    if (/(^|_)override\.tf(\.json)?$/.test(file.split('/').pop()!)) {
-      // Terraform merges override files into the blocks they name; refuse them rather than misread.
-      throw new HclError('parse', `${file}: override files are not supported (merge the settings into the main files)`, file);
-    }
-    const doc = await parseHclFile(file, files[file]!);
+  // Override files (`override.tf`, `*_override.tf`, and their .tf.json forms) are merged into the
+  // blocks they name after every other file is read, as Terraform does.
+  const isOverride = (f: string): boolean => /(^|_)override\.tf(\.json)?$/.test(f.split('/').pop()!);
+  const docs: Array<{ file: string; doc: JsonObject }> = [];
+  for (const file of names.filter((f) => !isOverride(f))) docs.push({ file, doc: await parseHclFile(file, files[file]!) });
+  const overrideTerraform: Array<{ file: string; block: JsonObject }> = [];
+  for (const file of names.filter(isOverride)) {
+    applyOverride(docs, file, await parseHclFile(file, files[file]!), files[file]!, (block) => overrideTerraform.push({ file, block }));
+  }
+
+  for (const { file, doc } of docs) {
     for (const [kind, v] of Object.entries(doc)) {
       if (kind === '//') continue;
       switch (kind) {
@@ -228,6 +233,7 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
       }
     }
   }
+  for (const { file, block } of overrideTerraform) mergeTerraform(st.terraform, block, file);
   st.providers.sort((a, b) => `${a.name}.${a.alias ?? ''}`.localeCompare(`${b.name}.${b.alias ?? ''}`));
 
   if (opts.readLocalModule) {
@@ -250,6 +256,81 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
   st.resources = sortRecord(st.resources);
   st.terraform.requiredProviders = sortRecord(st.terraform.requiredProviders);
   return st;
+}
+
+/**
+ * Merge one override file into the blocks of the other files (Terraform's override rules): each
+ * attribute or nested block type of an override block replaces the one of the block with the same
+ * type and labels (a provider by name and alias); a resource's `lifecycle` is merged argument by
+ * argument; a local replaces the local of that name; `terraform` blocks are merged last by the
+ * caller. An override of something that is not declared is an error, as in Terraform.
+ */
+function applyOverride(docs: Array<{ file: string; doc: JsonObject }>, file: string, over: JsonObject, text: string, terraform: (b: JsonObject) => void): void {
+  const missing = (what: string, needle: string): HclError =>
+    new HclError('parse', `${file}: ${what} overrides nothing: it is not declared in the other files`, file, lineOf(text, needle));
+  const merge = (base: JsonObject, o: JsonObject, resource: boolean): void => {
+    for (const [k, v] of Object.entries(o)) {
+      if (resource && k === 'lifecycle' && blocks(base.lifecycle).length > 0) {
+        const target = blocks(base.lifecycle)[0]!;
+        for (const b of blocks(v)) for (const [lk, lv] of Object.entries(b)) target[lk] = lv;
+      } else if (k === 'dynamic' && isObject(v) && isObject(base.dynamic)) {
+        for (const [label, d] of Object.entries(v)) base.dynamic[label] = d;
+      } else base[k] = v;
+    }
+  };
+  const find = (kind: string, labels: string[], match: (b: JsonObject) => boolean = () => true): JsonObject | undefined => {
+    for (const { doc } of docs) {
+      let v: Json | undefined = doc[kind];
+      for (const l of labels) v = isObject(v) ? v[l] : undefined;
+      const hit = blocks(v).find(match);
+      if (hit) return hit;
+    }
+    return undefined;
+  };
+  for (const [kind, v] of Object.entries(over)) {
+    switch (kind) {
+      case 'terraform':
+        for (const b of blocks(v)) terraform(b);
+        break;
+      case 'locals':
+        for (const b of blocks(v)) for (const [name, value] of Object.entries(b)) {
+          if (name === '//') continue;
+          const base = docs.flatMap(({ doc }) => blocks(doc.locals)).find((l) => name in l);
+          if (!base) throw missing(`local.${name}`, `local.${name}`);
+          base[name] = value;
+        }
+        break;
+      case 'variable': case 'output': case 'module':
+        for (const [name, bs] of Object.entries(isObject(v) ? v : {})) for (const b of blocks(bs)) {
+          const base = find(kind, [name]);
+          const addr = `${kind === 'variable' ? 'var' : kind}.${name}`;
+          if (!base) throw missing(addr, addr);
+          merge(base, b, false);
+        }
+        break;
+      case 'provider':
+        for (const [name, bs] of Object.entries(isObject(v) ? v : {})) for (const b of blocks(bs)) {
+          const alias = strOf(b.alias);
+          const base = find(kind, [name], (p) => strOf(p.alias) === alias);
+          if (!base) throw missing(`provider "${name}"${alias ? ` (alias ${alias})` : ''}`, `provider.${name}`);
+          merge(base, b, false);
+        }
+        break;
+      case 'resource': case 'data':
+        for (const [type, byName] of Object.entries(isObject(v) ? v : {})) {
+          for (const [name, bs] of Object.entries(isObject(byName) ? byName : {})) for (const b of blocks(bs)) {
+            const base = find(kind, [type, name]);
+            const addr = kind === 'data' ? `data.${type}.${name}` : `${type}.${name}`;
+            if (!base) throw missing(addr, addr);
+            merge(base, b, true);
+          }
+        }
+        break;
+      default:
+        // moved, import, removed, check, ephemeral, "//": not part of the unit graph.
+        break;
+    }
+  }
 }
 
 async function readOutputsOf(source: string, read: (s: string) => Promise<ModuleFiles | undefined>): Promise<{ outputs: string[]; sensitive: string[] } | undefined> {

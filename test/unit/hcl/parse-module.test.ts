@@ -84,10 +84,75 @@ describe('hcl/parse-module', () => {
 });
 
 describe('hcl/parse-module: more bad input', () => {
-  it('refuses override files with a clear message', async () => {
-    await rejects(parseModuleFiles({ 'main.tf': 'variable "x" {}\n', 'backend_override.tf': 'terraform {}\n' }), (e) => {
+  it('merges override files as Terraform does, and refuses an override of something undeclared', async () => {
+    const st = await parseModuleFiles({
+      'main.tf': `
+terraform {
+  required_version = ">= 1.2"
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = "< 4.0" }
+    random  = { source = "hashicorp/random" }
+  }
+}
+provider "azurerm" {
+  features {}
+}
+provider "azurerm" {
+  alias = "hub"
+  features {}
+}
+locals { size = 1 }
+module "net" {
+  source = "./net"
+  cidr   = "10.0.0.0/16"
+}
+resource "null_resource" "a" {
+  triggers = { v = 1 }
+  lifecycle {
+    create_before_destroy = true
+    ignore_changes        = [triggers]
+  }
+}
+`,
+      'providers_override.tf': `
+terraform {
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = "~> 4.0" }
+  }
+}
+provider "azurerm" {
+  alias           = "hub"
+  subscription_id = var.hub
+}
+`,
+      'override.tf': `
+variable "hub" {}
+locals { size = module.net.size }
+module "net" { cidr = "10.1.0.0/16" }
+resource "null_resource" "a" {
+  lifecycle { ignore_changes = all }
+}
+`,
+      'variables.tf': 'variable "hub" { type = string }\n',
+    });
+    assert.deepEqual(st.terraform.requiredProviders, {
+      azurerm: { source: 'hashicorp/azurerm', version: '~> 4.0' }, random: { source: 'hashicorp/random' },
+    });
+    assert.equal(st.terraform.requiredVersion, '>= 1.2');
+    const hub = st.providers.find((p) => p.alias === 'hub')!;
+    assert.equal(hub.body.subscription_id, '${var.hub}');
+    assert.deepEqual(hub.refs, [{ address: 'var.hub', kind: 'var' }]);
+    assert.equal(st.providers.find((p) => p.alias === undefined)!.body.subscription_id, undefined);
+    assert.equal(st.modules.net!.args.cidr, '10.1.0.0/16');
+    assert.equal(st.modules.net!.source, './net');
+    assert.deepEqual(st.locals.size!.refs, [{ address: 'module.net', kind: 'module', attr: 'size' }]);
+    assert.deepEqual(st.resources['null_resource.a']!.body.lifecycle, [{ create_before_destroy: true, ignore_changes: '${all}' }]);
+    assert.equal(st.variables.hub!.type, 'string', 'an override variable block without arguments keeps the base ones');
+
+    await rejects(parseModuleFiles({ 'main.tf': 'variable "x" {}\n', 'backend_override.tf': 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n' }), (e) => {
       assert.equal(e.file, 'backend_override.tf');
-      assert.match(e.message, /override files are not supported/);
+      assert.equal(e.line, 1);
+      assert.match(e.message, /aws_s3_bucket\.b overrides nothing/);
     });
   });
 });
