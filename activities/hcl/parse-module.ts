@@ -114,7 +114,11 @@ class RefSet {
           continue;
         }
         if (k === 'lifecycle') {
-          for (const b of blocks(x)) for (const [lk, lv] of Object.entries(b)) if (lk !== 'ignore_changes') this.walk(lv, excluded, () => false, depth + 1);
+          for (const b of blocks(x)) for (const [lk, lv] of Object.entries(b)) {
+            // replace_triggered_by holds bare addresses in .tf.json (`"aws_x.y"`), `${…}` ones from .tf.
+            if (lk === 'replace_triggered_by') this.addAddresses(addressList(lv));
+            else if (lk !== 'ignore_changes') this.walk(lv, excluded, () => false, depth + 1);
+          }
           continue;
         }
         this.walk(x, excluded, skip, depth + 1);

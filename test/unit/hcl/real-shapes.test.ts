@@ -89,3 +89,22 @@ output "script" { value = file("\${path.module}/files/run.sh") }
     assert.equal(keep('${path.module}/$${path.module}'), '${X}/$${path.module}');
   });
 });
+
+describe('hcl: .tf.json shapes', () => {
+  it('reads lifecycle.replace_triggered_by as bare addresses in .tf.json, as in .tf', async () => {
+    const json = await parseModuleFiles({
+      'main.tf.json': JSON.stringify({
+        resource: {
+          aws_s3_bucket: { b: { bucket: 'b' } },
+          aws_sg: { s: { lifecycle: { replace_triggered_by: ['aws_s3_bucket.b.id'], ignore_changes: ['tags'] } } },
+        },
+      }),
+    });
+    const hcl = await parseModuleFiles({
+      'main.tf': 'resource "aws_s3_bucket" "b" { bucket = "b" }\nresource "aws_sg" "s" {\n  lifecycle {\n    replace_triggered_by = [aws_s3_bucket.b.id]\n    ignore_changes       = [tags]\n  }\n}\n',
+    });
+    const expected = [{ address: 'aws_s3_bucket.b', kind: 'resource', attr: 'id' }];
+    assert.deepEqual(json.resources['aws_sg.s']!.refs, expected);
+    assert.deepEqual(hcl.resources['aws_sg.s']!.refs, expected);
+  });
+});
