@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { findReferences, findReferencesInExpression, unwrapExpression, type ExprRef } from './expressions';
 import {
   HclError, type Json, type JsonObject, type LocalDecl, type ModuleCall, type ModuleStructure, type OutputDecl,
-  type ProviderDecl, type Ref, type ResourceDecl, type TerraformSettings, type VariableDecl,
+  type ProviderDecl, type Ref, type RefactorBlock, type ResourceDecl, type TerraformSettings, type VariableDecl,
 } from './types';
 
 /** Files of a module: relative file name → content. */
@@ -134,6 +134,12 @@ class RefSet {
 }
 
 const strOf = (v: Json | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The node an address names: `module.a[0].aws_x.y` → `module.a`, `aws_x.y["k"]` → `aws_x.y`, `data.t.n` → `data.t.n`. */
+export function addressNode(address: string): string {
+  const parts = unwrapExpression(address).replace(/\[[^\]]*\]/g, '').split('.');
+  return parts[0] === 'data' ? parts.slice(0, 3).join('.') : parts.slice(0, 2).join('.');
+}
 const addressList = (v: Json | undefined): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').map(unwrapExpression) : []);
 
 function sortRecord<T>(r: Record<string, T>): Record<string, T> {
@@ -166,6 +172,7 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
     applyOverride(docs, file, await parseHclFile(file, files[file]!), files[file]!, (block) => overrideTerraform.push({ file, block }));
   }
 
+  const refactors: RefactorBlock[] = [];
   for (const { file, doc } of docs) {
     for (const [kind, v] of Object.entries(doc)) {
       if (kind === '//') continue;
@@ -231,8 +238,15 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
             }
           }
           break;
+        case 'moved':
+        case 'import':
+          for (const b of blocks(v)) {
+            const to = strOf(b.to);
+            if (to !== undefined) refactors.push({ kind, file, body: b, target: addressNode(to) });
+          }
+          break;
         default:
-          // moved, import, removed, check, ephemeral: not part of the unit graph (see README).
+          // removed, check, ephemeral: not part of the unit graph (see README).
           break;
       }
     }
@@ -253,6 +267,17 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
       if (outs) { m.sourceOutputs = outs.outputs; m.sourceSensitiveOutputs = outs.sensitive; }
     }
   }
+  // An import block reads its id/for_each when its target is planned: those are the target's references.
+  for (const r of refactors) {
+    if (r.kind !== 'import') continue;
+    const decl = r.target.startsWith('module.') ? st.modules[r.target.slice(7)] : st.resources[r.target];
+    if (!decl) continue;
+    const refs = new RefSet();
+    refs.add(decl.refs.map((x) => ({ ...x, start: 0, end: 0 })));
+    for (const [k, x] of Object.entries(r.body)) if (k !== 'to' && k !== 'provider') refs.walk(x);
+    decl.refs = refs.list();
+  }
+  if (refactors.length) st.refactors = refactors;
   st.variables = sortRecord(st.variables);
   st.outputs = sortRecord(st.outputs);
   st.locals = sortRecord(st.locals);

@@ -297,6 +297,19 @@ export function synthesize(input: SynthesisInput): Synthesis {
       }
     }
 
+    // moved/import blocks go with the node they name (a move across units cannot be expressed).
+    const refactors: Record<'moved' | 'import', JsonObject[]> = { moved: [], import: [] };
+    if (!isOutputs) {
+      for (const rb of st.refactors ?? []) {
+        if (!memberSet.has(rb.target)) continue;
+        const b: JsonObject = {};
+        for (const [k, v] of Object.entries(rb.body)) {
+          b[k] = (k === 'to' || k === 'from' || k === 'provider') && typeof v === 'string' ? unwrapExpression(v) : rewriteBody(v, fn, [], pathFn);
+        }
+        refactors[rb.kind].push(b);
+      }
+    }
+
     const outs: JsonObject = {};
     const exports: WiringExport[] = [];
     if (isOutputs) {
@@ -327,6 +340,8 @@ export function synthesize(input: SynthesisInput): Synthesis {
     if (Object.keys(resources).length) doc.resource = resources;
     if (Object.keys(modules).length) doc.module = modules;
     if (Object.keys(outs).length) doc.output = outs;
+    if (refactors.moved.length) doc.moved = refactors.moved;
+    if (refactors.import.length) doc.import = refactors.import;
 
     const files: Record<string, string> = { 'main.tf.json': `${JSON.stringify(doc, null, 2)}\n` };
     if (inputList.length) files[INPUTS_FILE] = inputsFile(inputList);

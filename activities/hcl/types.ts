@@ -118,6 +118,21 @@ export interface ModuleStructure {
   terraform: TerraformSettings;
   modules: Record<string, ModuleCall>;
   resources: Record<string, ResourceDecl>;
+  /**
+   * `moved` and `import` blocks (present only when the module has some). They add no node: an
+   * import block's references count as references of the node it imports into, and synthesis
+   * copies each block into the unit holding its `to` node.
+   */
+  refactors?: RefactorBlock[];
+}
+
+export interface RefactorBlock {
+  kind: 'moved' | 'import';
+  file: string;
+  /** The block as written (`to`/`from` as `${…}` from .tf, bare from .tf.json). */
+  body: JsonObject;
+  /** The node its `to` names: `module.a` for `module.a.aws_x.y`, `aws_x.y` for `aws_x.y["k"]`. */
+  target: string;
 }
 
 /** A user-facing error in HCL input: malformed file, bad stack.hcl, cycle, dangling reference, bad source. */

@@ -108,3 +108,57 @@ describe('hcl: .tf.json shapes', () => {
     assert.deepEqual(hcl.resources['aws_sg.s']!.refs, expected);
   });
 });
+
+describe('hcl: moved and import blocks', () => {
+  const files = {
+    'main.tf': `
+variable "existing" { type = map(string) }
+module "net" { source = "./net" }
+resource "aws_s3_bucket" "logs" {
+  for_each = var.existing
+  bucket   = each.value
+}
+resource "aws_sg" "app" { vpc_id = module.net.vpc_id }
+moved {
+  from = aws_sg.old
+  to   = aws_sg.app
+}
+moved {
+  from = module.network
+  to   = module.net
+}
+import {
+  for_each = var.existing
+  to       = aws_s3_bucket.logs[each.key]
+  id       = each.value
+}
+import {
+  to = module.net.aws_vpc.this
+  id = data.aws_vpc.found.id
+}
+data "aws_vpc" "found" { default = true }
+`,
+  };
+
+  it('counts the references of an import block as references of the node it imports into', async () => {
+    const st = await parseModuleFiles(files);
+    assert.deepEqual(st.modules.net!.refs, [{ address: 'data.aws_vpc.found', kind: 'data', attr: 'id' }]);
+    assert.deepEqual(st.refactors!.map((r) => [r.kind, r.target]).sort(), [
+      ['import', 'aws_s3_bucket.logs'], ['import', 'module.net'], ['moved', 'aws_sg.app'], ['moved', 'module.net'],
+    ]);
+  });
+
+  it('synthesis copies each block into the unit holding its `to` node, with what it reads', async () => {
+    const roots = await synth(files);
+    const find = (addr: string): Record<string, unknown> => Object.values(roots).find((r) => JSON.stringify(r.resource ?? r.module ?? {}).includes(addr))!;
+    const sg = find('"app"') as { moved?: unknown[] };
+    assert.deepEqual(sg.moved, [{ from: 'aws_sg.old', to: 'aws_sg.app' }]);
+    const logs = find('"logs"') as { import?: unknown[]; variable?: Record<string, unknown> };
+    assert.deepEqual(logs.import, [{ for_each: '${var.existing}', to: 'aws_s3_bucket.logs[each.key]', id: '${each.value}' }]);
+    assert.ok(logs.variable && 'existing' in logs.variable);
+    const net = roots.net as { moved?: unknown[]; import?: unknown[] };
+    assert.deepEqual(net.moved, [{ from: 'module.network', to: 'module.net' }]);
+    assert.deepEqual(net.import, [{ to: 'module.net.aws_vpc.this', id: '${var.stackly_data_aws_vpc_found.id}' }]);
+    assert.equal((roots._outputs as { moved?: unknown }).moved, undefined);
+  });
+});
