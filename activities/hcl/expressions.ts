@@ -14,7 +14,7 @@
 export interface ExprRef {
   /** Terraform address of the referenced object: `module.a`, `aws_x.y`, `data.t.n`, `var.v`, `local.l`. */
   address: string;
-  kind: 'module' | 'resource' | 'data' | 'var' | 'local';
+  kind: 'module' | 'resource' | 'data' | 'ephemeral' | 'var' | 'local';
   /** The first attribute after the address (and after an optional static index), e.g. a module output name. */
   attr?: string;
   /** Span of the address part inside the scanned string: [start, end). */
@@ -23,7 +23,7 @@ export interface ExprRef {
 }
 
 /** Root names that are never references to graph nodes or inputs. */
-const NON_REFERENCE_ROOTS = new Set(['count', 'each', 'self', 'path', 'terraform', 'ephemeral']);
+const NON_REFERENCE_ROOTS = new Set(['count', 'each', 'self', 'path', 'terraform']);
 const KEYWORDS = new Set(['for', 'in', 'if', 'true', 'false', 'null', 'else', 'endif', 'endfor']);
 
 const isIdentStart = (c: string | undefined): boolean => c !== undefined && /[A-Za-z_]/.test(c);
@@ -145,7 +145,7 @@ class Scanner {
     const s = this.s;
     const parts: string[] = [root];
     let addrEnd = i;
-    const need = root === 'data' ? 3 : 2;
+    const need = root === 'data' || root === 'ephemeral' ? 3 : 2;
     let attr: string | undefined;
     // Read static parts: `.ident`, `.N`, `.*`, `["k"]`, `[N]`, `[*]`.
     for (;;) {
@@ -170,7 +170,7 @@ class Scanner {
       break;
     }
     if (parts.length < need) return i; // a bare identifier (object key, iterator, …): not a reference
-    const kind: ExprRef['kind'] = root === 'module' ? 'module' : root === 'data' ? 'data' : root === 'var' ? 'var' : root === 'local' ? 'local' : 'resource';
+    const kind: ExprRef['kind'] = root === 'module' ? 'module' : root === 'data' ? 'data' : root === 'ephemeral' ? 'ephemeral' : root === 'var' ? 'var' : root === 'local' ? 'local' : 'resource';
     this.refs.push({ address: parts.join('.'), kind, attr, start, end: addrEnd });
     return i;
   }

@@ -11,6 +11,8 @@ export interface NodeUses {
   nodes: string[];
   vars: string[];
   locals: string[];
+  /** Ephemeral blocks it reads (directly or through locals), when any: copied into its unit. */
+  ephemerals?: string[];
 }
 
 export interface CallGraph {
@@ -31,6 +33,7 @@ function where(st: ModuleStructure, addr: string): string {
 
 function declOf(st: ModuleStructure, addr: string): { file: string; line?: number } | undefined {
   if (addr.startsWith('module.')) return st.modules[addr.slice(7)];
+  if (addr.startsWith('ephemeral.')) return st.ephemerals?.[addr];
   if (addr.startsWith('output.')) return st.outputs[addr.slice(7)];
   if (addr.startsWith('local.')) return st.locals[addr.slice(6)];
   return st.resources[addr];
@@ -67,7 +70,10 @@ export function providerUsers(st: ModuleStructure): Map<string, string[]> {
 
 /** Build and validate the call-level graph. Throws {@link HclError} for dangling references. */
 export function buildCallGraph(st: ModuleStructure): CallGraph {
-  const localMemo = new Map<string, { nodes: Set<string>; vars: Set<string>; locals: Set<string> }>();
+  type Acc = { nodes: Set<string>; vars: Set<string>; locals: Set<string>; ephemerals: Set<string> };
+  const newAcc = (): Acc => ({ nodes: new Set<string>(), vars: new Set<string>(), locals: new Set<string>(), ephemerals: new Set<string>() });
+  // Locals and ephemeral blocks are resolved through into their readers; keys are `local.x` / `ephemeral.t.n`.
+  const inlineMemo = new Map<string, Acc>();
   const resolving = new Set<string>();
 
   const checkNodeRef = (from: string, r: Ref): void => {
@@ -80,6 +86,8 @@ export function buildCallGraph(st: ModuleStructure): CallGraph {
       }
     } else if (r.kind === 'resource' || r.kind === 'data') {
       if (!st.resources[r.address]) throw new HclError('dangling', `${where(st, from)} references ${r.address}, which is not declared`, fileOf(st, from), lineOfDecl(st, from), from);
+    } else if (r.kind === 'ephemeral') {
+      if (!st.ephemerals?.[r.address]) throw new HclError('dangling', `${where(st, from)} references ${r.address}, which is not declared`, fileOf(st, from), lineOfDecl(st, from), from);
     } else if (r.kind === 'var') {
       if (!st.variables[r.address.slice(4)]) throw new HclError('dangling', `${where(st, from)} references ${r.address}, which is not declared`, fileOf(st, from), lineOfDecl(st, from), from);
     } else if (r.kind === 'local') {
@@ -87,28 +95,30 @@ export function buildCallGraph(st: ModuleStructure): CallGraph {
     }
   };
 
-  const resolveLocal = (name: string): { nodes: Set<string>; vars: Set<string>; locals: Set<string> } => {
-    const memo = localMemo.get(name);
+  const resolveInline = (key: string): Acc => {
+    const memo = inlineMemo.get(key);
     if (memo) return memo;
-    if (resolving.has(name)) throw new HclError('cycle', `local.${name} refers to itself through ${[...resolving].map((l) => `local.${l}`).join(' → ')}`, st.locals[name]?.file);
-    resolving.add(name);
-    const acc = { nodes: new Set<string>(), vars: new Set<string>(), locals: new Set<string>() };
-    for (const r of st.locals[name]!.refs) collect(`local.${name}`, r, acc);
-    resolving.delete(name);
-    localMemo.set(name, acc);
+    if (resolving.has(key)) throw new HclError('cycle', `${key} refers to itself through ${[...resolving].join(' → ')}`, declOf(st, key)?.file);
+    resolving.add(key);
+    const acc = newAcc();
+    const refs = key.startsWith('local.') ? st.locals[key.slice(6)]!.refs : st.ephemerals![key]!.refs;
+    for (const r of refs) collect(key, r, acc);
+    resolving.delete(key);
+    inlineMemo.set(key, acc);
     return acc;
   };
 
-  const collect = (from: string, r: Ref, acc: { nodes: Set<string>; vars: Set<string>; locals: Set<string> }): void => {
+  const collect = (from: string, r: Ref, acc: Acc): void => {
     checkNodeRef(from, r);
     if (r.kind === 'var') acc.vars.add(r.address.slice(4));
-    else if (r.kind === 'local') {
-      const n = r.address.slice(6);
-      acc.locals.add(n);
-      const sub = resolveLocal(n);
+    else if (r.kind === 'local' || r.kind === 'ephemeral') {
+      if (r.kind === 'local') acc.locals.add(r.address.slice(6));
+      else acc.ephemerals.add(r.address);
+      const sub = resolveInline(r.address);
       for (const x of sub.nodes) acc.nodes.add(x);
       for (const x of sub.vars) acc.vars.add(x);
       for (const x of sub.locals) acc.locals.add(x);
+      for (const x of sub.ephemerals) acc.ephemerals.add(x);
     } else acc.nodes.add(r.address);
   };
 
@@ -119,11 +129,12 @@ export function buildCallGraph(st: ModuleStructure): CallGraph {
   const uses: Record<string, NodeUses> = {};
   const edges = new Map<string, Reference>();
   const visit = (addr: string, refs: Ref[]): void => {
-    const acc = { nodes: new Set<string>(), vars: new Set<string>(), locals: new Set<string>() };
+    const acc = newAcc();
     for (const r of refs) collect(addr, r, acc);
     for (const key of users.get(addr) ?? []) for (const r of providerRefs.get(key) ?? []) collect(addr, r, acc);
     acc.nodes.delete(addr.startsWith('module.') ? addr : '');
     uses[addr] = { nodes: [...acc.nodes].sort(), vars: [...acc.vars].sort(), locals: [...acc.locals].sort() };
+    if (acc.ephemerals.size) uses[addr]!.ephemerals = [...acc.ephemerals].sort();
     for (const to of acc.nodes) edges.set(`${addr}\u0000${to}`, { from: addr, to });
   };
 
@@ -133,7 +144,8 @@ export function buildCallGraph(st: ModuleStructure): CallGraph {
   const outputs: string[] = [];
   for (const o of Object.values(st.outputs)) { outputs.push(`output.${o.name}`); visit(`output.${o.name}`, o.refs); }
   // Locals nobody reads must still be valid.
-  for (const name of Object.keys(st.locals)) resolveLocal(name);
+  for (const name of Object.keys(st.locals)) resolveInline(`local.${name}`);
+  for (const key of Object.keys(st.ephemerals ?? {})) resolveInline(key);
 
   return {
     nodes: nodes.sort(),

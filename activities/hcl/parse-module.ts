@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { findReferences, findReferencesInExpression, unwrapExpression, type ExprRef } from './expressions';
 import {
   HclError, type Json, type JsonObject, type LocalDecl, type ModuleCall, type ModuleStructure, type OutputDecl,
-  type ProviderDecl, type Ref, type RefactorBlock, type ResourceDecl, type TerraformSettings, type VariableDecl,
+  type EphemeralDecl, type ProviderDecl, type Ref, type RefactorBlock, type ResourceDecl, type TerraformSettings, type VariableDecl,
 } from './types';
 
 /** Files of a module: relative file name → content. */
@@ -245,8 +245,21 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
             if (to !== undefined) refactors.push({ kind, file, body: b, target: addressNode(to) });
           }
           break;
+        case 'ephemeral':
+          for (const [type, byName] of Object.entries(isObject(v) ? v : {})) {
+            for (const [name, bs] of Object.entries(isObject(byName) ? byName : {})) for (const b of blocks(bs)) {
+              const r = resourceDecl('managed', type, name, file, b);
+              const address = `ephemeral.${type}.${name}`;
+              declare(address, file);
+              const e: EphemeralDecl = { address, type, name, file, refs: r.refs, body: b };
+              const line = lineOf(files[file]!, address);
+              if (line !== undefined) e.line = line;
+              (st.ephemerals ??= {})[address] = e;
+            }
+          }
+          break;
         default:
-          // removed, check, ephemeral: not part of the unit graph (see README).
+          // removed, check: not part of the unit graph (see README).
           break;
       }
     }
@@ -283,6 +296,7 @@ export async function parseModuleFiles(files: ModuleFiles, opts: ParseOptions = 
   st.locals = sortRecord(st.locals);
   st.modules = sortRecord(st.modules);
   st.resources = sortRecord(st.resources);
+  if (st.ephemerals) st.ephemerals = sortRecord(st.ephemerals);
   st.terraform.requiredProviders = sortRecord(st.terraform.requiredProviders);
   return st;
 }
@@ -388,6 +402,7 @@ function variableDecl(name: string, file: string, b: JsonObject): VariableDecl {
   if (typeof b.type === 'string') v.type = unwrapExpression(b.type);
   if ('default' in b) v.default = b.default ?? null;
   if (typeof b.nullable === 'boolean') v.nullable = b.nullable;
+  if (b.ephemeral === true) v.ephemeral = true;
   if (typeof b.description === 'string') v.description = b.description;
   return v;
 }
@@ -475,7 +490,7 @@ export function lineOf(text: string, needle: string): number | undefined {
     const kw = parts[0] === 'var' ? 'variable' : parts[0];
     re = new RegExp(`${kw}\\s+"?${escapeRe(parts[1] ?? '')}"?`);
   } else if (parts[0] === 'local') re = new RegExp(`^\\s*${escapeRe(parts[1] ?? '')}\\s*=`, 'm');
-  else if (parts[0] === 'data') re = new RegExp(`data\\s+"?${escapeRe(parts[1] ?? '')}"?\\s+"?${escapeRe(parts[2] ?? '')}"?`);
+  else if (parts[0] === 'data' || parts[0] === 'ephemeral') re = new RegExp(`${parts[0]}\\s+"?${escapeRe(parts[1] ?? '')}"?\\s+"?${escapeRe(parts[2] ?? '')}"?`);
   else if (parts.length === 2) re = new RegExp(`resource\\s+"?${escapeRe(parts[0]!)}"?\\s+"?${escapeRe(parts[1]!)}"?`);
   else re = new RegExp(escapeRe(needle));
   const m = re.exec(text) ?? new RegExp(`"${escapeRe(parts[parts.length - 1] ?? '')}"\\s*:`).exec(text);

@@ -209,6 +209,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
     if (v.type !== undefined) o.type = v.type;
     if (v.hasDefault) o.default = v.default ?? null;
     if (v.sensitive) o.sensitive = true;
+    if (v.ephemeral) o.ephemeral = true;
     if (v.nullable !== undefined) o.nullable = v.nullable;
     return o;
   };
@@ -217,7 +218,12 @@ export function synthesize(input: SynthesisInput): Synthesis {
     const memberSet = new Set(members);
     const vars = new Set<string>();
     const locals = new Set<string>();
-    for (const m of members) { for (const v of g.uses[m]?.vars ?? []) vars.add(v); for (const l of g.uses[m]?.locals ?? []) locals.add(l); }
+    const ephemerals = new Set<string>();
+    for (const m of members) {
+      for (const v of g.uses[m]?.vars ?? []) vars.add(v);
+      for (const l of g.uses[m]?.locals ?? []) locals.add(l);
+      for (const e of g.uses[m]?.ephemerals ?? []) ephemerals.add(e);
+    }
 
     // Providers: node-free ones everywhere (but not in the outputs root), node-reading ones where used.
     const providers: ProviderDecl[] = [];
@@ -230,6 +236,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
           const r = resolveRefs(p.refs, localNodes);
           r.vars.forEach((v) => vars.add(v));
           r.locals.forEach((l) => locals.add(l));
+          r.ephemerals.forEach((e) => ephemerals.add(e));
         }
       }
     }
@@ -268,6 +275,18 @@ export function synthesize(input: SynthesisInput): Synthesis {
 
     const locs: JsonObject = {};
     for (const l of [...locals].sort()) locs[l] = rewriteBody(st.locals[l]!.value, fn, [], pathFn);
+    // Ephemeral values cannot cross units: each unit reading one opens its own copy.
+    const ephs: Record<string, JsonObject> = {};
+    for (const a of [...ephemerals].sort()) {
+      const e = st.ephemerals![a]!;
+      const plain: JsonObject = {};
+      for (const [k, v] of Object.entries(e.body)) if (k !== 'provider' && k !== 'depends_on') plain[k] = v;
+      const body = rewriteBody(plain, fn, [], pathFn) as JsonObject;
+      if (typeof e.body.provider === 'string') body.provider = unwrapExpression(e.body.provider);
+      const d = keepDepends(e.body.depends_on);
+      if (d) body.depends_on = d;
+      (ephs[e.type] ??= {})[e.name] = body;
+    }
 
     const modules: JsonObject = {};
     const resources: Record<string, JsonObject> = {};
@@ -336,6 +355,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
 
     if (Object.keys(variables).length) doc.variable = variables;
     if (Object.keys(locs).length) doc.locals = locs;
+    if (Object.keys(ephs).length) doc.ephemeral = ephs;
     if (Object.keys(datas).length) doc.data = datas;
     if (Object.keys(resources).length) doc.resource = resources;
     if (Object.keys(modules).length) doc.module = modules;
@@ -444,45 +464,49 @@ function rebaseSource(name: string, file: string, source: string, input: Synthes
   return rel;
 }
 
-type Resolved = { nodes: string[]; vars: string[]; locals: string[] };
+type Resolved = { nodes: string[]; vars: string[]; locals: string[]; ephemerals: string[] };
 
-function localResolver(st: ModuleStructure): (name: string) => Resolved {
+/** Resolves locals (`name`) and ephemeral blocks (`ephemeral.t.n`) through to what they read. */
+function localResolver(st: ModuleStructure): (key: string) => Resolved {
   const memo = new Map<string, Resolved>();
-  const go = (name: string, seen: Set<string>): Resolved => {
-    const m = memo.get(name);
+  const refsOf = (key: string): Ref[] => (key.startsWith('ephemeral.') ? st.ephemerals?.[key]?.refs : st.locals[key]?.refs) ?? [];
+  const go = (key: string, seen: Set<string>): Resolved => {
+    const m = memo.get(key);
     if (m) return m;
-    const acc = { nodes: new Set<string>(), vars: new Set<string>(), locals: new Set<string>() };
-    for (const r of st.locals[name]?.refs ?? []) {
+    const acc = { nodes: new Set<string>(), vars: new Set<string>(), locals: new Set<string>(), ephemerals: new Set<string>() };
+    for (const r of refsOf(key)) {
       if (r.kind === 'var') acc.vars.add(r.address.slice(4));
-      else if (r.kind === 'local') {
-        const n = r.address.slice(6);
-        acc.locals.add(n);
+      else if (r.kind === 'local' || r.kind === 'ephemeral') {
+        const n = r.kind === 'local' ? r.address.slice(6) : r.address;
+        (r.kind === 'local' ? acc.locals : acc.ephemerals).add(n);
         if (seen.has(n)) continue;
         const sub = go(n, new Set([...seen, n]));
         sub.nodes.forEach((x) => acc.nodes.add(x));
         sub.vars.forEach((x) => acc.vars.add(x));
         sub.locals.forEach((x) => acc.locals.add(x));
+        sub.ephemerals.forEach((x) => acc.ephemerals.add(x));
       } else acc.nodes.add(r.address);
     }
-    const res = { nodes: [...acc.nodes], vars: [...acc.vars], locals: [...acc.locals] };
-    memo.set(name, res);
+    const res = { nodes: [...acc.nodes], vars: [...acc.vars], locals: [...acc.locals], ephemerals: [...acc.ephemerals] };
+    memo.set(key, res);
     return res;
   };
-  return (name) => go(name, new Set([name]));
+  return (key) => go(key, new Set([key]));
 }
 
-function resolveRefs(refs: Ref[], local: (n: string) => Resolved): Resolved {
-  const nodes = new Set<string>(), vars = new Set<string>(), locals = new Set<string>();
+function resolveRefs(refs: Ref[], local: (key: string) => Resolved): Resolved {
+  const nodes = new Set<string>(), vars = new Set<string>(), locals = new Set<string>(), ephemerals = new Set<string>();
   for (const r of refs) {
     if (r.kind === 'var') vars.add(r.address.slice(4));
-    else if (r.kind === 'local') {
-      const n = r.address.slice(6);
-      locals.add(n);
+    else if (r.kind === 'local' || r.kind === 'ephemeral') {
+      const n = r.kind === 'local' ? r.address.slice(6) : r.address;
+      (r.kind === 'local' ? locals : ephemerals).add(n);
       const s = local(n);
       s.nodes.forEach((x) => nodes.add(x));
       s.vars.forEach((x) => vars.add(x));
       s.locals.forEach((x) => locals.add(x));
+      s.ephemerals.forEach((x) => ephemerals.add(x));
     } else nodes.add(r.address);
   }
-  return { nodes: [...nodes], vars: [...vars], locals: [...locals] };
+  return { nodes: [...nodes], vars: [...vars], locals: [...locals], ephemerals: [...ephemerals] };
 }

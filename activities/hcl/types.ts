@@ -11,7 +11,7 @@ export type JsonObject = { [key: string]: Json };
 export interface Ref {
   /** `module.net`, `aws_vpc.main`, `data.aws_ami.ubuntu`, `var.region`, `local.tags`. */
   address: string;
-  kind: 'module' | 'resource' | 'data' | 'var' | 'local';
+  kind: 'module' | 'resource' | 'data' | 'ephemeral' | 'var' | 'local';
   /** First attribute after the address when static: for `module.net[0].vpc_id` it is `vpc_id`. */
   attr?: string;
 }
@@ -24,6 +24,8 @@ export interface VariableDecl {
   hasDefault: boolean;
   default?: Json;
   sensitive: boolean;
+  /** `ephemeral = true` (Terraform 1.10+, OpenTofu 1.11+), only when set. */
+  ephemeral?: boolean;
   nullable?: boolean;
   description?: string;
 }
@@ -124,6 +126,22 @@ export interface ModuleStructure {
    * copies each block into the unit holding its `to` node.
    */
   refactors?: RefactorBlock[];
+  /**
+   * `ephemeral` blocks by address (`ephemeral.random_password.db`), present only when the module has
+   * some. Not nodes: their values cannot leave a run, so like locals they are resolved through into
+   * their readers and copied into every unit that reads them.
+   */
+  ephemerals?: Record<string, EphemeralDecl>;
+}
+
+export interface EphemeralDecl {
+  line?: number;
+  address: string;
+  type: string;
+  name: string;
+  file: string;
+  refs: Ref[];
+  body: JsonObject;
 }
 
 export interface RefactorBlock {

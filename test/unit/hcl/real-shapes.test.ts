@@ -162,3 +162,53 @@ data "aws_vpc" "found" { default = true }
     assert.equal((roots._outputs as { moved?: unknown }).moved, undefined);
   });
 });
+
+describe('hcl: ephemeral blocks', () => {
+  const files = {
+    'main.tf': `
+variable "length" { type = number }
+variable "admin_token" {
+  type      = string
+  ephemeral = true
+}
+module "net" { source = "./net" }
+ephemeral "random_password" "db" {
+  length  = var.length
+  special = true
+}
+locals { pw = ephemeral.random_password.db.result }
+ephemeral "aws_secret" "token" { secret_id = module.net.secret_id }
+provider "vault" { token = ephemeral.aws_secret.token.value }
+resource "aws_db_instance" "main" {
+  password_wo = local.pw
+  subnet_id   = module.net.subnet_id
+}
+resource "vault_generic_secret" "s" { path = "x" }
+resource "aws_ssm_parameter" "t" { value_wo = var.admin_token }
+`,
+  };
+
+  it('resolves ephemeral blocks through into their readers (they are not nodes) and checks they exist', async () => {
+    const structure = await parseModuleFiles(files);
+    assert.deepEqual(Object.keys(structure.ephemerals!), ['ephemeral.aws_secret.token', 'ephemeral.random_password.db']);
+    const { callGraph } = buildUnits(structure, { execution: 'modules' });
+    assert.deepEqual(callGraph.uses['aws_db_instance.main'], {
+      nodes: ['module.net'], vars: ['length'], locals: ['pw'], ephemerals: ['ephemeral.random_password.db'],
+    });
+    assert.deepEqual(callGraph.uses['vault_generic_secret.s']!.nodes, ['module.net'], 'through the provider configuration');
+    assert.ok(!callGraph.nodes.some((n) => n.startsWith('ephemeral.')));
+
+    await assert.rejects(parseModuleFiles({ 'main.tf': 'resource "x" "y" { v = ephemeral.random_password.nope.result }\n' })
+      .then((st) => buildUnits(st, { execution: 'modules' })), /x\.y \(main\.tf:1\) references ephemeral\.random_password\.nope, which is not declared/);
+  });
+
+  it('copies an ephemeral block into every unit that reads it', async () => {
+    const roots = await synth(files);
+    const db = Object.values(roots).find((r) => JSON.stringify(r).includes('aws_db_instance')) as { ephemeral?: Record<string, unknown>; locals?: unknown; variable?: Record<string, unknown> };
+    assert.deepEqual(db.ephemeral, { random_password: { db: { length: '${var.length}', special: true } }, aws_secret: { token: { secret_id: '${var.stackly_module_net.secret_id}' } } });
+    assert.deepEqual(db.locals, { pw: '${ephemeral.random_password.db.result}' });
+    assert.ok(db.variable && 'length' in db.variable);
+    assert.equal((roots.net as { ephemeral?: unknown }).ephemeral, undefined);
+    assert.deepEqual(db.variable!.admin_token, { type: 'string', ephemeral: true }, 'an ephemeral variable stays ephemeral');
+  });
+});
