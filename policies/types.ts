@@ -255,8 +255,8 @@ export interface HookRunContext {
   commit: string;
   /** Counts of the review plan; null before the plan (pre_plan). */
   plan: HookPlanCounts | null;
-  /** post_apply: how the apply ended. */
-  outcome?: 'succeeded' | 'failed' | 'no_changes';
+  /** post_apply: how the apply ended (`cancelled` when the run was cancelled while applying). */
+  outcome?: 'succeeded' | 'failed' | 'no_changes' | 'cancelled';
   /** Who or what started the run. */
   triggeredBy?: string;
 }

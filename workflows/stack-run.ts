@@ -154,6 +154,10 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     return progress;
   };
 
+  // post_apply hooks run once the apply has started, however it ends (also on a failure after the
+  // units, or a cancellation); set when the hooks are known.
+  let postApply: ((outcome: 'succeeded' | 'failed' | 'no_changes' | 'cancelled') => Promise<unknown>) | undefined;
+  let applyStarted = false;
   try {
     setPhase('planning');
     await event('plan_initiated', { commit: input.commit, trigger: input.trigger });
@@ -193,6 +197,13 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
         await event(r.ok ? 'hook_completed' : 'hook_failed', hookEventRecord(r, def?.continueOnFailure ?? false));
       }
       return hookStopReason(e, results);
+    };
+
+    let postApplyRan = false;
+    postApply = async (outcome) => {
+      if (postApplyRan) return;
+      postApplyRan = true;
+      await runHooks('post_apply', outcome);
     };
 
     const prePlanStop = await runHooks('pre_plan');
@@ -272,6 +283,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
 
     setPhase('applying');
     await event('deploy_initiated', { parallelism: ctx.config.parallelism });
+    applyStarted = true;
     const outputs = new Map<string, Record<string, UnitOutput>>();
     const ok = await runUnits({
       units, parallelism: ctx.config.parallelism, destroy: input.kind === 'destroy', progress, outputs,
@@ -287,7 +299,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
         : undefined,
     });
     if (!ok) {
-      await runHooks('post_apply', 'failed');
+      await postApply('failed');
       return await finish('failed', unitsFailedMessage(progress));
     }
 
@@ -297,14 +309,17 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     }
     await control.markStateDeployed({ stateId: ctx.stateId, commit: input.commit, kind: input.kind });
     const changed = Object.values(progress.units).some((u) => u.status === 'succeeded');
-    await runHooks('post_apply', changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
+    await postApply(changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
     return await finish(changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
   } catch (e) {
+    const hooksAfterApply = applyStarted && postApply !== undefined && patched('post-apply-on-failure');
     if (isCancellation(e)) {
+      if (hooksAfterApply) await CancellationScope.nonCancellable(() => postApply!('cancelled')).catch(() => undefined);
       await finish('cancelled', 'cancelled');
       throw e;
     }
     const msg = e instanceof ApplicationFailure || e instanceof ActivityFailure ? describe(e) : String(e);
+    if (hooksAfterApply) await postApply!('failed').catch(() => undefined);
     await finish('failed', msg);
     throw ApplicationFailure.nonRetryable(msg, 'StackRunFailed');
   }
@@ -361,6 +376,9 @@ async function runUnits(r: UnitsRun): Promise<boolean> {
   let state: SchedState = initialState(graph);
   const running = new Map<string, Promise<void>>();
   const completions: Array<{ unit: string; ok: boolean; reason?: string }> = [];
+  // A cancelled unit is noted, not rethrown from its own promise: nobody awaits those promises, and an
+  // unhandled rejection in workflow code fails the workflow task over and over instead of the run.
+  let cancelled: unknown;
 
   while (!isFinished(state)) {
     for (const name of readyUnits(graph, state, r.parallelism)) {
@@ -368,14 +386,15 @@ async function runUnits(r: UnitsRun): Promise<boolean> {
       running.set(name, runUnit(r, name).then(
         (res) => { completions.push({ unit: name, ok: res.ok, reason: res.reason }); },
         (e) => {
-          if (isCancellation(e)) throw e;
+          if (isCancellation(e)) { cancelled ??= e; return; }
           const reason = describe(e);
           r.progress.units[name] = { ...r.progress.units[name], status: 'failed', reason };
           completions.push({ unit: name, ok: false, reason });
         },
       ));
     }
-    await condition(() => completions.length > 0);
+    await condition(() => completions.length > 0 || cancelled !== undefined);
+    if (cancelled !== undefined) throw cancelled;
     for (const c of completions.splice(0)) {
       running.delete(c.unit);
       state = c.ok

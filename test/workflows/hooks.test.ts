@@ -125,12 +125,12 @@ hook "notify" {
   });
 
   /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
-  async function stack(name: string, env: string, body: { policies?: string[]; hooks?: string; trigger?: string; autoDeploy?: boolean }) {
+  async function stack(name: string, env: string, body: { policies?: string[]; hooks?: string; trigger?: string; autoDeploy?: boolean; extraTf?: string }) {
     const dir = join(repo.work, 'stacks', name);
     mkdirSync(dir, { recursive: true });
     const policies = body.policies ?? [];
     const autoDeploy = body.autoDeploy ?? true;
-    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${body.trigger ?? 'v1'}"\n  input = "x"\n}\n`);
+    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${body.trigger ?? 'v1'}"\n  input = "x"\n}\n${body.extraTf ?? ''}`);
     writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n${body.hooks ?? ''}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
     const commit = repo.commit(`${name} ${body.trigger ?? 'v1'}`);
     const config = {
@@ -258,6 +258,30 @@ hook "notify" {
     assert.deepEqual(ignored.map((x) => [x.by, x.counted]), [['mallory', false], ['carol', false]]);
     assert.match(String(ignored[0]!.reason), /not a member of platform-admins/);
     assert.ok(!ev.some((e) => e.type === 'deploy_initiated'));
+  });
+
+  it('post_apply hooks also run when the run is cancelled while applying (outcome cancelled)', async () => {
+    const ids = await stack('slow', 'test', {
+      hooks: '  hooks {\n    post_apply = ["notify"]\n  }',
+      extraTf: 'resource "terraform_data" "slow" {\n  provisioner "local-exec" {\n    command = "sleep 30"\n  }\n}\n',
+    });
+    const seen = deliveries.length;
+    const handle = await start(ids);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const p = await handle.query(progressQuery);
+      if (Object.values(p.units).some((u) => u.status === 'applying')) break;
+      if (Date.now() > deadline || ['failed', 'succeeded', 'cancelled'].includes(p.phase)) throw new Error(`never applying: ${JSON.stringify(p)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await handle.cancel();
+    const p = await outcome(handle);
+    assert.equal(p.phase, 'cancelled');
+    const notify = deliveries.slice(seen).find((d) => d.path === '/ok/notify');
+    assert.ok(notify, 'the post_apply hook was called');
+    const body = JSON.parse(notify.body) as Record<string, unknown>;
+    assert.equal(body.event, 'post_apply');
+    assert.equal(body.outcome, 'cancelled');
   });
 
   it('a destroy run still applies the security rules: deleting a protected type is refused with the address', async () => {
