@@ -29,7 +29,7 @@ import {
   deleteObject, deleteStateLock, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
 } from './store';
 import {
-  currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, writeCliConfig, type ActivityCtx,
+  currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, whileAlive, writeCliConfig, type ActivityCtx,
 } from './tofu';
 import type {
   ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
@@ -125,26 +125,20 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     const repoRoot = join(dir, 'src');
     // The heartbeat timeout (30 s) is how a dead worker is noticed; a slow checkout of a big repository
     // must not look like one, so this worker says it is alive until tofu takes over the heartbeats.
-    ctx.heartbeat({ phase: 'materialize' });
-    const keepAlive = setInterval(() => ctx.heartbeat({ phase: 'materialize' }), deps.heartbeatMs ?? 3000);
-    let stackRoot: string;
-    let analysis;
-    try {
+    const { stackRoot, analysis } = await whileAlive('materialize', async () => {
       await materialize(gitDir, input.source.repoUrl, input.source.commit, repoRoot);
-      stackRoot = resolve(repoRoot, input.source.stackPath || '.');
-      if (!stackRoot.startsWith(repoRoot) || !existsSync(stackRoot)) {
+      const root = resolve(repoRoot, input.source.stackPath || '.');
+      if (!root.startsWith(repoRoot) || !existsSync(root)) {
         throw ApplicationFailure.nonRetryable(`materializing ${input.source.repoUrl}@${input.source.commit.slice(0, 12)}: stack directory "${input.source.stackPath}" does not exist`, 'TerraformConfigError');
       }
       try {
-        const root = stackRoot;
-        analysis = await analyses.get(input.source, () => analyzeStackDir(root));
-        await checkLocalSources(repoRoot, stackRoot, analysis.structure);
+        const a = await analyses.get(input.source, () => analyzeStackDir(root));
+        await checkLocalSources(repoRoot, root, a.structure);
+        return { stackRoot: root, analysis: a };
       } catch (e) {
         throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
       }
-    } finally {
-      clearInterval(keepAlive);
-    }
+    }, { ctx, everyMs: deps.heartbeatMs ?? 3000 });
     const want = input.units.units.map((u) => u.name).join(',');
     const have = analysis.units.units.map((u) => u.name).join(',');
     if (want !== have) {
@@ -207,6 +201,22 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
       '',
     ].join('\n'));
     return dir;
+  }
+
+  /**
+   * Writes the unit's generated root for this job (inputs declared with their exact types) and sets the
+   * job's redactor and log for it: what planUnit and applyUnit both do before `tofu init`.
+   */
+  function prepareUnit(j: Job, input: UnitPlanInput) {
+    const { root, wiring } = unitRoot(j, input.unit);
+    j.redact = redactorFor(j.structure, input, wiring, input.inputs);
+    j.log = new RunLog(j.redact);
+    const dir = writeUnitRoot(j, root);
+    writeTypedInputs(dir, wiring, input);
+    const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
+    const env = backendEnv();
+    const init = () => step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
+    return { dir, wiring, what, env, init };
   }
 
   /** Re-declares the unit's inputs with the upstream outputs' exact types, when the run knows them. */
@@ -390,15 +400,9 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
       try {
         job = await openJob(`${input.unit}-plan`, input);
         const j = job;
-        const { root, wiring } = unitRoot(j, input.unit);
-        j.redact = redactorFor(j.structure, input, wiring, input.inputs);
-        j.log = new RunLog(j.redact);
-        const dir = writeUnitRoot(j, root);
-        writeTypedInputs(dir, wiring, input);
+        const { dir, wiring, what, env, init } = prepareUnit(j, input);
         const varFile = writeVarFile(dir, unitVariables(wiring, input));
-        const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
-        const env = backendEnv();
-        await step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
+        await init();
         const planFile = join(dir, PLAN_FILE);
         const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])];
         try {
@@ -431,18 +435,12 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
       try {
         job = await openJob(`${input.unit}-apply`, input);
         const j = job;
-        const { root, wiring } = unitRoot(j, input.unit);
-        j.redact = redactorFor(j.structure, input, wiring, input.inputs);
-        j.log = new RunLog(j.redact);
-        const dir = writeUnitRoot(j, root);
-        writeTypedInputs(dir, wiring, input);
-        const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
-        const env = backendEnv();
+        const { dir, what, env, init } = prepareUnit(j, input);
         const sealed = await getObject(s3, bucket, input.planKey);
         if (!sealed) throw ApplicationFailure.nonRetryable(`applying unit ${input.unit}: the saved plan ${input.planKey} is not in the bucket`, 'PlanMissing');
         const planFile = join(dir, PLAN_FILE);
         writeFileSync(planFile, await deps.cipher.decrypt(sealed), { mode: 0o600 });
-        await step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
+        await init();
         await lockedStep(j, phase, key, input.unit, 'apply', input.run.runId, what('apply'), () => tf(j, dir, 'apply', what('apply'), ['apply', '-input=false', '-no-color', planFile], { env }));
         // The outputs the apply just wrote to the unit's state object: one S3 read instead of one more
         // tofu run on every unit's critical path; tofu is asked only when that is not a plain state.

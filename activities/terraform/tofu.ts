@@ -42,8 +42,9 @@ export function currentActivityCtx(): ActivityCtx {
  * Runs `fn` while heartbeating every `everyMs`: activities that check out or analyse code run under
  * the 30 s heartbeat timeout that tells a dead worker, and must not look dead while busy.
  */
-export async function whileAlive<T>(phase: string, fn: () => Promise<T>, everyMs = 3000): Promise<T> {
-  const ctx = currentActivityCtx();
+export async function whileAlive<T>(
+  phase: string, fn: () => Promise<T>, { ctx = currentActivityCtx(), everyMs = 3000 }: { ctx?: ActivityCtx; everyMs?: number } = {},
+): Promise<T> {
   ctx.heartbeat({ phase });
   const timer = setInterval(() => ctx.heartbeat({ phase }), everyMs);
   try {
