@@ -4,7 +4,7 @@
  * waiting on a run's progress query.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { StackConfig } from '../../activities/hcl/stack-config';
@@ -165,4 +165,59 @@ export async function spawnExecWorkerProcess(s: Stackly, id: string, labels: Rec
     await new Promise((r) => setTimeout(r, 200));
   }
   return { id, child, workDir, logFile, exited };
+}
+
+export interface OneResourceStackSpec {
+  name: string;
+  /** Environment, and the name of the stack's one state. */
+  env: string;
+  /** The suite's worker label (`requires.labels.suite`). */
+  label: string;
+  accountId: string;
+  policies?: string[];
+  /** A `hooks { … }` block for stack.hcl, as text. */
+  hooks?: string;
+  /** `triggers_replace` of the resource: a new value replaces it. */
+  trigger?: string;
+  autoDeploy?: boolean;
+  /** More HCL appended to main.tf. */
+  extraTf?: string;
+}
+
+/**
+ * A stack of one `terraform_data.db` at `stacks/<name>` of `repo`, committed, with its stack code and
+ * state registered the first time (later calls commit a new version and keep the same ids).
+ */
+export async function commitOneResourceStack(
+  s: Stackly, repo: { work: string; url: string; commit(message: string): string }, spec: OneResourceStackSpec,
+): Promise<StackIds> {
+  const { name, env, label, accountId } = spec;
+  const policies = spec.policies ?? [];
+  const trigger = spec.trigger ?? 'v1';
+  const autoDeploy = spec.autoDeploy ?? true;
+  const dir = join(repo.work, 'stacks', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${trigger}"\n  input = "x"\n}\n${spec.extraTf ?? ''}`);
+  writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n${spec.hooks ?? ''}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
+  const commit = repo.commit(`${name} ${trigger}`);
+  const config = {
+    name, environment: env, execution: 'modules', autoDeploy, onDelete: 'loose', parallelism: 1,
+    requires: { features: ['terraform'], labels: { suite: label } }, variables: {},
+    states: [{ name: env, variables: {} }], policies, hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
+  };
+  let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
+  if (!code) {
+    code = await s.t.db.insertInto('stack_codes').values({
+      account_id: accountId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
+      config: JSON.stringify(config), status: 'active',
+    }).returning('id').executeTakeFirstOrThrow();
+  }
+  let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
+  if (!state) {
+    state = await s.t.db.insertInto('stack_states').values({
+      account_id: accountId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
+      variables: '{}', metadata: '{}', status: 'active',
+    }).returning('id').executeTakeFirstOrThrow();
+  }
+  return { accountId, codeId: code.id, stateId: state.id, commit };
 }

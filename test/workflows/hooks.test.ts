@@ -18,24 +18,13 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { createSignatureVerifier } from '../../api/signature';
 import { progressQuery, rejectSignal, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
+import { commitOneResourceStack, waitForPhase, waitForProgress, type OneResourceStackSpec } from './helpers';
 import * as h from '../harness/services';
 
 const SECRET_ENV = 'STACKLY_HOOK_SECRET_HOOKSTEST';
 const SECRET = `hook-secret-${process.pid}-${Date.now()}`;
 
 interface Delivery { path: string; body: string; signature: string; event: string }
-
-async function waitForPhase(handle: WorkflowHandle, phases: string[], timeoutMs = 180_000): Promise<RunProgress> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RunProgress | undefined;
-  while (Date.now() < deadline) {
-    last = await handle.query(progressQuery);
-    if (phases.includes(last.phase)) return last;
-    if (['failed', 'rejected', 'cancelled', 'succeeded'].includes(last.phase)) throw new Error(`run ended ${last.phase}: ${last.error}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`run did not reach ${phases.join('/')} in time; last progress: ${JSON.stringify(last)}`);
-}
 
 /** The run's final progress, whether the workflow returned it or failed (the query still answers). */
 async function outcome(handle: WorkflowHandle): Promise<RunProgress> {
@@ -125,35 +114,8 @@ hook "notify" {
   });
 
   /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
-  async function stack(name: string, env: string, body: { policies?: string[]; hooks?: string; trigger?: string; autoDeploy?: boolean; extraTf?: string }) {
-    const dir = join(repo.work, 'stacks', name);
-    mkdirSync(dir, { recursive: true });
-    const policies = body.policies ?? [];
-    const autoDeploy = body.autoDeploy ?? true;
-    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${body.trigger ?? 'v1'}"\n  input = "x"\n}\n${body.extraTf ?? ''}`);
-    writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n${body.hooks ?? ''}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
-    const commit = repo.commit(`${name} ${body.trigger ?? 'v1'}`);
-    const config = {
-      name, environment: env, execution: 'modules', autoDeploy, onDelete: 'loose', parallelism: 1,
-      requires: { features: ['terraform'], labels: { suite: label } }, variables: {},
-      states: [{ name: env, variables: {} }], policies, hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
-    };
-    let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
-    if (!code) {
-      code = await s.t.db.insertInto('stack_codes').values({
-        account_id: acctId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
-        config: JSON.stringify(config), status: 'active',
-      }).returning('id').executeTakeFirstOrThrow();
-    }
-    let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
-    if (!state) {
-      state = await s.t.db.insertInto('stack_states').values({
-        account_id: acctId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
-        variables: '{}', metadata: '{}', status: 'active',
-      }).returning('id').executeTakeFirstOrThrow();
-    }
-    return { codeId: code.id, stateId: state.id, commit };
-  }
+  const stack = (name: string, env: string, body: Omit<OneResourceStackSpec, 'name' | 'env' | 'label' | 'accountId'>) =>
+    commitOneResourceStack(s, repo, { name, env, label, accountId: acctId, ...body });
 
   const start = (ids: { codeId: string; stateId: string; commit: string }, kind: RunKind = 'deploy', author?: string) => s.client.workflow.start('stackRunWorkflow', {
     taskQueue: s.taskQueue,
@@ -244,7 +206,7 @@ hook "notify" {
   it('a non-member\'s rejection does not end a run gated by an approval policy; a member\'s does', async () => {
     const ids = await stack('gated', 'gated', { policies: ['admins'] });
     const handle = await start(ids, 'deploy', 'carol');
-    await waitForPhase(handle, ['awaiting_approval']);
+    await waitForPhase(handle, ['awaiting_approval'], 180_000);
     await handle.signal(rejectSignal, { by: 'mallory', groups: ['dev'], reason: 'no' });
     await handle.signal(rejectSignal, { by: 'carol', groups: ['platform-admins'], reason: 'my own run' });
     await new Promise((r) => setTimeout(r, 1500));
@@ -267,13 +229,7 @@ hook "notify" {
     });
     const seen = deliveries.length;
     const handle = await start(ids);
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const p = await handle.query(progressQuery);
-      if (Object.values(p.units).some((u) => u.status === 'applying')) break;
-      if (Date.now() > deadline || ['failed', 'succeeded', 'cancelled'].includes(p.phase)) throw new Error(`never applying: ${JSON.stringify(p)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    await waitForProgress(handle, (p) => Object.values(p.units).some((u) => u.status === 'applying'), 'a unit applying');
     await handle.cancel();
     const p = await outcome(handle);
     assert.equal(p.phase, 'cancelled');

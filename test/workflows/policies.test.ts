@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
 import { approveSignal, progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
+import { commitOneResourceStack, waitForPhase } from './helpers';
 import * as h from '../harness/services';
 
 const POLICIES = `
@@ -29,18 +29,6 @@ policy "two_admins" {
   }
 }
 `;
-
-async function waitForPhase(handle: WorkflowHandle, phases: string[], timeoutMs = 180_000): Promise<RunProgress> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RunProgress | undefined;
-  while (Date.now() < deadline) {
-    last = await handle.query(progressQuery);
-    if (phases.includes(last.phase)) return last;
-    if (['failed', 'rejected', 'cancelled', 'succeeded'].includes(last.phase)) throw new Error(`run ended ${last.phase}: ${last.error}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`run did not reach ${phases.join('/')} in time; last progress: ${JSON.stringify(last)}`);
-}
 
 describe('policy gates of StackRunWorkflow on real components', function () {
   this.timeout(600_000);
@@ -62,33 +50,8 @@ describe('policy gates of StackRunWorkflow on real components', function () {
   after(async () => { await s?.stop(); });
 
   /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
-  async function stack(name: string, env: string, policies: string[], trigger: string, autoDeploy: boolean) {
-    const dir = join(repo.work, 'stacks', name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'main.tf'), `resource "terraform_data" "db" {\n  triggers_replace = "${trigger}"\n  input = "x"\n}\n`);
-    writeFileSync(join(dir, 'stack.hcl'), `stack "${name}" {\n  environment = "${env}"\n  auto_deploy = ${autoDeploy}\n  policies = ${JSON.stringify(policies)}\n  requires {\n    features = ["terraform"]\n    labels = { suite = "${label}" }\n  }\n  state "${env}" {}\n}\n`);
-    const commit = repo.commit(`${name} ${trigger}`);
-    const config = {
-      name, environment: env, execution: 'modules', autoDeploy, onDelete: 'loose', parallelism: 1,
-      requires: { features: ['terraform'], labels: { suite: label } }, variables: {},
-      states: [{ name: env, variables: {} }], policies, hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
-    };
-    let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
-    if (!code) {
-      code = await s.t.db.insertInto('stack_codes').values({
-        account_id: acctId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
-        config: JSON.stringify(config), status: 'active',
-      }).returning('id').executeTakeFirstOrThrow();
-    }
-    let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
-    if (!state) {
-      state = await s.t.db.insertInto('stack_states').values({
-        account_id: acctId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
-        variables: '{}', metadata: '{}', status: 'active',
-      }).returning('id').executeTakeFirstOrThrow();
-    }
-    return { codeId: code.id, stateId: state.id, commit };
-  }
+  const stack = (name: string, env: string, policies: string[], trigger: string, autoDeploy: boolean) =>
+    commitOneResourceStack(s, repo, { name, env, label, accountId: acctId, policies, trigger, autoDeploy });
 
   const start = (ids: { codeId: string; stateId: string; commit: string }, author?: string) => s.client.workflow.start('stackRunWorkflow', {
     taskQueue: s.taskQueue,
@@ -129,7 +92,7 @@ describe('policy gates of StackRunWorkflow on real components', function () {
     writeFileSync(join(repo.work, 'policies', 'window.hcl'), `policy "short_window" {\n  environment = "win"\n  schedule {\n    allowed_hours = ["${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 600_000))}"]\n  }\n}\n`);
     const ids = await stack('windowed', 'win', ['short_window'], 'v1', true);
     const handle = await start(ids);
-    const queued = await waitForPhase(handle, ['queued']);
+    const queued = await waitForPhase(handle, ['queued'], 180_000);
     assert.match(queued.waitingReason ?? '', /deployment window/);
     assert.ok(Date.now() < opens.getTime(), 'queued before the window opens');
     const result = (await handle.result()) as RunProgress;
@@ -144,7 +107,7 @@ describe('policy gates of StackRunWorkflow on real components', function () {
   it('needs two approvers from the group: a non-member, a duplicate and the author do not count', async () => {
     const ids = await stack('gated', 'prod', ['two_admins'], 'v1', true);
     const handle = await start(ids, 'carol');
-    await waitForPhase(handle, ['awaiting_approval']);
+    await waitForPhase(handle, ['awaiting_approval'], 180_000);
     const admins = ['platform-admins'];
     await handle.signal(approveSignal, { by: 'mallory', groups: ['dev'] });
     await handle.signal(approveSignal, { by: 'alice', groups: admins });
