@@ -7,10 +7,11 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { s3Client, type S3Settings } from '../scripts/services/minio';
+import { s3Client, type S3Settings } from '../common/s3';
+import { stateKey } from '../common/state-keys';
 import { analyzeStackDir } from './hcl/analyze';
 import { checkLocalSources } from './hcl/sources';
-import { INPUTS_FILE, synthesize, stateKey, typedInputsFile, type Synthesis } from './hcl/synthesize';
+import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis } from './hcl/synthesize';
 import { HclError } from './hcl/types';
 import { sharedCheckout } from './terraform/materialize';
 import { parseOutputs } from './terraform/plan-json';
@@ -64,7 +65,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
     async readUnitOutputs(input: { run: RunRef; unitNames: string[] }): Promise<Record<string, Record<string, UnitOutput>>> {
       const out: Record<string, Record<string, UnitOutput>> = {};
       for (const unit of input.unitNames) {
-        const key = stateKey(input.run.account, input.run.stack, input.run.state, unit);
+        const key = stateKey(input.run.statePrefix, unit);
         try {
           const obj = await s3.send(new GetObjectCommand({ Bucket: deps.s3.bucket, Key: key }));
           const state = JSON.parse(await obj.Body!.transformToString()) as { outputs?: Record<string, { value: unknown; sensitive?: boolean; type?: unknown }> };

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Db } from '../db';
-import type { S3Settings } from '../scripts/services/minio';
+import type { S3Settings } from '../common/s3';
 import { createAnalysisActivities } from './analysis';
 import { createHookActivities } from './hooks';
 import { createPolicyActivities } from './policies';

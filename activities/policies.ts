@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { emptyRunHooks, evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
 import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../policies/load';
-import { s3Client, type S3Settings } from '../scripts/services/minio';
+import { s3Client, type S3Settings } from '../common/s3';
 import { findLine, parseStackConfig } from './hcl/stack-config';
 import { HclError } from './hcl/types';
 import { sharedCheckout } from './terraform/materialize';

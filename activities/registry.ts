@@ -10,6 +10,8 @@
  * and nothing changes, so the caller re-plans against the new state. A stack code never moves back
  * to an older commit.
  */
+import { randomUUID } from 'node:crypto';
+import { stateKeyPrefix } from '../common/state-keys';
 import type { Db, Tx } from '../db';
 import type { Logger } from '../common/logger';
 import { recordEvent } from '../db/repos/events';
@@ -61,8 +63,8 @@ export interface RegisteredStack {
 export interface RegisterResult {
   stackCodeId: string;
   kind: 'new' | 'updated' | 'unchanged';
-  /** Active states after the change. */
-  states: Array<{ id: string; name: string }>;
+  /** Active states after the change, with the generation a run of this commit carries (newer supersedes older). */
+  states: Array<{ id: string; name: string; generation: number }>;
   /** States that are no longer declared and became loose. */
   loosened: string[];
 }
@@ -183,14 +185,16 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           const variables = { ...cfg.variables, ...sc.variables };
           const have = byName.get(sc.name);
           if (have) {
-            await updateState(tx, have.id, { variables, ...(have.status === 'loose' ? { status: 'active' } : {}) });
-            if (have.status === 'active' || have.status === 'loose') states.push({ id: have.id, name: have.name });
+            const row = await updateState(tx, have.id, { variables, ...(have.status === 'loose' ? { status: 'active' } : {}), bumpGeneration: kind !== 'unchanged' });
+            if (have.status === 'active' || have.status === 'loose') states.push({ id: have.id, name: have.name, generation: Number(row.generation) });
           } else {
+            // The state's objects live under a key derived from its id, never from a name in stack.hcl.
+            const id = randomUUID();
             const s = await insertState(tx, {
-              accountId: input.accountId, stackCodeId: codeId, name: sc.name, commit: input.commit,
-              tfStateKey: `${account}/${cfg.name}/${sc.name}/`, variables, metadata: { registered_by: `github:${input.deliveryId}` },
+              id, accountId: input.accountId, stackCodeId: codeId, name: sc.name, commit: input.commit,
+              tfStateKey: stateKeyPrefix(account, id), variables, metadata: { registered_by: `github:${input.deliveryId}` },
             });
-            states.push({ id: s.id, name: s.name });
+            states.push({ id: s.id, name: s.name, generation: Number(s.generation) });
           }
         }
         const declared = new Set(cfg.states.map((s) => s.name));

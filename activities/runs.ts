@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
+import { isStateKeyPrefix } from '../common/state-keys';
 import { recordEvent } from '../db/repos/events';
 import type { EventType } from '../db/tables/events';
 import type { OperationStatus, OperationType } from '../db/tables/operations';
@@ -25,6 +26,8 @@ export interface RunContext {
   stack: string;
   stateId: string;
   state: string;
+  /** Prefix of the state's objects in the bucket: `<account>/<state-id>/`. */
+  stateKeyPrefix: string;
   environment: string;
   repoUrl: string;
   stackPath: string;
@@ -45,7 +48,7 @@ export function createRunActivities({ db, logger }: RunsDeps) {
         .innerJoin('stack_codes as c', 'c.id', 's.stack_code_id')
         .innerJoin('accounts as a', 'a.id', 's.account_id')
         .select([
-          's.id as stateId', 's.name as state', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
+          's.id as stateId', 's.name as state', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
           'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
           'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
         ])
@@ -61,10 +64,20 @@ export function createRunActivities({ db, logger }: RunsDeps) {
       if (input.kind !== 'destroy' && row.stateStatus !== 'active') {
         throw ApplicationFailure.nonRetryable(`stack state ${row.state} is ${row.stateStatus}`, 'StackStateNotActive');
       }
+      if (!isStateKeyPrefix(row.stateKeyPrefix)) {
+        throw ApplicationFailure.nonRetryable(`stack state ${row.state} (${row.stateId}) has no state key of its own (${row.stateKeyPrefix}): run \`npm run migrate\``, 'StateKeyNotMigrated');
+      }
+      if (row.legacyKey) {
+        // Its objects still sit under the name-derived key: planning now would plan against nothing.
+        throw ApplicationFailure.nonRetryable(
+          `the Terraform state of ${row.state} (${row.stateId}) has not been moved from ${row.legacyKey} to ${row.stateKeyPrefix} yet: run \`npm run migrate\` with S3_* set`,
+          'StateKeyNotMigrated',
+        );
+      }
       const config = row.config as StackConfig;
       return {
         accountId: row.accountId, account: row.account, stackCodeId: row.stackCodeId, stack: row.stack,
-        stateId: row.stateId, state: row.state, environment: config.environment ?? row.state,
+        stateId: row.stateId, state: row.state, stateKeyPrefix: row.stateKeyPrefix, environment: config.environment ?? row.state,
         repoUrl: row.repoUrl, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
       };

@@ -64,7 +64,7 @@ async function one(modules: number, files: number): Promise<void> {
       const t1 = process.hrtime.bigint();
       const { callGraph, units } = buildUnits(st);
       const t2 = process.hrtime.bigint();
-      const syn = synthesize({ structure: st, callGraph, units, repoRoot: dir, stackRoot: dir, unitsDir: join(dir, '.units'), backend: { type: 's3', account: 'a', stack: 's', state: 'p' } });
+      const syn = synthesize({ structure: st, callGraph, units, repoRoot: dir, stackRoot: dir, unitsDir: join(dir, '.units'), backend: { type: 's3', prefix: 'a/00000000-0000-4000-8000-000000000001/' } });
       const t3 = process.hrtime.bigint();
       const rssMb = (process.resourceUsage().maxRSS / 1024).toFixed(0);
       const heapMb = (process.memoryUsage().heapUsed / 1048576).toFixed(0);

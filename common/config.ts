@@ -125,7 +125,7 @@ const schemas = {
     TF_BINARY: z.string().min(1).default('tofu'),
     STACKLY_WORK_DIR: z.string().min(1).optional(),
   }),
-  migrate: z.object({ ...shared, ...database, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
+  migrate: z.object({ ...shared, ...database, ...s3, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
 } as const;
 
 export type ProcessName = keyof typeof schemas;

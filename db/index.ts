@@ -6,6 +6,7 @@ import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvid
 import { Pool, type PoolConfig } from 'pg';
 import type { Database } from './schema';
 import * as m0001 from './migrations/20261122_0001_registry';
+import * as m0002 from './migrations/20261201_0002_state_identity';
 
 export type { Database } from './schema';
 export type Db = Kysely<Database>;
@@ -15,6 +16,7 @@ export type DbOrTx = Db | Tx;
 /** Every migration, in order. Listed statically so builds and bundles need no directory scan. */
 const MIGRATIONS: Record<string, Migration> = {
   '20261122_0001_registry': m0001,
+  '20261201_0002_state_identity': m0002,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -101,7 +101,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     control.emitRunEvent({ ctx, operationId, type, payload: { workflow_id: workflowId, ...payload }, dedupeKey: `${workflowId}:${++seq}:${type}` });
 
   const source: StackSource = { repoUrl: ctx.repoUrl, commit: input.commit, stackPath: ctx.stackPath };
-  const run: RunRef = { account: ctx.account, stack: ctx.stack, state: ctx.state, runId: workflowId };
+  const run: RunRef = { account: ctx.account, stack: ctx.stack, state: ctx.state, stateId: ctx.stateId, statePrefix: ctx.stateKeyPrefix, runId: workflowId };
   const requires: Requirement = ctx.config.requires;
 
   /** A task queue with a live matching worker; waits (visibly, durably) until there is one. */

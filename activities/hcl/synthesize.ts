@@ -13,7 +13,7 @@
  *   it reads are copied;
  * - provider blocks and terraform.required_providers/required_version are copied (a provider block
  *   whose settings read other nodes only into units that use it, see graph.ts);
- * - the backend: `backend "s3" { key = "<account>/<stack>/<state>/<unit>.tfstate" }`; bucket,
+ * - the backend: `backend "s3" { key = "<account>/<state-id>/<unit>.tfstate" }`; bucket,
  *   region, endpoint and credentials are given at `init` with `-backend-config`, so no secret is
  *   ever written into generated files. Tests may ask for a local backend instead.
  *
@@ -25,10 +25,12 @@ import type { UnitGraph } from '../../workflows/graph-types';
 import { rewritePathReferences, rewriteReferences, unwrapExpression, type ExprRef, type PathRef } from './expressions';
 import { providerUsers, type CallGraph } from './graph';
 import { isLocalSource } from './parse-module';
+import { stateKey, StateKeyError } from '../../common/state-keys';
 import { HclError, type Json, type JsonObject, type ModuleStructure, type ProviderDecl, type Ref } from './types';
 
 export type BackendChoice =
-  | { type: 's3'; account: string; stack: string; state: string }
+  /** `prefix`: the state's key prefix, `<account>/<state-id>/` (common/state-keys.ts). */
+  | { type: 's3'; prefix: string }
   | { type: 'local'; /** absolute dir; the state file is <dir>/<unit>.tfstate */ dir: string }
   | { type: 'none' };
 
@@ -84,12 +86,14 @@ export interface Synthesis {
 
 export const OUTPUTS_ROOT = '_outputs';
 
-/** State key of one unit: `<account>/<stack>/<state>/<unit>.tfstate`. */
-export function stateKey(account: string, stack: string, state: string, unit: string): string {
-  for (const [what, v] of Object.entries({ account, stack, state, unit })) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(v) || v === '.' || v === '..') throw new HclError('config', `state key: ${what} "${v}" must match [A-Za-z0-9_.-]+`);
+/** State key of one unit: `<account>/<state-id>/<unit>.tfstate` (common/state-keys.ts). */
+function unitStateKey(prefix: string, unit: string): string {
+  try {
+    return stateKey(prefix, unit);
+  } catch (e) {
+    if (e instanceof StateKeyError) throw new HclError('config', e.message);
+    throw e;
   }
-  return `${account}/${stack}/${state}/${unit}.tfstate`;
 }
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -188,7 +192,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
 
   const backendBlock = (unit: string): JsonObject | undefined => {
     const b = input.backend;
-    if (b.type === 's3') return { s3: { key: stateKey(b.account, b.stack, b.state, unit) } };
+    if (b.type === 's3') return { s3: { key: unitStateKey(b.prefix, unit) } };
     if (b.type === 'local') return { local: { path: toPosix(resolve(b.dir, `${unit}.tfstate`)) } };
     return undefined;
   };

@@ -16,10 +16,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../db';
 import { liveWorkers } from '../../db/repos/workers';
 import type { Logger } from '../../common/logger';
-import { s3Client, type S3Settings } from '../../scripts/services/minio';
+import { s3Client, type S3Settings } from '../../common/s3';
+import { stateKey } from '../../common/state-keys';
 import { analyzeStackDir } from '../hcl/analyze';
 import { checkLocalSources } from '../hcl/sources';
-import { INPUTS_FILE, stateKey, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
+import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { createAnalysisCache } from './analysis-cache';
 import { materialize } from './materialize';
@@ -148,7 +149,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     job.syn = synthesize({
       structure: analysis.structure, callGraph: analysis.callGraph, units: analysis.units,
       repoRoot, stackRoot, unitsDir: join(dir, 'units'),
-      backend: { type: 's3', account: input.run.account, stack: input.run.stack, state: input.run.state },
+      backend: { type: 's3', prefix: input.run.statePrefix },
     });
     return job;
   }
@@ -365,7 +366,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
         // The unit states, merged into the local state of the original root.
         const states: Array<{ unit: string; json: string }> = [];
         for (const u of input.units.units) {
-          const raw = await getObject(s3, bucket, stateKey(input.run.account, input.run.stack, input.run.state, u.name));
+          const raw = await getObject(s3, bucket, stateKey(input.run.statePrefix, u.name));
           if (raw) states.push({ unit: u.name, json: raw.toString('utf8') });
         }
         const statePath = join(j.dir, STATE_FILE_NAME);
@@ -394,7 +395,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
       const phase = input.destroy ? 'plan-destroy' : 'plan';
       const logKey = logKeyOf(input.run.runId, input.unit, phase);
       const planKey = unitPlanKey(input.run.runId, input.unit);
-      const key = stateKey(input.run.account, input.run.stack, input.run.state, input.unit);
+      const key = stateKey(input.run.statePrefix, input.unit);
       let job: Job | undefined;
       const started = Date.now();
       try {
@@ -429,7 +430,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     async applyUnit(input: UnitApplyInput): Promise<UnitApplyResult> {
       const phase = input.destroy ? 'apply-destroy' : 'apply';
       const logKey = logKeyOf(input.run.runId, input.unit, phase);
-      const key = stateKey(input.run.account, input.run.stack, input.run.state, input.unit);
+      const key = stateKey(input.run.statePrefix, input.unit);
       let job: Job | undefined;
       const started = Date.now();
       try {

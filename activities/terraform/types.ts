@@ -16,8 +16,13 @@ export interface StackSource {
 /** Identity of a run, for state keys, plan and log object keys, and lock ownership. */
 export interface RunRef {
   account: string;
+  /** Names, for messages only: never part of a key. */
   stack: string;
   state: string;
+  /** stack_states.id */
+  stateId: string;
+  /** Prefix of the state's objects in the bucket, `<account>/<state-id>/` (stack_states.tf_state_key). */
+  statePrefix: string;
   /** Temporal workflow id of the run. */
   runId: string;
 }

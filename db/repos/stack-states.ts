@@ -1,4 +1,5 @@
 /** stack_states: deployed instances of a stack code (`prod`, `staging`), active or loose. */
+import { sql } from 'kysely';
 import type { DbOrTx, Tx } from '../index';
 import type { StackState, StackStateStatus } from '../tables/stack-states';
 import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
@@ -18,6 +19,8 @@ export async function lockState(tx: Tx, accountId: string, id: string): Promise<
 }
 
 export interface NewState {
+  /** The id, chosen by the caller because the state key is derived from it. */
+  id: string;
   accountId: string;
   stackCodeId: string;
   name: string;
@@ -31,6 +34,7 @@ export async function insertState(db: DbOrTx, s: NewState): Promise<StackState> 
   return db
     .insertInto('stack_states')
     .values({
+      id: s.id,
       account_id: s.accountId,
       stack_code_id: s.stackCodeId,
       name: s.name,
@@ -39,6 +43,7 @@ export async function insertState(db: DbOrTx, s: NewState): Promise<StackState> 
       variables: JSON.stringify(s.variables ?? {}),
       metadata: JSON.stringify(s.metadata ?? {}),
       status: 'active',
+      generation: 1,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -47,7 +52,7 @@ export async function insertState(db: DbOrTx, s: NewState): Promise<StackState> 
 export async function updateState(
   db: DbOrTx,
   id: string,
-  v: { status?: StackStateStatus; stackCodeId?: string | null; variables?: unknown; metadata?: Record<string, unknown> },
+  v: { status?: StackStateStatus; stackCodeId?: string | null; variables?: unknown; metadata?: Record<string, unknown>; bumpGeneration?: boolean },
 ): Promise<StackState> {
   return db
     .updateTable('stack_states')
@@ -56,6 +61,7 @@ export async function updateState(
       ...(v.stackCodeId !== undefined ? { stack_code_id: v.stackCodeId } : {}),
       ...(v.variables !== undefined ? { variables: JSON.stringify(v.variables) } : {}),
       ...(v.metadata !== undefined ? { metadata: JSON.stringify(v.metadata) } : {}),
+      ...(v.bumpGeneration ? { generation: sql<string>`generation + 1` } : {}),
       updated_at: new Date(),
     })
     .where('id', '=', id)

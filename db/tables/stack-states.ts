@@ -11,8 +11,12 @@ export interface StackStatesTable {
   name: string;
   /** The commit last deployed. */
   commit_hash: string;
-  /** Prefix of this state's per-unit state objects: <account>/<stack>/<state>/ */
+  /** Prefix of this state's per-unit state objects: `<account>/<state-id>/` (common/state-keys.ts). Never changes. */
   tf_state_key: string;
+  /** The name-derived prefix its objects had before migration 0002, until they are moved (db/state-objects.ts). */
+  legacy_tf_state_key: Generated<string | null>;
+  /** Grows with every registration of a new commit: orders the runs of this state (newer supersedes older). */
+  generation: ColumnType<string, string | number | undefined, string | number>;
   variables: Json;
   metadata: Json;
   status: StackStateStatus;

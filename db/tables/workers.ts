@@ -17,5 +17,7 @@ export interface WorkersTable {
   started_at: Generated<Date>;
   last_heartbeat_at: Generated<Date>;
   stopped_at: Date | null;
+  /** Random per process start: a restarted worker with the same id is a new incarnation. */
+  incarnation: Generated<string | null>;
 }
 export type WorkerRow = Selectable<WorkersTable>;

@@ -1,5 +1,5 @@
 /** MinIO as the S3 endpoint: per-unit state, plan files, logs. */
-import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, spawnService, waitFor, type ManagedProcess } from './process';
@@ -17,27 +17,14 @@ export interface MinioOptions {
   timeoutMs?: number;
 }
 
-export interface S3Settings {
-  endpoint: string;
-  region: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import { s3Client, type S3Settings } from '../../common/s3';
+
+export { s3Client, type S3Settings };
 
 export interface MinioService extends S3Settings {
   consoleUrl: string;
   proc: ManagedProcess;
   stop(): Promise<void>;
-}
-
-export function s3Client(s: S3Settings): S3Client {
-  return new S3Client({
-    endpoint: s.endpoint,
-    region: s.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
-  });
 }
 
 /** Creates the bucket (versioned, so earlier state objects can be recovered) when missing. */

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -88,7 +89,7 @@ describe('units apply like the original root (real tofu)', function () {
       backend = { type: 'local', dir: join(work, 'state') };
     } else {
       const s = await s3();
-      backend = { type: 's3', account: 'acct', stack: 'chain', state: 'test' };
+      backend = { type: 's3', prefix: `acct/${randomUUID()}/` };
       const cfg = join(work, 'backend.s3.tfbackend');
       writeFileSync(cfg, [
         `bucket = ${JSON.stringify(s.bucket)}`,

@@ -4,10 +4,12 @@
  * waiting on a run's progress query.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { StackConfig } from '../../activities/hcl/stack-config';
+import { stateKeyPrefix } from '../../common/state-keys';
 import { progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import * as h from '../harness/services';
 import type { Stackly } from '../harness/stackly';
@@ -19,6 +21,8 @@ export interface StackIds {
   codeId: string;
   stateId: string;
   commit: string;
+  /** The state's key prefix in the bucket, `<account>/<state-id>/`. */
+  statePrefix: string;
 }
 
 export interface StackSpec {
@@ -81,11 +85,13 @@ export async function registerStack(s: Stackly, spec: StackSpec): Promise<StackI
     account_id: accountId, repo_url: spec.repoUrl, repo_path: spec.repoPath, name: spec.name, current_commit: spec.commit,
     config: JSON.stringify(config), status: 'active',
   }).returning('id').executeTakeFirstOrThrow();
-  const state = await s.t.db.insertInto('stack_states').values({
-    account_id: accountId, stack_code_id: code.id, name: stateName, commit_hash: '0'.repeat(40),
-    tf_state_key: `${spec.account}/${spec.name}/${stateName}/`, variables: JSON.stringify(spec.variables ?? {}), metadata: '{}', status: 'active',
-  }).returning('id').executeTakeFirstOrThrow();
-  return { accountId, codeId: code.id, stateId: state.id, commit: spec.commit };
+  const id = randomUUID();
+  const statePrefix = stateKeyPrefix(spec.account, id);
+  await s.t.db.insertInto('stack_states').values({
+    id, account_id: accountId, stack_code_id: code.id, name: stateName, commit_hash: '0'.repeat(40),
+    tf_state_key: statePrefix, variables: JSON.stringify(spec.variables ?? {}), metadata: '{}', status: 'active',
+  }).execute();
+  return { accountId, codeId: code.id, stateId: id, commit: spec.commit, statePrefix };
 }
 
 /** Starts a run of the state on the suite's control queue (a fresh workflow id each time). */
@@ -212,12 +218,13 @@ export async function commitOneResourceStack(
       config: JSON.stringify(config), status: 'active',
     }).returning('id').executeTakeFirstOrThrow();
   }
-  let state = await s.t.db.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).executeTakeFirst();
+  let state = await s.t.db.selectFrom('stack_states').select(['id', 'tf_state_key']).where('stack_code_id', '=', code.id).executeTakeFirst();
   if (!state) {
+    const id = randomUUID();
     state = await s.t.db.insertInto('stack_states').values({
-      account_id: accountId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: `acme/${name}/${env}/`,
+      id, account_id: accountId, stack_code_id: code.id, name: env, commit_hash: '0'.repeat(40), tf_state_key: stateKeyPrefix('acme', id),
       variables: '{}', metadata: '{}', status: 'active',
-    }).returning('id').executeTakeFirstOrThrow();
+    }).returning(['id', 'tf_state_key']).executeTakeFirstOrThrow();
   }
-  return { accountId, codeId: code.id, stateId: state.id, commit };
+  return { accountId, codeId: code.id, stateId: state.id, commit, statePrefix: state.tf_state_key };
 }

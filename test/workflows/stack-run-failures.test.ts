@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateKey } from '../../activities/hcl/synthesize';
+import { stateKey } from '../../common/state-keys';
 import { logKeyOf } from '../../activities/terraform';
 import { getObject, readStateLock } from '../../activities/terraform/store';
 import { s3Client } from '../../scripts/services';
@@ -279,7 +279,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     /** Waits until `worker` holds the state lock of `unit` for its apply. */
     async function applyingOn(worker: WorkerProcess, stack: string, unit: string, workflowId: string) {
       const s3 = await h.s3();
-      const key = stateKey(account, stack, 'test', unit);
+      const key = stateKey(ids[stack]!.statePrefix, unit);
       let lock;
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {

@@ -76,7 +76,7 @@ describe('StackRunWorkflow on real components', function () {
     assert.deepEqual(result.outputs!.secret, { value: '(sensitive)', sensitive: true });
 
     const s3 = await h.s3();
-    const listed = await s3Client(s3).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'acme/chain/test/' }));
+    const listed = await s3Client(s3).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: ids.statePrefix }));
     const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.tfstate'));
     assert.equal(keys.length, Object.keys(result.units).length, `one state object per unit: ${keys.join(', ')}`);
 
@@ -112,7 +112,7 @@ describe('StackRunWorkflow on real components', function () {
     // Every unit's state is empty afterwards.
     const s3 = await h.s3();
     const client = s3Client(s3);
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'acme/chain/test/' }));
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: ids.statePrefix }));
     for (const key of (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.tfstate'))) {
       const body = await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body!.transformToString();
       assert.deepEqual((JSON.parse(body) as { resources: unknown[] }).resources, [], `${key} is empty`);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,8 @@ import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
 import { createLogger } from '../../../common/logger';
 import { heartbeatWorker, registerWorker } from '../../../db/repos/workers';
 import { analyzeStackDir } from '../../../activities/hcl/analyze';
-import { stateKey, synthesize, OUTPUTS_ROOT } from '../../../activities/hcl/synthesize';
+import { synthesize, OUTPUTS_ROOT } from '../../../activities/hcl/synthesize';
+import { stateKey, stateKeyPrefix } from '../../../common/state-keys';
 import {
   blobCipherFromKeyring, createTerraformActivities, readStateLock, type BlobCipher, type TerraformActivities,
 } from '../../../activities/terraform';
@@ -59,6 +60,9 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
   let bin: string;
   const logger = createLogger('test', 'silent');
   const account = `acct${randomBytes(3).toString('hex')}`;
+  /** One state id per stack of the fixture: its objects live under `<account>/<id>/`. */
+  const stateIds: Record<string, string> = {};
+  const prefixOf = (stack: string): string => stateKeyPrefix(account, stateIds[stack] ??= randomUUID());
 
   const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number } = {}): TerraformActivities =>
     createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, logger, cipher, heartbeatMs: 500, ...extra });
@@ -92,7 +96,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
   async function base(stack: string, variables: Record<string, unknown>, runId: string): Promise<TerraformBase & { units: UnitGraph }> {
     const { units } = await analyzeStackDir(join(FIXTURE, 'stacks', stack));
     const source: StackSource = { repoUrl, commit, stackPath: `stacks/${stack}` };
-    const run: RunRef = { account, stack, state: 'test', runId };
+    const run: RunRef = { account, stack, state: 'test', stateId: (prefixOf(stack), stateIds[stack]!), statePrefix: prefixOf(stack), runId };
     return { source, run, units, variables };
   }
 
@@ -141,7 +145,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
         const applied = await applier.applyUnit({ ...input, unit, inputs: inputsOf(unit), planKey: plan.planKey });
         timings[unit] = Date.now() - t0;
         produced.set(unit, applied.outputs);
-        assert.ok(await exists(stateKey(account, 'small', 'test', unit)), `state object of ${unit}`);
+        assert.ok(await exists(stateKey(prefixOf('small'), unit)), `state object of ${unit}`);
       }
       assert.equal(produced.get(OUTPUTS_ROOT)!.final!.value, 'it-echo-app-echo');
       process.stdout.write(`      plan+apply per unit (ms): ${JSON.stringify(timings)}\n`);
@@ -169,7 +173,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
     it('breaks the lock of a dead worker, and refuses to break a live one', async () => {
       const input = await base('small', vars, 'run-3');
       const unit = input.units.units[0]!.name;
-      const key = stateKey(account, 'small', 'test', unit);
+      const key = stateKey(prefixOf('small'), unit);
       const fakeLock = (id: string) => JSON.stringify({ ID: id, Operation: 'OperationTypeApply', Info: '', Who: 'x@y', Version: '1.12.6', Created: new Date().toISOString(), Path: `${settings.bucket}/${key}` });
       const put = (k: string, body: string) => client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: k, Body: body }));
 
@@ -199,7 +203,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
     it('interrupts a long apply, releases the lock, records the holder while it runs', async () => {
       const input = await base('slow', { seconds: 120 }, 'run-slow');
       const unit = input.units.units[0]!.name;
-      const key = stateKey(account, 'slow', 'test', unit);
+      const key = stateKey(prefixOf('slow'), unit);
       const plan = await activities('worker-c').planUnit({ ...input, unit, inputs: {} });
       assert.equal(plan.hasChanges, true);
 

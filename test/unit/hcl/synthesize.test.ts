@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { analyzeStackDir } from '../../../activities/hcl/analyze';
-import { ctyTypeConstraint, stateKey, synthesize } from '../../../activities/hcl/synthesize';
+import { ctyTypeConstraint, synthesize } from '../../../activities/hcl/synthesize';
+import { stateKey, stateKeyPrefix } from '../../../common/state-keys';
 import { HclError } from '../../../activities/hcl/types';
 import { assertGolden, FIXTURES } from './golden';
 
@@ -11,7 +12,7 @@ describe('hcl/synthesize', () => {
     const s = synthesize({
       structure: a.structure, callGraph: a.callGraph, units: a.units,
       repoRoot: '/repo', stackRoot: '/repo/stacks/realistic', unitsDir: '/work/run/units',
-      backend: { type: 's3', account: 'acme', stack: 'realistic', state: 'prod' },
+      backend: { type: 's3', prefix: 'acme/6f1c2a9e-7d4b-4c3a-9e2f-1a2b3c4d5e6f/' },
     });
     for (const r of [...s.units, s.outputs]) for (const [f, text] of Object.entries(r.files)) assertGolden(`realistic/synth/${r.dir}/${f}`, text);
     assertGolden('realistic/wiring.json', `${JSON.stringify(s.wiring, null, 2)}\n`);
@@ -22,7 +23,7 @@ describe('hcl/synthesize', () => {
     assert.equal(app.locals.subnet, '${var.stackly_module_net[0].subnet_ids}');
     assert.deepEqual(app.module.app.providers, { aws: 'aws.west' });
     assert.equal(app.module.app.depends_on, undefined, 'depends_on on another unit is kept by the unit order instead');
-    assert.equal(app.terraform.backend.s3.key, 'acme/realistic/prod/app.tfstate');
+    assert.equal(app.terraform.backend.s3.key, 'acme/6f1c2a9e-7d4b-4c3a-9e2f-1a2b3c4d5e6f/app.tfstate');
     const sg = JSON.parse(s.units.find((u) => u.unit === 'root-2')!.files['main.tf.json']!);
     assert.equal(sg.resource.aws_security_group.app.dynamic.ingress[0].content[0].from_port, '${ingress.value}');
     assert.deepEqual(sg.resource.aws_security_group.app.lifecycle[0].ignore_changes, ['tags']);
@@ -46,9 +47,15 @@ describe('hcl/synthesize', () => {
     }), (e: unknown) => e instanceof HclError && e.kind === 'source' && /module "outside" \(main\.tf\): source "\.\.\/.*" resolves outside the repository/.test(e.message));
   });
 
-  it('builds state keys and refuses unsafe parts', () => {
-    assert.equal(stateKey('acme', 'net', 'prod', 'eks.kms'), 'acme/net/prod/eks.kms.tfstate');
-    assert.throws(() => stateKey('acme', '../x', 'prod', 'u'), /stack "\.\.\/x"/);
+  it('builds state keys from the state id and refuses anything else', () => {
+    const id = '6f1c2a9e-7d4b-4c3a-9e2f-1a2b3c4d5e6f';
+    assert.equal(stateKeyPrefix('acme', id), `acme/${id}/`);
+    assert.equal(stateKey(stateKeyPrefix('acme', id), 'eks.kms'), `acme/${id}/eks.kms.tfstate`);
+    // A name from stack.hcl is never a key: only the id-derived prefix is accepted.
+    assert.throws(() => stateKey('acme/net/prod/', 'u'), /not a state prefix/);
+    assert.throws(() => stateKeyPrefix('acme', 'net'), /not a uuid/);
+    assert.throws(() => stateKeyPrefix('../x', id), /account "\.\.\/x"/);
+    assert.throws(() => stateKey(stateKeyPrefix('acme', id), '../u'), /unit "\.\.\/u"/);
   });
 });
 
