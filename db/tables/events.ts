@@ -8,6 +8,7 @@ export const EVENT_TYPES = [
   'deploy_completed', 'deploy_failed', 'run_cancelled', 'worker_wait',
   'history_rewritten', 'state_loose', 'destroy_initiated', 'destroy_completed', 'drift_detected',
   'hook_completed', 'hook_failed',
+  'run_queued', 'run_superseded', 'module_moved', 'state_unlocked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

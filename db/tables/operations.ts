@@ -1,7 +1,7 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
 export type OperationType = 'plan' | 'apply' | 'destroy' | 'drift';
-export type OperationStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type OperationStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'superseded';
 type JsonOrNull = ColumnType<unknown | null, string | null | undefined, string | null>;
 
 export interface OperationsTable {
