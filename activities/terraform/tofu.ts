@@ -7,15 +7,18 @@
  *   environment (database URL, Vault token) reaches tofu or the user's `local-exec` commands.
  * - While tofu runs, the activity heartbeats every few seconds with the phase and the last output
  *   line (redacted). Heartbeats are also how Temporal delivers cancellation to an activity.
- * - On cancellation tofu gets SIGINT (it stops gracefully: provisioners are interrupted, state is
- *   written and the state lock released), SIGKILL of its process group after a grace period; then
+ * - tofu and everything it starts die with the worker (a PID namespace of its own where possible,
+ *   see Containment): a retry never overlaps an orphaned provisioner or a tofu still writing state.
+ * - On cancellation tofu's process group gets SIGINT (it stops gracefully: provisioners are
+ *   interrupted, state is written and the state lock released), SIGKILL after a grace period; then
  *   the cancellation is rethrown so Temporal sees the activity as cancelled.
  * - stdout/stderr go into a redacted log (uploaded to S3 by the caller); failures carry what was
  *   being done and the tail of the redacted output, and are classified (bad config: non-retryable;
  *   lock held; anything else: retryable).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -166,36 +169,166 @@ export interface RunTofuOptions {
   graceMs?: number;
   /** Called at every heartbeat tick while tofu runs (e.g. to claim the state lock). */
   onTick?: () => Promise<void>;
+  /** How tofu is tied to this process (default: what {@link processContainment} detected). */
+  containment?: Containment;
 }
 
 const TAIL_LINES = 25;
 
-let setprivPath: string | null | undefined;
-
 /**
- * util-linux `setpriv`, when this is Linux and it is installed: it sets PR_SET_PDEATHSIG and execs
- * tofu, so tofu is SIGKILLed when the worker process dies. tofu runs in its own process group (for a
- * clean interrupt on cancellation) and would otherwise outlive a killed worker and go on writing the
- * state while a retry on another worker, seeing the holder of its lock dead, breaks that lock.
+ * How tofu and everything it starts are tied to the life of this worker process, so that nothing
+ * outlives a killed worker (a retried apply must never overlap an orphaned `local-exec` command):
+ *
+ * - `pid-namespace`: `setpriv --pdeathsig KILL -- unshare [--user --map-current-user] --pid --fork
+ *   --kill-child -- tofu …` (util-linux). The worker's death kills `unshare` (PR_SET_PDEATHSIG), which
+ *   kills tofu, the init of a PID namespace of its own; when that init dies the kernel kills every
+ *   process in the namespace, even those that called setsid or double-forked. `--user` (an
+ *   unprivileged user namespace, the worker's uid mapped to itself) is used where the worker may not
+ *   create a PID namespace on its own (not root). /proc is not remounted: tofu sees the machine's.
+ * - `process-group`: where no namespace can be made (a container without the capability, seccomp, not
+ *   Linux): tofu runs in a process group of its own (under `setpriv --pdeathsig KILL` where it
+ *   exists), and one small supervisor process per worker, which outlives the worker, SIGKILLs every
+ *   such group it was told about when the worker's end of its stdin closes (the worker died).
+ *   Processes that leave the group (setsid) escape it.
+ * - `none`: neither (no process groups): tofu runs as a plain child; a warning is logged at start.
+ *
+ * In every mode tofu leads a process group of its own: cancellation sends SIGINT to that group (tofu
+ * stops gracefully: provisioners are interrupted, state written, the lock released), SIGKILL of the
+ * group after the grace period; whatever of the group is left when tofu exits is SIGKILLed too.
  */
-function findSetpriv(path: string | undefined): string | null {
-  if (setprivPath !== undefined) return setprivPath;
-  setprivPath = null;
-  if (process.platform !== 'linux') return setprivPath;
-  for (const dir of [...(path ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin']) {
-    try {
-      accessSync(join(dir, 'setpriv'), constants.X_OK);
-      setprivPath = join(dir, 'setpriv');
-      break;
-    } catch { /* not here */ }
-  }
-  return setprivPath;
+export type ContainmentMode = 'pid-namespace' | 'process-group' | 'none';
+
+export interface Containment {
+  mode: ContainmentMode;
+  /** argv put before tofu's own (the wrappers), possibly empty. */
+  prefix: string[];
+  /** What was chosen and why, for the worker's start-up log. */
+  description: string;
+  /** process-group mode: the supervisor that kills the groups when the worker dies. */
+  supervisor?: GroupSupervisor;
 }
 
-/** The command line that runs tofu and ties its life to this process where the platform allows. */
-export function tofuCommand(bin: string, args: string[], path: string | undefined): { command: string; args: string[] } {
-  const setpriv = findSetpriv(path);
-  return setpriv ? { command: setpriv, args: ['--pdeathsig', 'KILL', '--', bin, ...args] } : { command: bin, args };
+/**
+ * The supervisor of `process-group` mode: a detached node process, one per worker, reading
+ * `+<pgid>` / `-<pgid>` lines on its stdin; when the stdin ends (the worker exited or was killed: the
+ * kernel closes its end of the pipe) it SIGKILLs every group still registered and exits. It ignores
+ * SIGINT/SIGTERM/SIGHUP so a Ctrl-C or a stop of the worker does not take it down first.
+ */
+const SUPERVISOR_SCRIPT = `
+const groups = new Set();
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
+let buf = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => {
+  buf += d;
+  for (let i = buf.indexOf('\\n'); i >= 0; i = buf.indexOf('\\n')) {
+    const line = buf.slice(0, i); buf = buf.slice(i + 1);
+    const g = Number(line.slice(1));
+    if (!Number.isInteger(g) || g <= 1) continue;
+    if (line[0] === '+') groups.add(g); else groups.delete(g);
+  }
+});
+const end = () => { for (const g of groups) { try { process.kill(-g, 'SIGKILL'); } catch {} } process.exit(0); };
+process.stdin.on('end', end);
+process.stdin.on('error', end);
+`;
+
+export class GroupSupervisor {
+  private child: ChildProcess | undefined;
+
+  /** The supervisor's pid (started on first use), for tests. */
+  get pid(): number | undefined { return this.ensure()?.pid; }
+
+  private ensure(): ChildProcess | undefined {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.child.stdin?.writable) return this.child;
+    try {
+      const child = spawn(process.execPath, ['-e', SUPERVISOR_SCRIPT], {
+        stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: { PATH: process.env.PATH ?? '' },
+      });
+      child.on('error', () => { if (this.child === child) this.child = undefined; });
+      child.on('exit', () => { if (this.child === child) this.child = undefined; });
+      child.stdin!.on('error', () => undefined);
+      // Neither the process nor its pipe keeps the worker's event loop alive.
+      child.unref();
+      (child.stdin as unknown as Socket).unref();
+      this.child = child;
+      return child;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Kill group `pgid` if this worker dies. */
+  watch(pgid: number): boolean {
+    const c = this.ensure();
+    return c ? c.stdin!.write(`+${pgid}\n`) || true : false;
+  }
+
+  unwatch(pgid: number): void {
+    if (this.child?.stdin?.writable) this.child.stdin.write(`-${pgid}\n`);
+  }
+}
+
+/** An executable of that name on PATH (or in /usr/bin, /bin), or null. */
+function findExecutable(name: string, path: string | undefined): string | null {
+  for (const dir of [...(path ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin']) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+/** unshare flags tried in order: a PID namespace (root, CAP_SYS_ADMIN), then inside a user namespace. */
+const UNSHARE_VARIANTS: Array<{ flags: string[]; what: string }> = [
+  { flags: ['--pid', '--fork', '--kill-child'], what: 'a PID namespace' },
+  { flags: ['--user', '--map-current-user', '--pid', '--fork', '--kill-child'], what: 'a PID namespace inside a user namespace (uid mapped to itself)' },
+  { flags: ['--user', '--map-root-user', '--pid', '--fork', '--kill-child'], what: 'a PID namespace inside a user namespace (uid mapped to root)' },
+];
+
+/**
+ * Finds out once what this machine allows (see {@link Containment}): each PID-namespace variant is
+ * tried with `sh -c 'echo $$'` (it must print 1), then the process-group supervisor, then none.
+ */
+export function detectContainment(path: string | undefined = process.env.PATH, platform: NodeJS.Platform = process.platform): Containment {
+  const setpriv = platform === 'linux' ? findExecutable('setpriv', path) : null;
+  const pdeath = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : [];
+  const unshare = platform === 'linux' ? findExecutable('unshare', path) : null;
+  const tried: string[] = [];
+  if (setpriv && unshare) {
+    for (const v of UNSHARE_VARIANTS) {
+      const prefix = [...pdeath, unshare, ...v.flags, '--'];
+      const r = spawnSync(prefix[0]!, [...prefix.slice(1), 'sh', '-c', 'echo $$'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      if (r.status === 0 && r.stdout.trim() === '1') {
+        return { mode: 'pid-namespace', prefix, description: `tofu runs as the init of ${v.what} (${[...prefix.slice(0, -1)].map((a) => a.replace(/^.*\//, '')).join(' ')}): everything it starts dies with the worker` };
+      }
+      tried.push(`unshare ${v.flags.join(' ')}: ${(r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`) || `exit ${r.status}`}`);
+    }
+  } else {
+    tried.push(platform !== 'linux' ? `not Linux (${platform})` : `util-linux ${!setpriv ? 'setpriv' : 'unshare'} not found`);
+  }
+  if (platform !== 'win32') {
+    return {
+      mode: 'process-group', prefix: pdeath, supervisor: new GroupSupervisor(),
+      description: `no PID namespace possible (${tried.join('; ')}): tofu runs in a process group of its own${setpriv ? ' under setpriv --pdeathsig KILL' : ''}, SIGKILLed by a supervisor process when the worker dies; children that call setsid escape it`,
+    };
+  }
+  return { mode: 'none', prefix: [], description: `no PID namespace and no process groups on ${platform}: children of tofu may outlive a killed worker` };
+}
+
+let detected: Containment | undefined;
+
+/** The containment of this process, detected on first use and cached (workers/main.ts detects it at start and logs it). */
+export function processContainment(): Containment {
+  detected ??= detectContainment();
+  return detected;
+}
+
+/** The command line that runs tofu under `c`. */
+export function tofuCommand(bin: string, args: string[], c: Containment = processContainment()): { command: string; args: string[] } {
+  const argv = [...c.prefix, bin, ...args];
+  return { command: argv[0]!, args: argv.slice(1) };
 }
 
 function tail(text: string, n = TAIL_LINES): string {
@@ -209,10 +342,24 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
   if (ctx.signal?.aborted) return Promise.reject(cancellation(ctx));
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    // Own process group, so SIGKILL after the grace period also reaches providers and local-exec children;
-    // killed when the worker dies (tofuCommand), so it never outlives the worker that holds its lock.
-    const cmd = tofuCommand(o.bin, o.args, o.env.PATH);
+    // Own process group (SIGINT and SIGKILL reach tofu, providers and local-exec children), contained so
+    // that it and everything it starts die with the worker (see Containment): never outliving the
+    // worker that holds its lock, never overlapping the retry of its apply.
+    const containment = o.containment ?? processContainment();
+    const cmd = tofuCommand(o.bin, o.args, containment);
     const child = spawn(cmd.command, cmd.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const pgid = child.pid;
+    if (pgid !== undefined) containment.supervisor?.watch(pgid);
+    const killGroup = (sig: NodeJS.Signals): void => {
+      if (pgid === undefined) return;
+      try { process.kill(-pgid, sig); } catch { /* already gone */ }
+    };
+    // Whatever tofu left running in its group goes with it (a PID namespace has ended already); a PID
+    // is not reused while it names a live group, so this never reaches another one.
+    child.once('exit', () => {
+      killGroup('SIGKILL');
+      if (pgid !== undefined) containment.supervisor?.unwatch(pgid);
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let lastLine = '';
@@ -240,10 +387,11 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
       if (cancelled) return;
       cancelled = true;
       o.log?.append(`\n[stackly] activity cancelled: interrupting tofu (SIGINT)\n`);
-      try { child.kill('SIGINT'); } catch { /* already gone */ }
+      // To the group: in a PID namespace the wrapper (unshare) does not pass SIGINT on, tofu gets it directly.
+      killGroup('SIGINT');
       killTimer = setTimeout(() => {
         o.log?.append(`\n[stackly] tofu did not stop within ${o.graceMs ?? 30_000} ms: SIGKILL\n`);
-        try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+        killGroup('SIGKILL');
       }, o.graceMs ?? 30_000);
     };
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
