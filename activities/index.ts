@@ -41,6 +41,8 @@ export interface ExecutionDeps {
   db: Db;
   logger: Logger;
   workerId: string;
+  /** This worker process's incarnation (workers/registration.ts newIncarnation), named in its lock claims. */
+  incarnation: string;
   workDir: string;
   gitDir: string;
   tfBinary: string;

@@ -14,15 +14,18 @@ import { SafeTemporalLogger } from '../common/temporal-logger';
 import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
 import { blobCipherFromKeyring } from '../activities/terraform';
+import { processContainment } from '../activities/terraform/tofu';
 import { createDb } from '../db';
 import { createControlActivities, createExecutionActivities } from '../activities';
 import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
 import { taskQueueFor } from '../workflows/capabilities';
-import { LIVE_SECONDS, startRegistration } from './registration';
+import { LIVE_SECONDS, newIncarnation, startRegistration } from './registration';
 
 async function main(): Promise<void> {
   const cfg = loadConfigOrExit('worker');
   const workerId = cfg.WORKER_ID ?? `${cfg.WORKER_KIND}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // This process, as opposed to an earlier one under the same (fixed) WORKER_ID: named in its lock claims.
+  const incarnation = newIncarnation();
   const logger = createLogger(`worker:${workerId}`, cfg.LOG_LEVEL);
   // The SDK's own lines go through pino too, without failure messages (they may quote variables).
   Runtime.install({ logger: SafeTemporalLogger.toPino(logger, 'INFO') });
@@ -42,6 +45,13 @@ async function main(): Promise<void> {
   const codec = keyring.codec(cfg.TEMPORAL_NAMESPACE);
   if (!cfg.S3_ACCESS_KEY_ID || !cfg.S3_SECRET_ACCESS_KEY) {
     if (cfg.WORKER_KIND === 'execution') throw new Error('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are required for execution workers');
+  }
+  if (cfg.WORKER_KIND === 'execution') {
+    // How tofu and its children are tied to this process (tried once here, then cached).
+    const containment = processContainment();
+    const line = { containment: containment.mode, how: containment.description };
+    if (containment.mode === 'none') logger.warn(line, 'tofu containment: none; children of tofu may outlive a killed worker');
+    else logger.info(line, `tofu containment: ${containment.mode}`);
   }
   const s3 = {
     endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
@@ -68,14 +78,11 @@ async function main(): Promise<void> {
       namespace: cfg.TEMPORAL_NAMESPACE,
       taskQueue,
       activities: createExecutionActivities({
-        db, logger, workerId, workDir, gitDir: join(workDir, 'git'), tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
+        db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
       }),
       maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
       dataConverter: dataConverter(codec),
     });
-
-  const registration = await startRegistration(db, logger, { id: workerId, kind: cfg.WORKER_KIND, taskQueue, capabilities });
-  logger.info({ taskQueue, capabilities }, 'worker started');
 
   let stopping = false;
   const stop = () => {
@@ -84,6 +91,12 @@ async function main(): Promise<void> {
     logger.info('shutting down');
     worker.shutdown();
   };
+  const registration = await startRegistration(db, logger, { id: workerId, kind: cfg.WORKER_KIND, taskQueue, capabilities, incarnation }, {
+    // Another process took this WORKER_ID: this one's locks count as dead, so it must not go on with tofu.
+    onSuperseded: stop,
+  });
+  logger.info({ taskQueue, capabilities, incarnation }, 'worker started');
+
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 

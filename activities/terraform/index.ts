@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../db';
-import { liveWorkers } from '../../db/repos/workers';
+import { lockHolderAlive } from '../../db/repos/workers';
 import type { Logger } from '../../common/logger';
 import { s3Client, type S3Settings } from '../../common/s3';
 import { stateKey } from '../../common/state-keys';
@@ -27,7 +27,7 @@ import { materialize } from './materialize';
 import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
 import { createRedactor, type Redactor } from './redact';
 import {
-  deleteObject, deleteStateLock, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
+  breakStateLock, deleteObject, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
 } from './store';
 import {
   currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, whileAlive, writeCliConfig, type ActivityCtx,
@@ -36,7 +36,7 @@ import type {
   ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
 } from './types';
 
-export { readStateLock, deleteStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
+export { readStateLock, deleteStateLock, breakStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
 export { createRedactor, REDACTED } from './redact';
 
 export interface TerraformActivityDeps {
@@ -48,6 +48,11 @@ export interface TerraformActivityDeps {
   workDir: string;
   /** This worker's id (the `workers` table), recorded as the holder of the state locks it takes. */
   workerId: string;
+  /**
+   * This worker process's incarnation (the `workers` row's, replaced at each registration), recorded
+   * with the worker id: a later process under the same id knows these locks' holder is dead.
+   */
+  incarnation: string;
   logger: Logger;
   /** Encrypts plan files and plan JSON before upload (blobCipherFromKeyring(keyring, namespace)). */
   cipher: BlobCipher;
@@ -281,7 +286,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
         if (Date.parse(lock.created) < since) return; // someone else's older lock; tofu will report it
         // A lock already claimed (by its lock id) is another worker's, however recent: never take it over.
         if (lock.holder) return;
-        const claim: LockClaim = { lockId: lock.id, workerId: deps.workerId, runId, unit, phase, claimedAt: new Date().toISOString() };
+        const claim: LockClaim = { lockId: lock.id, workerId: deps.workerId, incarnation: deps.incarnation, runId, unit, phase, claimedAt: new Date().toISOString() };
         await putObject(s3, bucket, lockClaimKey(key), JSON.stringify(claim), 'application/json');
         claimedId = lock.id;
       } catch (e) {
@@ -306,23 +311,27 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   }
 
   /**
-   * tofu found the state locked. Break the lock only when Stackly knows its holder and that worker is
-   * not alive; otherwise a retryable failure says who holds it.
+   * tofu found the state locked. Break the lock only when Stackly knows its holder and that worker
+   * process is not alive (db/repos/workers.ts lockHolderAlive: same id, same incarnation, fresh
+   * heartbeat); otherwise a retryable failure says who holds it. A process restarted under the same
+   * worker id is a new incarnation: it breaks the locks its predecessor left.
    */
   async function handleHeldLock(key: string, what: string, runId: string): Promise<'broken'> {
     const lock = await readStateLock(s3, bucket, key);
     if (!lock) return 'broken'; // released meanwhile
     const desc = `lock ${lock.id} (${lock.operation || 'operation ?'} by ${lock.who || '?'} since ${lock.created || '?'}`;
     if (!lock.holder) {
-      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by ${desc}), not taken by a Stackly worker that recorded itself; not breaking it`, 'StateLocked');
+      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by ${desc}), not taken by a Stackly worker that recorded itself; not breaking it (stackly state unlock, once nothing runs)`, 'StateLocked');
     }
-    const live = new Set((await liveWorkers(deps.db, liveSeconds)).map((w) => w.id));
     const h = lock.holder;
-    if (live.has(h.workerId)) {
-      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by worker ${h.workerId} (run ${h.runId}, ${h.phase} of unit ${h.unit}), which is alive; ${desc})`, 'StateLocked');
+    if (await lockHolderAlive(deps.db, h, liveSeconds)) {
+      const self = h.workerId === deps.workerId && h.incarnation === deps.incarnation ? ', this very process,' : '';
+      throw ApplicationFailure.retryable(`${what}: the state ${key} is locked by worker ${h.workerId}${self} (run ${h.runId}, ${h.phase} of unit ${h.unit}), which is alive; ${desc})`, 'StateLocked');
     }
-    logger.warn({ key, lockId: lock.id, holder: h, runId, worker: deps.workerId }, 'breaking the state lock of a worker that is no longer alive');
-    await deleteStateLock(s3, bucket, key);
+    const previous = h.workerId === deps.workerId && h.incarnation !== undefined && h.incarnation !== deps.incarnation;
+    logger.warn({ key, lockId: lock.id, holder: h, runId, worker: deps.workerId, previousProcessOfThisWorker: previous },
+      'breaking the state lock of a worker process that is no longer alive');
+    await breakStateLock(s3, bucket, key, lock.id);
     return 'broken';
   }
 

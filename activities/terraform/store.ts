@@ -77,6 +77,11 @@ export const lockClaimKey = (stateKey: string): string => `${stateKey}.tflock.st
 export interface LockClaim {
   lockId: string;
   workerId: string;
+  /**
+   * The worker process (its incarnation in `workers`): a process restarted under the same worker id
+   * is another incarnation, so it knows this lock's holder is dead. Absent in claims of older versions.
+   */
+  incarnation?: string;
   runId: string;
   unit: string;
   phase: string;
@@ -92,8 +97,18 @@ export interface StateLock {
   created: string;
   path: string;
   info: string;
-  /** Worker and run holding it, when Stackly recorded its claim for this very lock id. */
-  holder?: { workerId: string; runId: string; unit: string; phase: string; claimedAt: string };
+  /** Worker (process) and run holding it, when Stackly recorded its claim for this very lock id. */
+  holder?: LockHolder;
+}
+
+export interface LockHolder {
+  workerId: string;
+  /** Absent when the claim was written by an older version. */
+  incarnation?: string;
+  runId: string;
+  unit: string;
+  phase: string;
+  claimedAt: string;
 }
 
 /**
@@ -115,7 +130,12 @@ export async function readStateLock(s3: S3Client, bucket: string, key: string): 
   if (claimRaw) {
     try {
       const c = JSON.parse(claimRaw.toString('utf8')) as LockClaim;
-      if (c.lockId && c.lockId === lock.id) lock.holder = { workerId: c.workerId, runId: c.runId, unit: c.unit, phase: c.phase, claimedAt: c.claimedAt };
+      if (c.lockId && c.lockId === lock.id && typeof c.workerId === 'string') {
+        lock.holder = {
+          workerId: c.workerId, ...(typeof c.incarnation === 'string' && c.incarnation ? { incarnation: c.incarnation } : {}),
+          runId: c.runId, unit: c.unit, phase: c.phase, claimedAt: c.claimedAt,
+        };
+      }
     } catch { /* a torn claim is no claim */ }
   }
   return lock;
@@ -125,4 +145,22 @@ export async function readStateLock(s3: S3Client, bucket: string, key: string): 
 export async function deleteStateLock(s3: S3Client, bucket: string, key: string): Promise<void> {
   await deleteObject(s3, bucket, lockKey(key));
   await deleteObject(s3, bucket, lockClaimKey(key));
+}
+
+/**
+ * Breaks the lock with id `lockId` of a state key, as `tofu force-unlock` does: only if that very lock
+ * is still there (read again just before: a lock released and taken again since is another lock, and
+ * is left alone), then its claim when the claim names it. False when the lock is no longer that one.
+ */
+export async function breakStateLock(s3: S3Client, bucket: string, key: string, lockId: string): Promise<boolean> {
+  const now = await readStateLock(s3, bucket, key);
+  if (!now || now.id !== lockId) return false;
+  await deleteObject(s3, bucket, lockKey(key));
+  const claim = await getObject(s3, bucket, lockClaimKey(key));
+  let claimed: string | undefined;
+  try {
+    claimed = claim ? (JSON.parse(claim.toString('utf8')) as LockClaim).lockId : undefined;
+  } catch { /* a torn claim is no claim */ }
+  if (claim && (claimed === undefined || claimed === lockId)) await deleteObject(s3, bucket, lockClaimKey(key));
+  return true;
 }

@@ -1,4 +1,8 @@
-/** Worker registrations: capabilities, task queue and liveness (last heartbeat). */
+/**
+ * Worker registrations: capabilities, task queue and liveness (last heartbeat). A worker's id may be
+ * fixed (WORKER_ID) and reused by the next process; its *incarnation*, random per process start and
+ * replaced by every registration, tells that process from the one before it.
+ */
 import { sql } from 'kysely';
 import type { DbOrTx } from '../index';
 import type { WorkerCapabilities, WorkerRow } from '../tables/workers';
@@ -10,12 +14,14 @@ export interface WorkerRegistration {
   capabilities: WorkerCapabilities;
   host: string;
   pid: number;
+  /** Random per process start; recorded in the state-lock claims this process writes. */
+  incarnation?: string;
 }
 
 export async function registerWorker(db: DbOrTx, w: WorkerRegistration): Promise<void> {
   const row = {
     id: w.id, kind: w.kind, task_queue: w.taskQueue, capabilities: JSON.stringify(w.capabilities),
-    host: w.host, pid: w.pid,
+    host: w.host, pid: w.pid, incarnation: w.incarnation ?? null,
   };
   await db
     .insertInto('workers')
@@ -26,12 +32,45 @@ export async function registerWorker(db: DbOrTx, w: WorkerRegistration): Promise
     .execute();
 }
 
-export async function heartbeatWorker(db: DbOrTx, id: string): Promise<void> {
-  await db.updateTable('workers').set({ last_heartbeat_at: sql`now()` }).where('id', '=', id).execute();
+/**
+ * Refreshes the heartbeat. With `incarnation`, only while the row is still that process's: false
+ * when another process has registered under the same id since (or the row is gone).
+ */
+export async function heartbeatWorker(db: DbOrTx, id: string, incarnation?: string): Promise<boolean> {
+  let q = db.updateTable('workers').set({ last_heartbeat_at: sql`now()` }).where('id', '=', id);
+  if (incarnation !== undefined) q = q.where('incarnation', '=', incarnation);
+  const r = await q.executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }
 
-export async function markWorkerStopped(db: DbOrTx, id: string): Promise<void> {
-  await db.updateTable('workers').set({ stopped_at: sql`now()` }).where('id', '=', id).execute();
+/** Marks the worker stopped; with `incarnation`, only while the row is still that process's. */
+export async function markWorkerStopped(db: DbOrTx, id: string, incarnation?: string): Promise<void> {
+  let q = db.updateTable('workers').set({ stopped_at: sql`now()` }).where('id', '=', id);
+  if (incarnation !== undefined) q = q.where('incarnation', '=', incarnation);
+  await q.execute();
+}
+
+/** Who wrote a state-lock claim: a worker id and, from claims of this version on, its incarnation. */
+export interface LockHolderRef {
+  workerId: string;
+  incarnation?: string;
+}
+
+/**
+ * Is the process that holds a lock alive? Only when the row of its worker id has a heartbeat within
+ * `liveSeconds`, no stopped_at, and the same incarnation: a process restarted under the same
+ * WORKER_ID is a new incarnation, so the locks of the one before it are known dead. A claim without
+ * an incarnation (written by an older version) is judged by the worker id alone.
+ */
+export async function lockHolderAlive(db: DbOrTx, h: LockHolderRef, liveSeconds: number): Promise<boolean> {
+  let q = db
+    .selectFrom('workers')
+    .select('id')
+    .where('id', '=', h.workerId)
+    .where('stopped_at', 'is', null)
+    .where('last_heartbeat_at', '>', sql<Date>`now() - make_interval(secs => ${liveSeconds})`);
+  if (h.incarnation) q = q.where('incarnation', '=', h.incarnation);
+  return (await q.executeTakeFirst()) !== undefined;
 }
 
 /** Workers that heartbeated within `liveSeconds` and have not stopped. */

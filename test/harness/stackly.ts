@@ -14,6 +14,7 @@ import { blobCipherFromKeyring } from '../../activities/terraform';
 import { createVaultKeyring, ensureNamespaceKey } from '../../common/codec';
 import { dataConverter } from '../../common/temporal';
 import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/repos/workers';
+import { newIncarnation } from '../../workers/registration';
 import { taskQueueFor } from '../../workflows/capabilities';
 import { CONTROL_TASK_QUEUE } from '../../workflows/definitions';
 import { createTestDb, type TestDb } from './db';
@@ -21,6 +22,8 @@ import * as h from './services';
 
 export interface ExecWorker {
   id: string;
+  /** This worker's incarnation (its `workers` row, its lock claims). */
+  incarnation: string;
   worker: Worker;
   running: Promise<void>;
   stop(): Promise<void>;
@@ -70,23 +73,24 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
       const q = taskQueueFor(caps);
       const workDir = join(dir, id);
       mkdirSync(workDir, { recursive: true });
+      const incarnation = newIncarnation();
       const worker = await Worker.create({
         connection: nc, namespace: temporal.namespace, taskQueue: q,
         activities: createExecutionActivities({
-          db: t.db, logger, workerId: id, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
+          db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
           cipher: blobCipherFromKeyring(keyring, temporal.namespace),
         }),
         dataConverter: dataConverter(codec),
         maxConcurrentActivityTaskExecutions: 6,
       });
-      await registerWorker(t.db, { id, kind: 'execution', taskQueue: q, capabilities: caps, host: 'test', pid: process.pid });
-      heartbeat ??= setInterval(() => { for (const w of execWorkers) void heartbeatWorker(t.db, w.id).catch(() => undefined); }, 3000);
+      await registerWorker(t.db, { id, kind: 'execution', taskQueue: q, capabilities: caps, host: 'test', pid: process.pid, incarnation });
+      heartbeat ??= setInterval(() => { for (const w of execWorkers) void heartbeatWorker(t.db, w.id, w.incarnation).catch(() => undefined); }, 3000);
       const running = worker.run();
       const w: ExecWorker = {
-        id, worker, running,
+        id, incarnation, worker, running,
         async stop() {
           execWorkers.splice(execWorkers.indexOf(w), 1);
-          await markWorkerStopped(t.db, id);
+          await markWorkerStopped(t.db, id, incarnation);
           worker.shutdown();
           await running;
         },

@@ -128,17 +128,21 @@ export interface WorkerProcess {
   child: ChildProcess;
   workDir: string;
   logFile: string;
+  /** The process's incarnation, as it registered in `workers`. */
+  incarnation: string;
   /** Resolves when the process has exited (with its exit code or signal). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
  * Starts a real execution worker as its own OS process (workers/main.ts, as in production), against
- * the suite's schema and the harness's services, and resolves once it registered in `workers`.
+ * the suite's schema and the harness's services, and resolves once it registered in `workers` (this
+ * process: a worker restarted under the same id is waited for too). `workDir`: reuse a directory
+ * (a restart), else a new one.
  */
-export async function spawnExecWorkerProcess(s: Stackly, id: string, labels: Record<string, string>): Promise<WorkerProcess> {
+export async function spawnExecWorkerProcess(s: Stackly, id: string, labels: Record<string, string>, opts: { workDir?: string } = {}): Promise<WorkerProcess> {
   const [temporal, vault, s3, tofu] = await Promise.all([h.temporal(), h.vault(), h.s3(), h.tofu()]);
-  const workDir = mkdtempSync(join(h.testStateDir(), `${id}-`));
+  const workDir = opts.workDir ?? mkdtempSync(join(h.testStateDir(), `${id}-`));
   const logFile = join(workDir, 'worker.log');
   // The worker's config has no schema setting: the suite's schema goes in through the URL's options.
   const url = new URL(s.t.url);
@@ -161,16 +165,18 @@ export async function spawnExecWorkerProcess(s: Stackly, id: string, labels: Rec
   let gone: string | undefined;
   void exited.then((e) => { gone = `exited (${e.code ?? e.signal})`; });
   const deadline = Date.now() + 60_000;
+  let incarnation: string | null = null;
   for (;;) {
-    const row = await s.t.db.selectFrom('workers').select('id').where('id', '=', id).where('stopped_at', 'is', null).executeTakeFirst();
-    if (row) break;
+    const row = await s.t.db.selectFrom('workers').select(['id', 'incarnation']).where('id', '=', id).where('pid', '=', child.pid ?? -1)
+      .where('stopped_at', 'is', null).executeTakeFirst();
+    if (row) { incarnation = row.incarnation; break; }
     if (gone || Date.now() > deadline) {
       if (!gone) child.kill('SIGKILL');
       throw new Error(`worker process ${id} did not register: ${gone ?? 'timeout'}\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { id, child, workDir, logFile, exited };
+  return { id, child, workDir, logFile, incarnation: incarnation ?? '', exited };
 }
 
 export interface OneResourceStackSpec {

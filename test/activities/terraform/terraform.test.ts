@@ -64,8 +64,8 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
   const stateIds: Record<string, string> = {};
   const prefixOf = (stack: string): string => stateKeyPrefix(account, stateIds[stack] ??= randomUUID());
 
-  const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number } = {}): TerraformActivities =>
-    createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, logger, cipher, heartbeatMs: 500, ...extra });
+  const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number; incarnation?: string } = {}): TerraformActivities =>
+    createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, incarnation: `${workerId}-1`, logger, cipher, heartbeatMs: 500, ...extra });
 
   const exists = (key: string): Promise<boolean> =>
     client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key })).then(() => true, () => false);
@@ -170,7 +170,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       assert.deepEqual(p2.outputs, produced.get(unit0));
     });
 
-    it('breaks the lock of a dead worker, and refuses to break a live one', async () => {
+    it('breaks the lock of a dead worker, and refuses to break a live one (claims without an incarnation: by worker id)', async () => {
       const input = await base('small', vars, 'run-3');
       const unit = input.units.units[0]!.name;
       const key = stateKey(prefixOf('small'), unit);
@@ -196,6 +196,71 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       const plan = await b.planUnit({ ...input, unit, inputs: {} });
       assert.equal(plan.hasChanges, false);
       assert.equal(await exists(lockKey(key)), false);
+    });
+
+    it('by incarnation: a lock of an earlier process under the same worker id is broken by the retry; the live process\'s never is', async () => {
+      const input = await base('small', vars, 'run-4');
+      const unit = input.units.units[0]!.name;
+      const key = stateKey(prefixOf('small'), unit);
+      const put = (k: string, body: string) => client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: k, Body: body }));
+      const lockId = randomUUID();
+      const hold = async (incarnation: string, workerId = 'worker-r') => {
+        await put(lockKey(key), JSON.stringify({ ID: lockId, Operation: 'OperationTypeApply', Info: '', Who: 'x@y', Version: '1.12.6', Created: new Date().toISOString(), Path: `${settings.bucket}/${key}` }));
+        await put(lockClaimKey(key), JSON.stringify({ lockId, workerId, incarnation, runId: 'run-0', unit, phase: 'apply', claimedAt: new Date().toISOString() }));
+      };
+      // worker-r restarted: its row now carries the new process's incarnation, and it heartbeats.
+      const caps = { features: [], labels: {}, resources: {}, version: '0' };
+      await registerWorker(tdb.db, { id: 'worker-r', kind: 'execution', taskQueue: 'q', capabilities: caps, host: 'h', pid: 2, incarnation: 'r-new' });
+      const restarted = activities('worker-r', { incarnation: 'r-new' });
+
+      // 1. Claimed by the live incarnation (this very process, or another process holding it): never broken.
+      await hold('r-new');
+      assert.equal((await readStateLock(client, settings.bucket, key))?.holder?.incarnation, 'r-new');
+      for (const acts of [restarted, b]) {
+        await assert.rejects(acts.planUnit({ ...input, unit, inputs: {} }), (e: Error & { type?: string; nonRetryable?: boolean }) => {
+          assert.equal(e.type, 'StateLocked');
+          assert.equal(e.nonRetryable, false);
+          assert.match(e.message, /locked by worker worker-r.*\(run run-0, apply of unit .*\), which is alive/);
+          return true;
+        });
+        assert.equal((await readStateLock(client, settings.bucket, key))?.id, lockId, 'the live holder keeps its lock');
+      }
+
+      // 2. Claimed by the process before it (same worker id, another incarnation): dead, broken, the plan goes on.
+      await hold('r-old');
+      const plan = await restarted.planUnit({ ...input, unit, inputs: {} });
+      assert.equal(plan.hasChanges, false);
+      assert.equal(await exists(lockKey(key)), false, 'the dead incarnation\'s lock is gone');
+      assert.equal(await exists(lockClaimKey(key)), false, 'and its claim');
+      const log = (await getObject(client, settings.bucket, 'runs/run-4/logs/' + unit + '-plan.log'))!.toString();
+      assert.match(log, /the state lock of a dead worker was released/);
+
+      // 3. The same incarnation, but stopped (a clean shutdown that left a lock): dead too.
+      await hold('r-new');
+      await tdb.db.updateTable('workers').set({ stopped_at: new Date() }).where('id', '=', 'worker-r').execute();
+      assert.equal((await b.planUnit({ ...input, unit, inputs: {} })).hasChanges, false);
+      assert.equal(await exists(lockKey(key)), false);
+    });
+
+    it('the claims it writes name the worker process (id and incarnation)', async () => {
+      // A state of its own (the cancellation test below needs the slow resource not created yet).
+      const stateId = randomUUID();
+      const slow = await base('slow', { seconds: 6 }, 'run-claim');
+      const input = { ...slow, run: { ...slow.run, stateId, statePrefix: stateKeyPrefix(account, stateId) } };
+      const unit = input.units.units[0]!.name;
+      const key = stateKey(input.run.statePrefix, unit);
+      const w = activities('worker-claim', { incarnation: 'claim-inc-1' });
+      const plan = await w.planUnit({ ...input, unit, inputs: {} });
+      const applying = w.applyUnit({ ...input, unit, inputs: {}, planKey: plan.planKey });
+      let lock;
+      for (let i = 0; i < 60 && !lock?.holder; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        lock = await readStateLock(client, settings.bucket, key);
+      }
+      assert.deepEqual({ ...lock?.holder, claimedAt: undefined }, { workerId: 'worker-claim', incarnation: 'claim-inc-1', runId: 'run-claim', unit, phase: 'apply', claimedAt: undefined });
+      await applying;
+      assert.equal(await exists(lockKey(key)), false, 'released after the apply');
+      assert.equal(await exists(lockClaimKey(key)), false, 'the claim is dropped with it');
     });
   });
 
@@ -243,7 +308,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       const sealed = await vc.encrypt(blob);
       assert.ok(!sealed.includes(blob.subarray(0, 64)));
       assert.deepEqual(await vc.decrypt(sealed), blob);
-      const acts = createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, 'worker-v'), workerId: 'worker-v', logger, cipher: vc });
+      const acts = createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, 'worker-v'), workerId: 'worker-v', incarnation: 'v-1', logger, cipher: vc });
       const review = await acts.planReview(await base('small', { token: 'x' }, 'run-vault'));
       const stored = (await getObject(client, settings.bucket, review.planJsonKey))!;
       assert.ok(!stored.toString('latin1').includes('resource_changes'));
