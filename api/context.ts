@@ -1,4 +1,5 @@
 /** What every route module receives: the injected dependencies plus the api's own helpers. */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db';
 import type { Logger } from '../common/logger';
@@ -25,6 +26,10 @@ export interface ApiDeps {
   temporalTimeoutMs?: number;
   /** Task queue of pushWorkflow and the runs started by hand (default CONTROL_TASK_QUEUE). */
   taskQueue?: string;
+  /** The bucket of the states and their locks (S3_* set); without it the lock routes answer 503. */
+  s3?: { client: S3Client; bucket: string };
+  /** A worker is alive when it heartbeated within this many seconds (default workers/registration LIVE_SECONDS). */
+  liveWorkerSeconds?: number;
 }
 
 export interface RouteContext extends ApiDeps {

@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { createVaultKeyring } from '../common/codec';
 import { loadConfigOrExit } from '../common/config';
+import { s3Client, s3SettingsFromConfig } from '../common/s3';
 import { createLogger } from '../common/logger';
 import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
@@ -28,9 +29,13 @@ async function main(): Promise<void> {
   const secretBox = new CachingSecretBox(new VaultTransitSecretBox({
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
   }));
+  // The bucket, for breaking state locks (POST /api/states/:id/unlock); optional.
+  const s3Settings = s3SettingsFromConfig(cfg);
+  if (!s3Settings) logger.warn('no S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: POST /api/states/:id/unlock answers 503');
   const app = await buildApi({
     db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
     apiTokens: cfg.API_TOKENS, bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES, userGroups: cfg.API_USER_GROUPS,
+    ...(s3Settings ? { s3: { client: s3Client(s3Settings), bucket: s3Settings.bucket } } : {}),
   });
   const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });
   logger.info({ address }, 'api listening');

@@ -117,6 +117,35 @@ export const openapi = {
     ...listAndShow('/api/events', 'events', 'Event', [filter('stack_code_id', 'stack code uuid'), filter('state_id', 'state uuid'), filter('type', 'event type')]),
     '/api/states/{id}/reassociate': { post: { tags: ['states'], summary: 'Re-associate a loose state with another stack code', parameters: [idParam], requestBody: { required: true, ...json({ type: 'object', required: ['stack_code_id'], properties: { stack_code_id: str } }) }, responses: { 200: { description: 'updated', ...json(ref('StackState')) }, ...errorResponses(400, 401, 404, 409) } } },
     '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (starts destroyWorkflow)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/states/{id}/unlock': {
+      post: {
+        tags: ['states'],
+        summary: 'Break the state lock of one unit (admins; no roles yet: every token may). Broken only when its Stackly claim names a worker process that is not alive (no heartbeat, stopped, or its worker id re-registered by a new process), or when no Stackly worker claimed it (a human\'s tofu, as `tofu force-unlock`); a live holder is never broken (409 naming it). Recorded as a `state_unlocked` event.',
+        parameters: [idParam],
+        requestBody: { required: true, ...json({ type: 'object', required: ['unit', 'reason'], additionalProperties: false, properties: { unit: { type: 'string', description: 'the unit whose state is locked' }, reason: { type: 'string', minLength: 1, description: 'why (stored in the event)' } } }) },
+        responses: {
+          200: {
+            description: 'unlocked',
+            ...json({
+              type: 'object', properties: {
+                unlocked: { type: 'boolean' }, state_id: str, unit: str, key: { type: 'string', description: 'the unit\'s state object' },
+                why: { enum: ['holder_not_alive', 'unclaimed'] },
+                lock: {
+                  type: 'object', properties: {
+                    id: str, operation: str, who: str, created: str, version: str,
+                    holder: { type: ['object', 'null'], properties: { worker_id: str, incarnation: nstr, run_id: str, unit: str, phase: str, claimed_at: str } },
+                  },
+                },
+              },
+            }),
+          },
+          ...errorResponses(400, 401),
+          404: { description: 'no such state (`not_found`), or the unit is not locked (`not_locked`)', ...json(ref('Error')) },
+          409: { description: 'held by a live worker process (`lock_held`, naming worker, run, unit and phase), or the lock changed meanwhile (`lock_changed`)', ...json(ref('Error')) },
+          503: { description: 'the api has no S3 settings (`s3_not_configured`) or the bucket did not answer', ...json(ref('Error')) },
+        },
+      },
+    },
     '/api/states/{id}/runs': { post: { tags: ['states'], summary: 'Trigger a run by hand (starts stackRunWorkflow at the stack code\'s current commit)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/runs/{id}': { get: { tags: ['runs'], summary: 'A run\'s progress (phase, units, review plan summary, waiting reason) from the workflow query', parameters: [idParam], responses: { 200: { description: 'progress', ...json(ref('Run')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/runs/{id}/approve': { post: { tags: ['runs'], summary: 'Approve the review plan (scope "review") or a unit\'s difference (scope "unit:<name>")', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, comment: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },

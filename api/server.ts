@@ -17,6 +17,7 @@ import { stateRoutes } from './routes/states';
 import { operationRoutes } from './routes/operations';
 import { eventRoutes } from './routes/events';
 import { runRoutes } from './routes/runs';
+import { stateLockRoutes } from './routes/state-locks';
 
 export type { ApiDeps } from './context';
 export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
@@ -24,7 +25,7 @@ export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<v
 /** Routes with their own authentication (or none). */
 const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes];
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [repositoryRoutes, stackCodeRoutes, stateRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const ctx: RouteContext = {

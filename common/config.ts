@@ -99,6 +99,8 @@ const schemas = {
     /** Vault Transit: the payload codec of every workflow the api starts, and repository secrets at rest. */
     ...vault,
     VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
+    /** Optional: the bucket of the state locks, for POST /api/states/:id/unlock (503 without keys). */
+    ...s3,
   }),
   codec: z.object({
     ...shared, ...vault,
