@@ -6,9 +6,10 @@ import { Command } from 'commander';
 import { registerGraph } from './graph';
 import { registerPolicyCommand } from './policy';
 import { registerRun } from './run';
+import { registerState } from './state';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');
