@@ -12,6 +12,7 @@ import { createGitActivities, type GitCredentials } from './git';
 import { createRegistryActivities } from './registry';
 import { createRoutingActivities } from './routing';
 import { createRunActivities } from './runs';
+import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import type { TerraformActivities } from './terraform/types';
 
@@ -30,6 +31,7 @@ export function createControlActivities(deps: ControlDeps) {
   return {
     ...createRoutingActivities(deps),
     ...createRunActivities(deps),
+    ...createRunRequestActivities(),
     ...createGitActivities(deps),
     ...createRegistryActivities(deps),
     ...createHookActivities({ logger: deps.logger, ...(deps.hookEnv ? { env: deps.hookEnv } : {}) }),

@@ -16,7 +16,7 @@ import type { Db, Tx } from '../db';
 import type { Logger } from '../common/logger';
 import { recordEvent } from '../db/repos/events';
 import {
-  insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, updateStackCode,
+  insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, lockStackCode, updateStackCode,
 } from '../db/repos/stack-codes';
 import { insertState, listActiveStatesOfRepo, lockStatesOfStackCode, updateState } from '../db/repos/stack-states';
 import type { StackConfig, StackConfigError } from './stack-config-adapter';
@@ -51,6 +51,8 @@ export interface Conflict {
 export interface RegisteredStack {
   id: string;
   repoPath: string;
+  /** The stack's name (stack.hcl), or the directory's basename for a stack that was never valid. */
+  name: string;
   status: 'active' | 'invalid' | 'deregistered';
   currentCommit: string;
   /**
@@ -73,7 +75,7 @@ export interface DeregisterResult {
   stackCodeId: string;
   onDelete: 'loose' | 'destroy';
   /** States to destroy (on_delete = "destroy"), with the commit each was last deployed from. */
-  destroy: Array<{ id: string; commit: string }>;
+  destroy: Array<{ id: string; commit: string; generation: number }>;
   loosened: string[];
 }
 
@@ -127,6 +129,44 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     }
   }
 
+  /**
+   * Makes the code's states those declared in its stack.hcl: variables updated (the generation grows
+   * with a new commit, so older queued runs are superseded), new states created with their id-derived
+   * key, undeclared ones made loose.
+   */
+  async function syncStates(
+    tx: Tx, codeId: string, account: string, kind: RegisterResult['kind'], input: StackRef & { config: StackConfig },
+  ): Promise<Pick<RegisterResult, 'states' | 'loosened'>> {
+    const current = await lockStatesOfStackCode(tx, codeId);
+    const byName = new Map(current.map((s) => [s.name, s]));
+    const states: RegisterResult['states'] = [];
+    for (const sc of input.config.states) {
+      const variables = { ...input.config.variables, ...sc.variables };
+      const have = byName.get(sc.name);
+      if (have) {
+        const row = await updateState(tx, have.id, { variables, ...(have.status === 'loose' ? { status: 'active' } : {}), bumpGeneration: kind !== 'unchanged' });
+        if (have.status === 'active' || have.status === 'loose') states.push({ id: have.id, name: have.name, generation: Number(row.generation) });
+      } else {
+        // The state's objects live under a key derived from its id, never from a name in stack.hcl.
+        const id = randomUUID();
+        const s = await insertState(tx, {
+          id, accountId: input.accountId, stackCodeId: codeId, name: sc.name, commit: input.commit,
+          tfStateKey: stateKeyPrefix(account, id), variables, metadata: { registered_by: `github:${input.deliveryId}` },
+        });
+        states.push({ id: s.id, name: s.name, generation: Number(s.generation) });
+      }
+    }
+    const declared = new Set(input.config.states.map((s) => s.name));
+    const loosened: string[] = [];
+    for (const s of current) {
+      if (!declared.has(s.name) && s.status === 'active') {
+        await loosen(tx, s, input, 'state removed from stack.hcl');
+        loosened.push(s.id);
+      }
+    }
+    return { states, loosened };
+  }
+
   return {
     /**
      * Live (active or invalid) stack codes of a repository, and for directories without one, the most
@@ -136,10 +176,10 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       const [live, gone] = await Promise.all([listLiveStackCodesOfRepo(db, input.repoUrl), listLatestDeregisteredOfRepo(db, input.repoUrl)]);
       return [
         ...live.map((r) => ({
-          id: r.id, repoPath: r.repo_path, status: r.status as 'active' | 'invalid', currentCommit: r.current_commit, latestCommit: latestCommitOf(r),
+          id: r.id, repoPath: r.repo_path, name: r.name, status: r.status as 'active' | 'invalid', currentCommit: r.current_commit, latestCommit: latestCommitOf(r),
         })),
         ...gone.map((r) => ({
-          id: r.id, repoPath: r.repo_path, status: 'deregistered' as const, currentCommit: r.current_commit, latestCommit: r.deregistered_commit ?? r.current_commit,
+          id: r.id, repoPath: r.repo_path, name: r.name, status: 'deregistered' as const, currentCommit: r.current_commit, latestCommit: r.deregistered_commit ?? r.current_commit,
         })),
       ];
     },
@@ -178,35 +218,46 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
             });
           }
         }
-        const current = await lockStatesOfStackCode(tx, codeId);
-        const byName = new Map(current.map((s) => [s.name, s]));
-        const states: RegisterResult['states'] = [];
-        for (const sc of cfg.states) {
-          const variables = { ...cfg.variables, ...sc.variables };
-          const have = byName.get(sc.name);
-          if (have) {
-            const row = await updateState(tx, have.id, { variables, ...(have.status === 'loose' ? { status: 'active' } : {}), bumpGeneration: kind !== 'unchanged' });
-            if (have.status === 'active' || have.status === 'loose') states.push({ id: have.id, name: have.name, generation: Number(row.generation) });
-          } else {
-            // The state's objects live under a key derived from its id, never from a name in stack.hcl.
-            const id = randomUUID();
-            const s = await insertState(tx, {
-              id, accountId: input.accountId, stackCodeId: codeId, name: sc.name, commit: input.commit,
-              tfStateKey: stateKeyPrefix(account, id), variables, metadata: { registered_by: `github:${input.deliveryId}` },
-            });
-            states.push({ id: s.id, name: s.name, generation: Number(s.generation) });
-          }
-        }
-        const declared = new Set(cfg.states.map((s) => s.name));
-        const loosened: string[] = [];
-        for (const s of current) {
-          if (!declared.has(s.name) && s.status === 'active') {
-            await loosen(tx, s, input, 'state removed from stack.hcl');
-            loosened.push(s.id);
-          }
-        }
+        const { states, loosened } = await syncStates(tx, codeId, account, kind, input);
         logger.info({ stackCodeId: codeId, repoPath: input.repoPath, commit: input.commit, kind }, 'stack code registered');
         return { stackCodeId: codeId, kind, states, loosened };
+      });
+    },
+
+    /**
+     * A stack directory moved within one push (removed at `fromPath`, added at `repoPath` declaring the
+     * same stack name): the stack code follows it, keeping its id and its states (same ids, same state
+     * keys), and is updated to `commit`. Compare-and-set on both ends: the old directory's stack code
+     * must still be at `expectedFromLatest`, and the new directory must have no live stack code.
+     */
+    async moveStack(input: StackRef & { config: StackConfig; stackCodeId: string; fromPath: string; expectedFromLatest: string }): Promise<RegisterResult | Conflict> {
+      return casTransaction(async (tx): Promise<RegisterResult | Conflict> => {
+        const code = await lockStackCode(tx, input.stackCodeId);
+        if (!code) return { conflict: true, latestCommit: null } satisfies Conflict;
+        // Retried after the first attempt committed: the move is done.
+        const done = code.repo_path === input.repoPath && code.current_commit === input.commit && code.status === 'active';
+        if (!done) {
+          if (code.status === 'deregistered' || code.repo_path !== input.fromPath || latestCommitOf(code) !== input.expectedFromLatest) {
+            return { conflict: true, latestCommit: latestCommitOf(code) } satisfies Conflict;
+          }
+          if (await lockLiveStackCode(tx, input.repoUrl, input.repoPath)) return { conflict: true, latestCommit: null } satisfies Conflict;
+        }
+        const account = await accountName(tx, input.accountId);
+        const cfg = input.config;
+        const kind: RegisterResult['kind'] = done ? 'unchanged' : 'updated';
+        if (!done) {
+          await updateStackCode(tx, code.id, { name: cfg.name, repoPath: input.repoPath, commit: input.commit, config: cfg, status: 'active', error: null });
+          await recordEvent(tx, {
+            accountId: input.accountId, stackCodeId: code.id, type: 'module_moved',
+            payload: {
+              name: cfg.name, from_path: input.fromPath, to_path: input.repoPath, from_commit: code.current_commit, commit: input.commit, delivery_id: input.deliveryId,
+            },
+            dedupeKey: `${input.deliveryId}:module_moved:${code.id}`,
+          });
+        }
+        const { states, loosened } = await syncStates(tx, code.id, account, kind, input);
+        logger.info({ stackCodeId: code.id, from: input.fromPath, to: input.repoPath, commit: input.commit }, 'stack code moved');
+        return { stackCodeId: code.id, kind, states, loosened };
       });
     },
 
@@ -266,9 +317,9 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           }
         }
         // Read back (also on a retry after the first attempt committed).
-        const destroying = await tx.selectFrom('stack_states').select(['id', 'commit_hash'])
+        const destroying = await tx.selectFrom('stack_states').select(['id', 'commit_hash', 'generation'])
           .where('stack_code_id', '=', code.id).where('status', '=', 'destroying').orderBy('name').execute();
-        return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash })), loosened };
+        return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash, generation: Number(s.generation) })), loosened };
       });
     },
 

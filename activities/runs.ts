@@ -36,6 +36,8 @@ export interface RunContext {
   fromCommit: string;
   config: StackConfig;
   variables: Record<string, unknown>;
+  /** The commit deployed last is no longer on the tracked branch (history rewritten): the run needs approval. */
+  deployedCommitUnreachable: boolean;
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
@@ -43,12 +45,13 @@ const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'des
 export function createRunActivities({ db, logger }: RunsDeps) {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
+      // A loose state has no stack code; its destroy runs the code it was last deployed with.
       const row = await db
         .selectFrom('stack_states as s')
-        .innerJoin('stack_codes as c', 'c.id', 's.stack_code_id')
+        .innerJoin('stack_codes as c', (j) => j.on(sql<boolean>`c.id = coalesce(s.stack_code_id, (s.metadata->>'previous_stack_code_id')::uuid)`))
         .innerJoin('accounts as a', 'a.id', 's.account_id')
         .select([
-          's.id as stateId', 's.name as state', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
+          's.id as stateId', 's.name as state', 's.metadata as stateMetadata', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
           'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
           'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
         ])
@@ -80,7 +83,22 @@ export function createRunActivities({ db, logger }: RunsDeps) {
         stateId: row.stateId, state: row.state, stateKeyPrefix: row.stateKeyPrefix, environment: config.environment ?? row.state,
         repoUrl: row.repoUrl, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
+        deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
       };
+    },
+
+    /**
+     * Is a run of `generation` still the newest asked for this state? A registration of a newer
+     * commit since (a push handled while this run waited in the queue) makes it out of date.
+     */
+    async checkRunCurrent(input: { stateId: string; kind: RunKind; generation?: number }): Promise<{ current: boolean; reason?: string }> {
+      if (input.kind !== 'deploy' || input.generation === undefined) return { current: true };
+      const s = await db.selectFrom('stack_states').select(['generation', 'commit_hash']).where('id', '=', input.stateId).executeTakeFirst();
+      if (!s) return { current: false, reason: 'the state no longer exists' };
+      if (Number(s.generation) > input.generation) {
+        return { current: false, reason: `a newer commit of this stack was registered while this run waited (generation ${s.generation} > ${input.generation})` };
+      }
+      return { current: true };
     },
 
     /** Creates (or finds, on retry) the operation row of this run. */
@@ -131,7 +149,8 @@ export function createRunActivities({ db, logger }: RunsDeps) {
     async markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void> {
       const upd = input.kind === 'destroy'
         ? { status: 'destroyed' as const, updated_at: sql<Date>`now()` }
-        : { commit_hash: input.commit, updated_at: sql<Date>`now()` };
+        // Deployed from the branch again: the flag of a rewritten history no longer applies.
+        : { commit_hash: input.commit, metadata: sql<string>`metadata - 'commit_unreachable'`, updated_at: sql<Date>`now()` };
       await db.updateTable('stack_states').set(upd).where('id', '=', input.stateId).execute();
       logger.info({ stateId: input.stateId, commit: input.commit, kind: input.kind }, 'stack state updated after run');
     },

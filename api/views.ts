@@ -41,7 +41,11 @@ export const stateView = (s: StackState) => ({
   commit_hash: s.commit_hash,
   /** Set when a force push made the deployed commit unreachable from the tracked branch. */
   commit_unreachable: meta(s).commit_unreachable ?? null,
+  /** Prefix of the state's objects in the bucket, `<account>/<state-id>/`: derived from the id, never changes. */
   tf_state_key: s.tf_state_key,
+  /** Before migration 0002 moved them: where its objects still are (its runs refuse to plan until `npm run migrate`). */
+  legacy_tf_state_key: s.legacy_tf_state_key ?? null,
+  generation: Number(s.generation),
   // Variable names only: values may be sensitive.
   variable_names: Object.keys((s.variables as Record<string, unknown>) ?? {}).sort(),
   metadata: meta(s),

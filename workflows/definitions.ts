@@ -26,6 +26,7 @@ export const WORKFLOWS = {
   push: 'pushWorkflow',
   stackRun: 'stackRunWorkflow',
   destroy: 'destroyWorkflow',
+  stateQueue: 'stateQueueWorkflow',
 } as const;
 
 export type RunKind = 'deploy' | 'destroy' | 'drift';
@@ -48,19 +49,58 @@ export interface StackRunInput {
   commit: string;
   kind: RunKind;
   trigger: RunTrigger;
+  /**
+   * stack_states.generation when the run was asked for: a registration of a newer commit makes it
+   * grow, so a run of an older generation is superseded by one of a newer (absent: runs started
+   * before the state queue existed).
+   */
+  generation?: number;
+  /** Set by the state's queue workflow that started this run: wait for its turn before planning. */
+  queue?: QueueTicket;
+}
+
+/** How a run started by the state queue knows its queue. */
+export interface QueueTicket {
+  /** The state queue's workflow id ({@link stateQueueWorkflowId}). */
+  workflowId: string;
+  /** The run it waits for when it starts (undefined: none, its turn comes at once). */
+  waitingFor?: string;
+}
+
+/** A request to the state queue: start this run and give it its turn when the runs before it are done. */
+export interface RunRequest {
+  /** The run's own workflow id, chosen by the requester ({@link newRunId}). */
+  runId: string;
+  workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy;
+  input: StackRunInput;
+}
+
+/** The queue of one state: its workflow id. One per state; it ends when it has nothing left to do. */
+export function stateQueueWorkflowId(stateId: string): string {
+  return `state-${stateId}`;
 }
 
 /**
- * Business id of a run: one run per state, kind and commit. A second start with the same id is
- * rejected by Temporal while the first is open, which is what makes redelivered pushes harmless.
+ * The id of a new run: `run-<kind>-<state id>-<commit prefix>-<suffix>`. Every run has its own (a
+ * re-run of a commit is a new run); `suffix` is unique per request (a random word, or derived from
+ * the push delivery so a retried request names the same run).
+ */
+export function newRunId(kind: RunKind, stateId: string, commit: string, suffix: string): string {
+  if (!/^[a-z0-9]{4,32}$/.test(suffix)) throw new Error(`run id suffix "${suffix}" must be 4-32 of [a-z0-9]`);
+  return `run-${kind}-${stateId}-${commit.slice(0, 12)}-${suffix}`;
+}
+
+/**
+ * The id of runs started before every run had its own: one per state, kind and commit. Kept because
+ * the api still finds such runs by the state their id names.
  */
 export function stackRunWorkflowId(stateId: string, commit: string, kind: RunKind = 'deploy'): string {
   return `run-${kind}-${stateId}-${commit.slice(0, 12)}`;
 }
 
-/** What a run id made by {@link stackRunWorkflowId} names; undefined for any other id. */
+/** What a run id made by {@link newRunId} or {@link stackRunWorkflowId} names; undefined for any other id. */
 export function parseStackRunWorkflowId(id: string): { kind: RunKind; stateId: string; commitPrefix: string } | undefined {
-  const m = /^run-(deploy|destroy|drift)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-([0-9a-f]{1,12})$/.exec(id);
+  const m = /^run-(deploy|destroy|drift)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-([0-9a-f]{1,12})(?:-[a-z0-9]{4,32})?$/.exec(id);
   return m ? { kind: m[1] as RunKind, stateId: m[2]!, commitPrefix: m[3]! } : undefined;
 }
 
@@ -95,13 +135,18 @@ export interface PushWorkflowResult {
   runsStarted: string[];
   destroysStarted: string[];
   unreachableStates: string[];
+  /** Stack directories that moved (`from` → `to`); absent in results of pushes handled before moves existed. */
+  moved?: Array<{ from: string; to: string }>;
 }
 
 // ---- stackRunWorkflow: progress, approvals ----
 
 export type RunPhase =
   | 'starting' | 'waiting_for_worker' | 'planning' | 'awaiting_approval' | 'queued' | 'applying'
-  | 'succeeded' | 'no_changes' | 'failed' | 'rejected' | 'cancelled';
+  | 'succeeded' | 'no_changes' | 'failed' | 'rejected' | 'cancelled' | 'superseded';
+
+/** Phases a run ends in. */
+export const FINAL_PHASES: readonly RunPhase[] = ['succeeded', 'no_changes', 'failed', 'rejected', 'cancelled', 'superseded'];
 
 export interface UnitView {
   status: 'pending' | 'planning' | 'awaiting_approval' | 'applying' | 'succeeded' | 'failed' | 'skipped' | 'no_changes';
@@ -125,12 +170,34 @@ export interface RunProgress {
   /** Root outputs; values of sensitive ones are withheld. */
   outputs?: Record<string, UnitOutput>;
   error?: string;
+  /** While queued behind another run of the same state: that run. */
+  waitingFor?: string;
+  /** Ended `superseded`: the newer run that took its place. */
+  supersededBy?: string;
 }
 
 /** `groups`: the approver's groups as authenticated by the API (API_USER_GROUPS), never taken from a request body. */
 export interface ApproveSignal { by: string; scope?: string; comment?: string; groups?: string[] }
 export interface RejectSignal { by: string; scope?: string; reason?: string; groups?: string[] }
 
+/** A newer run of the state asks this one to step aside (honoured only before it begins to apply). */
+export interface SupersedeSignal { by: string; commit: string; reason: string }
+
+/** What the state queue shows: the run that has its turn and those waiting, in order. */
+export interface QueueView {
+  stateId: string;
+  current?: { runId: string; kind: RunKind; commit: string; generation: number };
+  waiting: Array<{ runId: string; kind: RunKind; commit: string; generation: number }>;
+}
+
 export const approveSignal = defineSignal<[ApproveSignal]>('approve');
+/** To the state queue: start this run and queue it. Sent with signal-with-start. */
+export const enqueueRunSignal = defineSignal<[RunRequest]>('enqueueRun');
+/** From the state queue to a waiting run: its turn has come. */
+export const turnSignal = defineSignal('turn');
+/** From the state queue to a waiting run: the run it now waits for. */
+export const queuePositionSignal = defineSignal<[{ waitingFor: string }]>('queuePosition');
+export const supersedeSignal = defineSignal<[SupersedeSignal]>('supersede');
+export const queueQuery = defineQuery<QueueView>('queue');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
 export const progressQuery = defineQuery<RunProgress>('progress');

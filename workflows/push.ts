@@ -8,19 +8,27 @@
  * transaction per stack) → start a run per state of each new or changed stack, a destroy or loose
  * marking for removed ones → after a force push, mark states whose deployed commit is gone.
  *
- * Out-of-order deliveries: a stack is "touched" when its directory (or policies/) differs between the
- * newest commit the registry has for it and this push's commit, not between the push's `before` and
- * `after`; a push older than what the registry has for a stack leaves that stack alone
- * (`superseded`); and every registry change is a compare-and-set, re-planned on conflict. So
- * concurrent pushes converge on the newest commit and never move a stack code back.
+ * Out-of-order deliveries: a stack is "touched" when its directory, policies/ or a local module it
+ * reads differs between the newest commit the registry has for it and this push's commit, not between
+ * the push's `before` and `after`; a push older than what the registry has for a stack (and that
+ * newer commit still on the branch) leaves that stack alone (`superseded`); a push whose commit is no
+ * longer on the branch (overtaken by a force push) changes nothing; and every registry change is a
+ * compare-and-set, re-planned on conflict. So concurrent pushes converge on the branch head.
+ *
+ * Moves: a stack directory removed and another added in the same push, declaring the same stack name,
+ * is one stack code that moved: it keeps its id and its states (same ids, same state keys).
+ *
+ * Runs are not started here but asked of each state's queue (workflows/state-queue.ts), which runs
+ * them one at a time; a newer push supersedes runs that have not begun to apply.
  */
-import { ParentClosePolicy, WorkflowIdReusePolicy, log, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, WorkflowIdReusePolicy, log, patched, proxyActivities, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { GitActivities, PushAnalysis, RepoRef } from '../activities/git';
-import type { Conflict, RegisteredStack, RegistryActivities } from '../activities/registry';
+import type { Conflict, RegisteredStack, RegisterResult, RegistryActivities } from '../activities/registry';
+import type { RunRequestActivities } from '../activities/run-requests';
 import {
-  WORKFLOWS, stackRunWorkflowId,
-  type PushWorkflowInput, type PushWorkflowResult, type RunKind, type StackRunInput,
+  WORKFLOWS, newRunId, stackRunWorkflowId,
+  type PushWorkflowInput, type PushWorkflowResult, type RunKind, type RunRequest, type StackRunInput,
 } from './definitions';
 
 // Git work is I/O bound and may fetch a large repository: a generous start-to-close, retried.
@@ -33,6 +41,11 @@ const registry = proxyActivities<RegistryActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
+// Queueing runs is a signal-with-start per state: short, idempotent (the queue takes a run id once).
+const runs = proxyActivities<RunRequestActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+});
 
 const ZERO = '0000000000000000000000000000000000000000';
 /** Re-plans after compare-and-set conflicts before giving up (then the workflow task fails and retries). */
@@ -42,6 +55,31 @@ const MAX_ROUNDS = 10;
 export interface PushResult extends PushWorkflowResult {
   /** Stack directories the registry already holds at a newer commit than this push's. */
   superseded: string[];
+  /** Stack directories that moved in this push (the stack code and its states followed). */
+  moved: Array<{ from: string; to: string }>;
+}
+
+/**
+ * Pure: the moves of a push. A live stack whose directory is gone and a new directory (no live stack
+ * code) declaring the same stack name are one stack that moved, when the name pairs exactly one of
+ * each (two removed or two added with one name is ambiguous: no move, as before).
+ */
+export function findMoves(
+  plan: Pick<PushPlan, 'toRegister' | 'toDeregister'>, nameAt: (dir: string) => string | undefined,
+): Array<{ from: RegisteredStack; to: string }> {
+  const added = new Map<string, string[]>();
+  for (const t of plan.toRegister) {
+    const name = t.expectedLatest === null ? nameAt(t.dir) : undefined;
+    if (name !== undefined) added.set(name, [...(added.get(name) ?? []), t.dir]);
+  }
+  const removed = new Map<string, RegisteredStack[]>();
+  for (const r of plan.toDeregister) removed.set(r.name, [...(removed.get(r.name) ?? []), r]);
+  const moves: Array<{ from: RegisteredStack; to: string }> = [];
+  for (const [name, dirs] of added) {
+    const from = removed.get(name);
+    if (dirs.length === 1 && from?.length === 1) moves.push({ from: from[0]!, to: dirs[0]! });
+  }
+  return moves.sort((a, b) => a.to.localeCompare(b.to));
 }
 
 export interface PushPlan {
@@ -114,8 +152,28 @@ const pushUnique = (list: string[], ...items: string[]) => {
 export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult> {
   const commit = input.after;
   const result: PushResult = {
-    commit, registered: [], updated: [], invalid: [], deregistered: [], runsStarted: [], destroysStarted: [], unreachableStates: [], superseded: [],
+    commit, registered: [], updated: [], invalid: [], deregistered: [], runsStarted: [], destroysStarted: [], unreachableStates: [], superseded: [], moved: [],
   };
+  // Runs go through each state's queue, moves keep states, a commit off the branch changes nothing
+  // (pushes handled before this version started runs themselves and knew no moves).
+  const queued = patched('state-queue-and-moves');
+  const controlQueue = workflowInfo().taskQueue;
+  /** Asks the state queues for these runs; each run's id is made here once, so a retry names the same run. */
+  const request = async (wanted: Array<{ stateId: string; stackCodeId: string; commit: string; kind: RunKind; generation: number }>): Promise<string[]> => {
+    if (wanted.length === 0) return [];
+    const requests: RunRequest[] = wanted.map((w) => {
+      const runId = newRunId(w.kind, w.stateId, w.commit, uuid4().replace(/-/g, '').slice(0, 12));
+      return {
+        runId, workflowType: w.kind === 'destroy' ? WORKFLOWS.destroy : WORKFLOWS.stackRun,
+        input: { stateId: w.stateId, stackCodeId: w.stackCodeId, commit: w.commit, kind: w.kind, trigger, generation: w.generation },
+      };
+    });
+    await runs.requestRuns({ taskQueue: controlQueue, requests });
+    return requests.map((r) => r.runId);
+  };
+  const startRuns = async (reg: RegisterResult): Promise<string[]> => queued
+    ? request(reg.states.map((s) => ({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy' as const, generation: s.generation })))
+    : Promise.all(reg.states.map((s) => startRun({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy', trigger }, WORKFLOWS.stackRun, 'deploy')));
   const repo: RepoRef = { repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch };
   const before = input.before && input.before !== ZERO ? input.before : null;
   await git.fetchRepository({ ...repo, commits: [commit] });
@@ -133,6 +191,13 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     analysis = await git.analysePush({
       ...repo, before, after: commit, known: registeredStacks.map((r) => ({ repoPath: r.repoPath, latestCommit: r.latestCommit })),
     });
+    if (queued && analysis.afterOnBranch === false) {
+      // A force push dropped this commit from the branch since it was pushed: the push of the new
+      // head reconciles the registry; this one must not register commits that are not on the branch.
+      log.info('pushed commit is no longer on the branch; nothing to do', { deliveryId: input.deliveryId, commit });
+      pushUnique(result.superseded, ...analysis.stackDirs);
+      return result;
+    }
     const plan = planPush(analysis, registeredStacks);
     pushUnique(result.superseded, ...plan.superseded);
 
@@ -145,7 +210,20 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     }
 
     let conflicts = 0;
-    for (const { dir, expectedLatest } of plan.toRegister) {
+    const moves = queued ? findMoves(plan, (d) => (configs[d]?.ok ? configs[d].config.name : undefined)) : [];
+    for (const m of moves) {
+      const c = configs[m.to]!;
+      if (!c.ok) continue;
+      const reg = await registry.moveStack({
+        ...ref(m.to, null), config: c.config, stackCodeId: m.from.id, fromPath: m.from.repoPath, expectedFromLatest: m.from.latestCommit,
+      });
+      if (isConflict(reg)) { conflicts++; continue; }
+      if (!result.moved.some((x) => x.to === m.to)) result.moved.push({ from: m.from.repoPath, to: m.to });
+      pushUnique(result.runsStarted, ...(await startRuns(reg)));
+    }
+    const movedTo = new Set(moves.map((m) => m.to));
+    const movedFrom = new Set(moves.map((m) => m.from.id));
+    for (const { dir, expectedLatest } of plan.toRegister.filter((t) => !movedTo.has(t.dir))) {
       const c = configs[dir]!;
       if (!c.ok) {
         const r = await registry.markStackInvalid({ ...ref(dir, expectedLatest), error: c.error });
@@ -157,19 +235,18 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
       if (isConflict(reg)) { conflicts++; continue; }
       if (reg.kind === 'new') pushUnique(result.registered, dir);
       else if (!result.registered.includes(dir)) pushUnique(result.updated, dir);
-      const ids = await Promise.all(reg.states.map((s) => startRun(
-        { stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy', trigger }, WORKFLOWS.stackRun, 'deploy',
-      )));
-      pushUnique(result.runsStarted, ...ids);
+      pushUnique(result.runsStarted, ...(await startRuns(reg)));
     }
 
-    for (const gone of plan.toDeregister) {
+    for (const gone of plan.toDeregister.filter((g) => !movedFrom.has(g.id))) {
       const d = await registry.deregisterStack({ ...ref(gone.repoPath, gone.latestCommit), stackCodeId: gone.id });
       if (isConflict(d)) { conflicts++; continue; }
       pushUnique(result.deregistered, gone.repoPath);
-      const ids = await Promise.all(d.destroy.map((s) => startRun(
-        { stateId: s.id, stackCodeId: gone.id, commit: s.commit, kind: 'destroy', trigger }, WORKFLOWS.destroy, 'destroy',
-      )));
+      const ids = queued
+        ? await request(d.destroy.map((s) => ({ stateId: s.id, stackCodeId: gone.id, commit: s.commit, kind: 'destroy' as const, generation: s.generation })))
+        : await Promise.all(d.destroy.map((s) => startRun(
+          { stateId: s.id, stackCodeId: gone.id, commit: s.commit, kind: 'destroy', trigger }, WORKFLOWS.destroy, 'destroy',
+        )));
       pushUnique(result.destroysStarted, ...ids);
     }
     if (conflicts === 0) break;

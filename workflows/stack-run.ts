@@ -20,7 +20,10 @@ export type { RunProgress, RunPhase };
 import type { EventType } from '../db/tables/events';
 import { hooksBudgetMs, type HookEvent, type HookRunContext, type RunHooks } from '../policies';
 import type { Requirement } from './capabilities';
-import { approveSignal, progressQuery, rejectSignal, type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput } from './definitions';
+import {
+  approveSignal, progressQuery, queuePositionSignal, rejectSignal, supersedeSignal, turnSignal,
+  type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput, type SupersedeSignal,
+} from './definitions';
 import { checkFit } from './fit';
 import {
   approvalGate, decisionRecords, hasApprovalPolicy, hookEventRecord, hookStopReason, prePlanDecisions, rejectionIgnoredReason,
@@ -141,15 +144,17 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
   const finish = async (phase: RunPhase, error?: string): Promise<RunProgress> => {
     setPhase(phase);
     if (error) progress.error = error;
-    const status = phase === 'succeeded' || phase === 'no_changes' ? 'succeeded' : phase === 'cancelled' ? 'cancelled' : 'failed';
+    const status = phase === 'succeeded' || phase === 'no_changes' ? 'succeeded'
+      : phase === 'cancelled' || phase === 'superseded' ? phase : 'failed';
     await CancellationScope.nonCancellable(async () => {
       await control.updateOperation({
         operationId, status,
         ...(error ? { error: { message: error, units: failedUnits(progress) } } : {}),
-        metadata: { phase, review: progress.review?.counts ?? null },
+        metadata: { phase, review: progress.review?.counts ?? null, ...(progress.supersededBy ? { superseded_by: progress.supersededBy } : {}) },
       });
-      const type: EventType = status === 'succeeded' ? 'deploy_completed' : phase === 'cancelled' ? 'run_cancelled' : 'deploy_failed';
-      await event(type, { phase, ...(error ? { error } : {}), failed_units: failedUnits(progress) });
+      const type: EventType = status === 'succeeded' ? 'deploy_completed' : phase === 'cancelled' ? 'run_cancelled'
+        : phase === 'superseded' ? 'run_superseded' : 'deploy_failed';
+      await event(type, { phase, ...(error ? { error } : {}), failed_units: failedUnits(progress), ...(progress.supersededBy ? { superseded_by: progress.supersededBy } : {}) });
     });
     return progress;
   };
@@ -158,6 +163,48 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
   // units, or a cancellation); set when the hooks are known.
   let postApply: ((outcome: 'succeeded' | 'failed' | 'no_changes' | 'cancelled') => Promise<unknown>) | undefined;
   let applyStarted = false;
+
+  // One run at a time per state (workflows/state-queue.ts): a newer run of the state supersedes this
+  // one until it begins to apply; from then on it always finishes.
+  let superseded: SupersedeSignal | undefined;
+  const beforeApply = new CancellationScope();
+  setHandler(supersedeSignal, (s) => {
+    if (applyStarted || superseded) return;
+    superseded = s;
+    progress.supersededBy = s.by;
+    beforeApply.cancel();
+  });
+  const supersededReason = () => `${superseded!.reason} (run ${superseded!.by})`;
+  if (input.queue) {
+    let turn = false;
+    setHandler(turnSignal, () => { turn = true; });
+    const waitFor = (runId: string | undefined) => {
+      progress.waitingFor = runId;
+      if (progress.phase === 'queued') progress.waitingReason = runId ? `waiting for run ${runId} of this state to finish` : 'waiting for its turn';
+    };
+    setHandler(queuePositionSignal, ({ waitingFor }) => waitFor(waitingFor));
+    setPhase('queued');
+    waitFor(input.queue.waitingFor);
+    await event('run_queued', { waiting_for: input.queue.waitingFor ?? null, generation: input.generation ?? null });
+    await condition(() => turn || superseded !== undefined);
+    progress.waitingFor = undefined;
+    if (superseded) return await finish('superseded', supersededReason());
+    // The queue only knows what it was asked in order; the registry knows whether a newer commit came since.
+    const fresh = await control.checkRunCurrent({ stateId: input.stateId, kind: input.kind, generation: input.generation });
+    if (!fresh.current) {
+      progress.supersededBy = fresh.reason;
+      return await finish('superseded', fresh.reason);
+    }
+  }
+
+  try {
+    return await beforeApply.run(() => body());
+  } catch (e) {
+    if (superseded && isCancellation(e) && !applyStarted) return await finish('superseded', supersededReason());
+    throw e;
+  }
+
+  async function body(): Promise<RunProgress> {
   try {
     setPhase('planning');
     await event('plan_initiated', { commit: input.commit, trigger: input.trigger });
@@ -231,7 +278,8 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     // Nothing to approve when the review plan changes nothing: the unit plans confirm it, nothing applies.
     const nothingToReview = review !== undefined && progress.review!.changes.length === 0;
     const policyApproval = hasApprovalPolicy(gates);
-    const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy') && !nothingToReview;
+    // A state whose deployed commit is gone from the branch (history rewritten) is never changed unasked.
+    const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy' || ctx.deployedCommitUnreachable) && !nothingToReview;
     if (needsApproval && policyApproval) {
       setPhase('awaiting_approval', 'waiting for approval of the plan');
       await event('approval_required', { scope: 'review' });
@@ -322,6 +370,7 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     if (hooksAfterApply) await postApply!('failed').catch(() => undefined);
     await finish('failed', msg);
     throw ApplicationFailure.nonRetryable(msg, 'StackRunFailed');
+  }
   }
 }
 

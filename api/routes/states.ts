@@ -1,15 +1,17 @@
 /**
  * Stack states: list and show (including `commit_unreachable` after a force push), re-associate a
- * loose state with another stack code, destroy a loose state, trigger a run by hand.
+ * loose state with another stack code, destroy a loose state, trigger a run by hand. Runs are asked
+ * of the state's queue (one run at a time per state), each under its own id.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { requestRun, waitForRunStarted } from '../../common/run-queue';
 import { z } from 'zod';
 import { recordEvent } from '../../db/repos/events';
 import { getStackCode, isUuid } from '../../db/repos/stack-codes';
 import { getState, listStates, lockState, updateState } from '../../db/repos/stack-states';
 import type { StackStateStatus } from '../../db/tables/stack-states';
-import { WORKFLOWS, stackRunWorkflowId, type StackRunInput } from '../../workflows/definitions';
+import { WORKFLOWS, newRunId, type StackRunInput } from '../../workflows/definitions';
 import type { RouteContext } from '../context';
 import { ApiError, badRequest, notFound } from '../errors';
 import { pageBody, pageRequest, str } from '../pagination';
@@ -26,19 +28,21 @@ function meta(v: unknown): Record<string, unknown> {
 export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { db, accountId } = ctx;
 
-  async function startRun(workflowType: string, input: StackRunInput): Promise<string> {
-    const workflowId = stackRunWorkflowId(input.stateId, input.commit, input.kind);
+  /**
+   * Queues a run on the state's queue and answers with its id once the request is durable (in the
+   * queue's history); waits a moment for the run to exist so a `GET /api/runs/:id` right after finds it.
+   */
+  async function startRun(workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy, input: StackRunInput): Promise<{ runId: string; started: boolean }> {
+    const runId = newRunId(input.kind, input.stateId, input.commit, randomBytes(6).toString('hex'));
     try {
       await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () =>
-        ctx.temporal.workflow.start(workflowType, { taskQueue: ctx.taskQueue, workflowId, args: [input] }));
+        requestRun(ctx.temporal, ctx.taskQueue, { runId, workflowType, input }));
     } catch (e) {
-      if (e instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new ApiError(409, 'run_in_progress', `workflow ${workflowId} is already running`);
-      }
-      ctx.logger.error({ workflowId, err: (e as Error).message }, 'starting run failed');
-      throw new ApiError(503, 'temporal_unavailable', 'cannot start the workflow right now');
+      ctx.logger.error({ runId, err: (e as Error).message }, 'queueing run failed');
+      throw new ApiError(503, 'temporal_unavailable', 'cannot queue the run right now');
     }
-    return workflowId;
+    const started = await waitForRunStarted(ctx.temporal, runId, Math.min(ctx.temporalTimeoutMs, 5000)).catch(() => false);
+    return { runId, started };
   }
 
   app.get('/api/states', async (req) => {
@@ -75,7 +79,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       m.reassociated = { from: m.previous_stack_code_id ?? null, to: code.id, by: req.user };
       delete m.previous_stack_code_id;
       delete m.loose_reason;
-      const row = await updateState(tx, s.id, { status: 'active', stackCodeId: code.id, metadata: m });
+      const row = await updateState(tx, s.id, { status: 'active', stackCodeId: code.id, metadata: m, bumpGeneration: true });
       await recordEvent(tx, {
         accountId, stackCodeId: code.id, stackStateId: s.id, type: 'module_updated',
         payload: { action: 'state_reassociated', state: s.name, by: req.user },
@@ -95,22 +99,19 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const previous = meta(s.metadata).previous_stack_code_id;
     const stackCodeId = s.stack_code_id ?? (typeof previous === 'string' ? previous : null);
     if (!stackCodeId) throw new ApiError(409, 'no_stack_code', 'state has no stack code to destroy with');
-    // Start first (idempotent id), then record: a retried request after a failure in between converges.
-    const workflowId = await startRun(WORKFLOWS.destroy, {
-      stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user },
-    }).catch((e: unknown) => {
-      if (e instanceof ApiError && e.code === 'run_in_progress') return stackRunWorkflowId(s.id, s.commit_hash, 'destroy');
-      throw e;
-    });
+    // Recorded first: a destroy that was asked for is never lost, and the state shows it at once. The
+    // run (its own id) goes through the state's queue, so it waits for a run of the state in flight.
     await db.transaction().execute(async (tx) => {
       await updateState(tx, s.id, { status: 'destroying' });
       await recordEvent(tx, {
         accountId, stackCodeId, stackStateId: s.id, type: 'destroy_initiated',
-        payload: { reason: 'cleanup of a loose state', by: req.user, workflow_id: workflowId },
-        dedupeKey: `destroy:${workflowId}`,
+        payload: { reason: 'cleanup of a loose state', by: req.user },
       });
     });
-    return reply.status(202).send({ workflow_id: workflowId });
+    const { runId } = await startRun(WORKFLOWS.destroy, {
+      stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user }, generation: Number(s.generation),
+    });
+    return reply.status(202).send({ workflow_id: runId, run_id: runId });
   });
 
   app.post('/api/states/:id/runs', async (req, reply) => {
@@ -120,9 +121,10 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     if (s.status !== 'active' || !s.stack_code_id) throw new ApiError(409, 'state_not_active', `state is ${s.status}`);
     const code = await getStackCode(db, accountId, s.stack_code_id);
     if (!code || code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code?.status ?? 'missing'}`);
-    const workflowId = await startRun(WORKFLOWS.stackRun, {
+    const { runId } = await startRun(WORKFLOWS.stackRun, {
       stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user },
+      generation: Number(s.generation),
     });
-    return reply.status(202).send({ workflow_id: workflowId, commit: code.current_commit });
+    return reply.status(202).send({ workflow_id: runId, run_id: runId, commit: code.current_commit });
   });
 }

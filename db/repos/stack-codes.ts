@@ -3,6 +3,11 @@ import type { DbOrTx, Tx } from '../index';
 import type { StackCode, StackCodeStatus } from '../tables/stack-codes';
 import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
 
+/** A stack code by id, locked for update. */
+export async function lockStackCode(tx: Tx, id: string): Promise<StackCode | undefined> {
+  return tx.selectFrom('stack_codes').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
 /** The live (active or invalid) stack code of a directory, locked for update. */
 export async function lockLiveStackCode(tx: Tx, repoUrl: string, repoPath: string): Promise<StackCode | undefined> {
   return tx
@@ -48,12 +53,13 @@ export async function insertStackCode(db: DbOrTx, v: StackCodeValues): Promise<S
 export async function updateStackCode(
   db: DbOrTx,
   id: string,
-  v: { name?: string; commit?: string; config?: unknown; status: StackCodeStatus; error: unknown | null },
+  v: { name?: string; repoPath?: string; commit?: string; config?: unknown; status: StackCodeStatus; error: unknown | null },
 ): Promise<StackCode> {
   return db
     .updateTable('stack_codes')
     .set({
       ...(v.name !== undefined ? { name: v.name } : {}),
+      ...(v.repoPath !== undefined ? { repo_path: v.repoPath } : {}),
       ...(v.commit !== undefined ? { current_commit: v.commit } : {}),
       ...(v.config !== undefined ? { config: JSON.stringify(v.config) } : {}),
       status: v.status,

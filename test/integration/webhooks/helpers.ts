@@ -17,6 +17,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { FastifyInstance } from 'fastify';
 import { createGitActivities } from '../../../activities/git';
 import { createRegistryActivities } from '../../../activities/registry';
+import { createRunRequestActivities } from '../../../activities/run-requests';
 import { buildApi } from '../../../api/server';
 import { CachingSecretBox, VaultTransitSecretBox, repositoryCredentialsResolver, type SecretBox } from '../../../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
@@ -274,6 +275,7 @@ export async function startWorker(env: Env, opts: { taskQueue?: string } = {}): 
     activities: {
       ...createGitActivities(deps),
       ...createRegistryActivities(deps),
+      ...createRunRequestActivities(),
     },
     dataConverter: env.dataConverter,
   });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ENCODING_ENCRYPTED } from '../../../common/codec';
 import type { PushResult } from '../../../workflows/push';
 import type { StackRunInput } from '../../../workflows/definitions';
-import { pushWorkflowId, stackRunWorkflowId, type PushWorkflowResult } from '../../../workflows/definitions';
+import { pushWorkflowId } from '../../../workflows/definitions';
 import {
   GitRepo, MAIN_TF, STACK_HCL, ZERO, deliver, getJson, pushPayload, registerRepo, setupEnv, startApi, startWorker,
   type Env, type RunningApi, type RunningWorker,
@@ -37,13 +37,17 @@ describe('webhooks: push deliveries register stack code and start runs', functio
     repo?.cleanup();
   });
 
+  /** Every run a push asked for, in order (ids are `run-<kind>-<state>-<commit12>-<suffix>`). */
+  const runsAsked: string[] = [];
+
   /** Pushes, delivers, waits for the push workflow's result. */
-  async function pushAndWait(opts: { branch?: string; force?: boolean } = {}): Promise<{ result: PushWorkflowResult; before: string; after: string; deliveryId: string }> {
+  async function pushAndWait(opts: { branch?: string; force?: boolean } = {}): Promise<{ result: PushResult; before: string; after: string; deliveryId: string }> {
     const { before, after } = repo.push(opts.branch, opts.force);
     const d = await deliver(api.url, pushPayload(repo, { before, after, forced: opts.force ?? false }), { secret });
     assert.equal(d.status, 202, JSON.stringify(d.body));
     assert.equal(d.body.status, 'started');
-    const result = await env.client.workflow.getHandle(pushWorkflowId(d.deliveryId)).result() as PushWorkflowResult;
+    const result = await env.client.workflow.getHandle(pushWorkflowId(d.deliveryId)).result() as PushResult;
+    runsAsked.push(...result.runsStarted, ...result.destroysStarted);
     return { result, before, after, deliveryId: d.deliveryId };
   }
 
@@ -54,16 +58,16 @@ describe('webhooks: push deliveries register stack code and start runs', functio
   async function states(stackCodeId: string) {
     return env.tdb.db.selectFrom('stack_states').selectAll().where('stack_code_id', '=', stackCodeId).orderBy('name').execute();
   }
+  const runsOf = (stateId: string, commit: string, kind: 'deploy' | 'destroy' = 'deploy') =>
+    runsAsked.filter((id) => id.startsWith(`run-${kind}-${stateId}-${commit.slice(0, 12)}-`));
+  /** The input the state queue started the run of this state and commit with (the stand-in returns it). */
   async function runInput(stateId: string, commit: string, kind: 'deploy' | 'destroy' = 'deploy'): Promise<StackRunInput> {
-    return await env.client.workflow.getHandle(stackRunWorkflowId(stateId, commit, kind)).result() as StackRunInput;
+    const ids = runsOf(stateId, commit, kind);
+    assert.equal(ids.length, 1, `one ${kind} run of ${stateId} at ${commit.slice(0, 12)} asked for: ${ids.join(', ')}`);
+    return await env.client.workflow.getHandle(ids[0]!).result() as StackRunInput;
   }
   async function runExists(stateId: string, commit: string): Promise<boolean> {
-    try {
-      await env.client.workflow.getHandle(stackRunWorkflowId(stateId, commit)).describe();
-      return true;
-    } catch {
-      return false;
-    }
+    return runsOf(stateId, commit).length > 0;
   }
 
   it('new stack: registers it with its states, fills git_cache, starts a run per state', async () => {
@@ -87,10 +91,13 @@ describe('webhooks: push deliveries register stack code and start runs', functio
     assert.equal(cached[1]!.content.toString(), MAIN_TF('v1'));
     for (const s of ss) {
       const input = await runInput(s.id, after);
-      assert.deepEqual(input, {
-        stateId: s.id, stackCodeId: c.id, commit: after, kind: 'deploy',
+      const { queue, ...rest } = input;
+      assert.deepEqual(rest, {
+        stateId: s.id, stackCodeId: c.id, commit: after, kind: 'deploy', generation: 1,
         trigger: { type: 'push', by: `github:${deliveryId}`, deliveryId, author: 'ada' },
       });
+      // Started by the state's queue, one run at a time per state.
+      assert.equal(queue?.workflowId, `state-${s.id}`);
     }
     const ev = await env.tdb.db.selectFrom('events').select('type').where('stack_code_id', '=', c.id).execute();
     assert.deepEqual(ev.map((e) => e.type), ['module_registered']);
@@ -199,33 +206,25 @@ describe('webhooks: push deliveries register stack code and start runs', functio
     assert.equal(row.status, 'destroying');
   });
 
-  it('moved stack: the old stack code is de-registered (states loose), a new one registered', async () => {
+  it('moved stack: the stack code and its states follow the directory (same ids, same state keys), module_moved', async () => {
     const old = await code('stacks/network');
     const oldStates = await states(old.id);
     repo.mv('stacks/network', 'live/network').commit('move network');
     const { result, after } = await pushAndWait();
-    assert.deepEqual(result.deregistered, ['stacks/network']);
-    assert.deepEqual(result.registered, ['live/network']);
-    assert.equal((await code('stacks/network')).status, 'deregistered');
-    for (const s of oldStates) {
-      const row = await env.tdb.db.selectFrom('stack_states').selectAll().where('id', '=', s.id).executeTakeFirstOrThrow();
-      assert.equal(row.status, 'loose');
-      assert.equal(row.stack_code_id, null);
-      const ev = await env.tdb.db.selectFrom('events').select('type').where('stack_state_id', '=', s.id).execute();
-      assert.ok(ev.some((e) => e.type === 'state_loose'));
-    }
+    assert.deepEqual(result.moved, [{ from: 'stacks/network', to: 'live/network' }]);
+    assert.deepEqual(result.deregistered, []);
+    assert.deepEqual(result.registered, []);
     const moved = await code('live/network');
+    assert.equal(moved.id, old.id, 'the same stack code');
     assert.equal(moved.status, 'active');
-    assert.notEqual(moved.id, old.id);
-    for (const s of await states(moved.id)) assert.equal((await runInput(s.id, after)).stackCodeId, moved.id);
-
-    // The loose state can be re-associated with the new stack code only if the name is free: it is not.
-    const loose = oldStates[0]!;
-    const r = await fetch(`${api.url}/api/states/${loose.id}/reassociate`, {
-      method: 'POST', headers: { authorization: 'Bearer test-token-alice-0123456789', 'content-type': 'application/json' },
-      body: JSON.stringify({ stack_code_id: moved.id }),
-    });
-    assert.equal(r.status, 409);
+    assert.equal(moved.current_commit, after);
+    assert.equal(await env.tdb.db.selectFrom('stack_codes').select('id').where('repo_path', '=', 'stacks/network').executeTakeFirst(), undefined);
+    const now = await states(moved.id);
+    assert.deepEqual(now.map((s) => [s.id, s.tf_state_key, s.status]), oldStates.map((s) => [s.id, s.tf_state_key, 'active']));
+    for (const s of now) assert.equal((await runInput(s.id, after)).stackCodeId, moved.id);
+    const ev = await env.tdb.db.selectFrom('events').select(['type', 'payload']).where('stack_code_id', '=', moved.id).where('type', '=', 'module_moved').execute();
+    assert.equal(ev.length, 1);
+    assert.deepEqual((ev[0]!.payload as { from_path: string; to_path: string }).from_path, 'stacks/network');
   });
 
   it('force push: states whose deployed commit is gone are marked, history_rewritten recorded, shown by the API', async () => {
@@ -290,9 +289,15 @@ describe('webhooks: push deliveries register stack code and start runs', functio
     }
     const moved = await code('live/network');
     for (const s of await states(moved.id)) {
-      let runs = 0;
-      for await (const _ of env.client.workflow.list({ query: `WorkflowId = '${stackRunWorkflowId(s.id, after)}'` })) runs++;
-      assert.equal(runs, 1, 'one run per state for the commit');
+      assert.equal(runsOf(s.id, after).length, 0, 'no push result counted yet');
+    }
+    for (const id of [first.deliveryId, concurrentId]) {
+      const r = await env.client.workflow.getHandle(pushWorkflowId(id)).result() as PushResult;
+      runsAsked.push(...r.runsStarted);
+    }
+    for (const s of await states(moved.id)) {
+      // The first delivery registered the commit and asked for its runs; the second found it registered.
+      assert.equal(runsOf(s.id, after).length, 1, 'one run per state for the commit');
     }
   });
 

@@ -1,7 +1,7 @@
 /**
- * TEST-ONLY workflows for the webhook tests and bench/webhooks.ts: the REAL pushWorkflow, plus
- * stand-ins registered under the names of the run and destroy workflows that do nothing but return
- * their input.
+ * TEST-ONLY workflows for the webhook tests and bench/webhooks.ts: the REAL pushWorkflow and state
+ * queue, plus stand-ins registered under the names of the run and destroy workflows that do nothing
+ * but return their input.
  *
  * Why stand-ins here, when the rule is "no mock for a component a user runs": these suites test the
  * webhook edge and PushWorkflow — which runs are started, for which state, commit and trigger, and
@@ -15,6 +15,7 @@
 import type { StackRunInput } from '../../../workflows/definitions';
 
 export { pushWorkflow } from '../../../workflows/push';
+export { stateQueueWorkflow } from '../../../workflows/state-queue';
 
 /** Test stand-in for WORKFLOWS.stackRun: returns its input so a test can read what it was started with. */
 export async function stackRunWorkflow(input: StackRunInput): Promise<StackRunInput> {
