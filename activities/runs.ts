@@ -102,13 +102,13 @@ export function createRunActivities({ db, logger }: RunsDeps) {
     },
 
     /** Creates (or finds, on retry) the operation row of this run. */
-    async startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string }): Promise<string> {
+    async startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string; status?: 'pending' | 'running' }): Promise<string> {
       const existing = await db.selectFrom('operations').select('id').where('workflow_id', '=', input.workflowId).executeTakeFirst();
       if (existing) return existing.id;
       const row = await db
         .insertInto('operations')
         .values({
-          stack_state_id: input.ctx.stateId, type: OP_TYPE[input.kind], status: 'running', triggered_by: input.triggeredBy,
+          stack_state_id: input.ctx.stateId, type: OP_TYPE[input.kind], status: input.status ?? 'running', triggered_by: input.triggeredBy,
           workflow_id: input.workflowId, from_commit: input.ctx.fromCommit, to_commit: input.ctx.commit,
           metadata: JSON.stringify({ stack: input.ctx.stack, state: input.ctx.state }),
         })

@@ -52,10 +52,10 @@ export const openapi = {
         },
       },
       StackCode: { type: 'object', properties: { id: str, repository_id: nstr, repo_url: str, repo_path: str, name: str, current_commit: str, status: { enum: ['active', 'invalid', 'deregistered'] }, config: { type: 'object' }, error: { type: ['object', 'null'], description: '{file, line, field, message, commit} when invalid' }, created_at: ts, updated_at: ts } },
-      StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: str, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts } },
+      StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: { type: 'string', description: 'prefix of the state objects, <account>/<state-id>/: derived from the id, never changes' }, legacy_tf_state_key: { type: ['string', 'null'], description: 'where the objects still are until `npm run migrate` moves them (runs refuse to plan until then)' }, generation: { type: 'integer', description: 'grows with each registration of a new commit; a run of a newer generation supersedes older ones' }, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts } },
       Operation: { type: 'object', properties: { id: str, stack_state_id: nstr, type: str, status: str, triggered_by: nstr, workflow_id: nstr, from_commit: nstr, to_commit: nstr, started_at: ts, completed_at: { type: ['string', 'null'] }, error_details: {}, metadata: {} } },
       Event: { type: 'object', properties: { id: str, type: str, stack_code_id: nstr, stack_state_id: nstr, operation_id: nstr, payload: { type: 'object' }, created_at: ts } },
-      WorkflowStarted: { type: 'object', properties: { workflow_id: str, commit: { type: 'string', description: 'the commit the run is for (runs started by hand)' } } },
+      WorkflowStarted: { type: 'object', properties: { run_id: { type: 'string', description: 'the run\'s own workflow id (queued on the state\'s queue)' }, workflow_id: { type: 'string', description: 'same as run_id' }, commit: { type: 'string', description: 'the commit the run is for (runs started by hand)' } } },
       PlanCounts: { type: 'object', properties: { add: { type: 'integer' }, change: { type: 'integer' }, destroy: { type: 'integer' }, replace: { type: 'integer' } } },
       Run: {
         type: 'object', required: ['operation_id', 'operation_status', 'progress'],
@@ -67,7 +67,9 @@ export const openapi = {
             required: ['workflowId', 'kind', 'phase', 'commit', 'units', 'approvals'],
             properties: {
               workflowId: str, kind: { enum: ['deploy', 'destroy', 'drift'] }, commit: str, stack: str, state: str,
-              phase: { enum: ['starting', 'waiting_for_worker', 'planning', 'awaiting_approval', 'queued', 'applying', 'succeeded', 'no_changes', 'failed', 'rejected', 'cancelled'] },
+              phase: { enum: ['starting', 'waiting_for_worker', 'planning', 'awaiting_approval', 'queued', 'applying', 'succeeded', 'no_changes', 'failed', 'rejected', 'cancelled', 'superseded'] },
+              waitingFor: { type: 'string', description: 'while queued behind another run of the same state: that run' },
+              supersededBy: { type: 'string', description: 'ended superseded: the newer run that took its place' },
               waitingReason: { type: 'string', description: 'why the run waits (no matching worker, approval, deployment window)' },
               review: {
                 type: 'object', description: 'summary of the review plan (the whole root against the merged unit states), once it is made',
@@ -116,7 +118,7 @@ export const openapi = {
     ...listAndShow('/api/operations', 'operations', 'Operation', [filter('state_id', 'state uuid')]),
     ...listAndShow('/api/events', 'events', 'Event', [filter('stack_code_id', 'stack code uuid'), filter('state_id', 'state uuid'), filter('type', 'event type')]),
     '/api/states/{id}/reassociate': { post: { tags: ['states'], summary: 'Re-associate a loose state with another stack code', parameters: [idParam], requestBody: { required: true, ...json({ type: 'object', required: ['stack_code_id'], properties: { stack_code_id: str } }) }, responses: { 200: { description: 'updated', ...json(ref('StackState')) }, ...errorResponses(400, 401, 404, 409) } } },
-    '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (starts destroyWorkflow)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (queues a destroy run on the state\'s queue; it shows a destroy review and waits for approval)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/states/{id}/unlock': {
       post: {
         tags: ['states'],

@@ -29,6 +29,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createGitActivities } from '../activities/git';
 import { createRegistryActivities } from '../activities/registry';
+import { createRunRequestActivities } from '../activities/run-requests';
 import { buildApi } from '../api/server';
 import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
     activities: {
       ...createGitActivities({ db, logger, gitCacheDir: join(dir, 'cache') }),
       ...createRegistryActivities({ db, logger }),
+      ...createRunRequestActivities(),
     },
     maxConcurrentActivityTaskExecutions: 50,
     maxConcurrentWorkflowTaskExecutions: 50,

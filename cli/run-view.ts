@@ -8,9 +8,10 @@ import type { RunPhase, RunProgress, UnitView } from '../workflows/definitions';
 export type Counts = { add: number; change: number; destroy: number; replace: number };
 
 const OK_PHASES: readonly RunPhase[] = ['succeeded', 'no_changes'];
-const BAD_PHASES: readonly RunPhase[] = ['failed', 'rejected', 'cancelled'];
+// A superseded run applied nothing: a newer run of the state took its place (exit 1, naming that run).
+const BAD_PHASES: readonly RunPhase[] = ['failed', 'rejected', 'cancelled', 'superseded'];
 
-/** 0 when the run ended well, 1 when it failed, was rejected or cancelled; undefined while it goes on. */
+/** 0 when the run ended well, 1 when it failed, was rejected, cancelled or superseded; undefined while it goes on. */
 export function exitCodeOf(phase: RunPhase): 0 | 1 | undefined {
   if (OK_PHASES.includes(phase)) return 0;
   if (BAD_PHASES.includes(phase)) return 1;
@@ -141,6 +142,7 @@ export function finalLine(runId: string, p: RunProgress): string {
     case 'no_changes': return `Run ${runId} succeeded: no changes, nothing applied.`;
     case 'rejected': return `run ${runId} was rejected${p.error ? `: ${p.error}` : ''}`;
     case 'cancelled': return `run ${runId} was cancelled`;
+    case 'superseded': return `run ${runId} was superseded${p.supersededBy ? ` by ${p.supersededBy}` : ''}${p.error ? `: ${p.error}` : ''}`;
     case 'failed': return `run ${runId} failed${p.error ? `: ${p.error}` : ''}`;
     default: return `run ${runId} is ${phaseText(p.phase)}`;
   }

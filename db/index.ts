@@ -50,15 +50,18 @@ export interface MigrateResult {
   applied: string[];
 }
 
-/** Applies pending migrations (creating the schema first when one is given). Safe to run concurrently. */
-export async function migrate(db: Db, schema?: string): Promise<MigrateResult> {
+/**
+ * Applies pending migrations (creating the schema first when one is given). Safe to run concurrently.
+ * `to`: stop after that migration (tests of a migration's data step start from the one before it).
+ */
+export async function migrate(db: Db, schema?: string, to?: string): Promise<MigrateResult> {
   if (schema) await db.schema.createSchema(quoteIdent(schema)).ifNotExists().execute();
   const migrator = new Migrator({
     db,
     provider: new StaticProvider(),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = to ? await migrator.migrateTo(to) : await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     const what = failed ? `migration ${failed.migrationName}` : 'migrations';

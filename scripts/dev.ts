@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDb, migrate } from '../db';
+import { moveLegacyStateObjects, pendingStateMoves } from '../db/state-objects';
+import { s3Client } from '../common/s3';
 import {
   ensureTransitKey, portInUse, providePostgres, REPO_ROOT, resolveTools, spawnService, startMinio, startTemporal,
   startVault, waitFor, type ManagedProcess,
@@ -94,6 +96,20 @@ async function main(): Promise<void> {
   });
   stops.push({ name: 'minio', stop: minio.stop });
   say(`minio ready with bucket stackly (${since()})`);
+  // A data directory from before state keys were derived from state ids: move its state objects.
+  {
+    const mdb = createDb({ url: pg.url, max: 1 });
+    try {
+      if (await pendingStateMoves(mdb)) {
+        const client = s3Client(minio);
+        const r = await moveLegacyStateObjects(mdb, client, minio.bucket);
+        client.destroy();
+        say(`state objects moved to id-derived keys: ${r.moved.length} state(s)${r.skipped.length ? `; not moved: ${r.skipped.map((x) => `${x.stateId} (${x.reason})`).join(', ')}` : ''}`);
+      }
+    } finally {
+      await mdb.destroy();
+    }
+  }
 
   const codecUrl = `http://127.0.0.1:${ports.codec}`;
   const temporal = await startTemporal({

@@ -98,7 +98,8 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     StacklyStack: [ctx.stack], StacklyState: [ctx.state], StacklyEnvironment: [ctx.environment],
     StacklyCommit: [input.commit], StacklyRunKind: [input.kind], StacklyStatus: ['starting'],
   });
-  const operationId = await control.startOperation({ ctx, workflowId, kind: input.kind, triggeredBy: input.trigger.by });
+  // A queued run's operation is pending until its turn.
+  const operationId = await control.startOperation({ ctx, workflowId, kind: input.kind, triggeredBy: input.trigger.by, ...(input.queue ? { status: 'pending' as const } : {}) });
   let seq = 0;
   const event = (type: EventType, payload: Record<string, unknown> = {}) =>
     control.emitRunEvent({ ctx, operationId, type, payload: { workflow_id: workflowId, ...payload }, dedupeKey: `${workflowId}:${++seq}:${type}` });
@@ -186,15 +187,19 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     setPhase('queued');
     waitFor(input.queue.waitingFor);
     await event('run_queued', { waiting_for: input.queue.waitingFor ?? null, generation: input.generation ?? null });
-    await condition(() => turn || superseded !== undefined);
+    try {
+      await condition(() => turn || superseded !== undefined);
+    } catch (e) {
+      // Cancelled by a user while it waited: nothing ran.
+      if (isCancellation(e)) await finish('cancelled', 'cancelled while queued');
+      throw e;
+    }
     progress.waitingFor = undefined;
     if (superseded) return await finish('superseded', supersededReason());
     // The queue only knows what it was asked in order; the registry knows whether a newer commit came since.
     const fresh = await control.checkRunCurrent({ stateId: input.stateId, kind: input.kind, generation: input.generation });
-    if (!fresh.current) {
-      progress.supersededBy = fresh.reason;
-      return await finish('superseded', fresh.reason);
-    }
+    if (!fresh.current) return await finish('superseded', fresh.reason);
+    await control.updateOperation({ operationId, status: 'running' });
   }
 
   try {
@@ -361,6 +366,8 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     return await finish(changed || input.kind === 'destroy' ? 'succeeded' : 'no_changes');
   } catch (e) {
     const hooksAfterApply = applyStarted && postApply !== undefined && patched('post-apply-on-failure');
+    // Superseded before it applied: the caller records that (not a cancellation by a user).
+    if (isCancellation(e) && superseded && !applyStarted) throw e;
     if (isCancellation(e)) {
       if (hooksAfterApply) await CancellationScope.nonCancellable(() => postApply!('cancelled')).catch(() => undefined);
       await finish('cancelled', 'cancelled');

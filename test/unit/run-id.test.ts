@@ -12,7 +12,7 @@ describe('run ids', () => {
   });
 
   it('other ids name nothing', () => {
-    for (const id of ['push-1', `run-deploy-${state}-${commit.slice(0, 12)}-1700000000000`, `run-apply-${state}-0123`, `run-deploy-not-a-uuid-0123`, 'no-such-run']) {
+    for (const id of ['push-1', `run-deploy-${state}-${commit.slice(0, 12)}-UPPER`, `run-apply-${state}-0123`, `run-deploy-not-a-uuid-0123`, 'no-such-run']) {
       assert.equal(parseStackRunWorkflowId(id), undefined, id);
     }
   });

@@ -22,11 +22,19 @@ const review: NonNullable<RunProgress['review']> = {
 };
 
 describe('cli run view: formatting a run', () => {
-  it('exit code: 0 succeeded or no changes, 1 failed/rejected/cancelled, none while running', () => {
+  it('exit code: 0 succeeded or no changes, 1 failed/rejected/cancelled/superseded, none while running', () => {
     assert.equal(exitCodeOf('succeeded'), 0);
     assert.equal(exitCodeOf('no_changes'), 0);
-    for (const p of ['failed', 'rejected', 'cancelled'] as const) assert.equal(exitCodeOf(p), 1);
+    for (const p of ['failed', 'rejected', 'cancelled', 'superseded'] as const) assert.equal(exitCodeOf(p), 1);
     for (const p of ['starting', 'waiting_for_worker', 'planning', 'awaiting_approval', 'queued', 'applying'] as const) assert.equal(exitCodeOf(p), undefined);
+  });
+
+  it('a queued run says which run it waits for; a superseded one names the run that took its place', () => {
+    const base = { workflowId: 'r2', kind: 'deploy' as const, commit: 'c'.repeat(40), units: {}, approvals: [] };
+    const queued = { ...base, phase: 'queued' as const, waitingReason: 'waiting for run r1 of this state to finish', waitingFor: 'r1' };
+    assert.match(reportLines('r2', queued)[0]!, /queued \(waiting for run r1 of this state to finish\)/);
+    const superseded = { ...base, phase: 'superseded' as const, supersededBy: 'r3', error: 'superseded by a newer run (commit abc) (run r3)' };
+    assert.equal(finalLine('r2', superseded), 'run r2 was superseded by r3: superseded by a newer run (commit abc) (run r3)');
   });
 
   it('counts and plan symbols as Terraform shows them', () => {
