@@ -8,10 +8,14 @@
  *   address and the reason, while independent units go on; approving it finishes the run;
  * - an execution worker, a separate OS process, SIGKILLed in the middle of a unit's apply: a second
  *   matching worker re-plans the unit, finds the state lock held by the dead worker, breaks it,
- *   applies the plan (it still fits the review) and the run finishes without a human.
+ *   applies the plan (it still fits the review) and the run finishes without a human;
+ * - the same, but the worker is restarted under the same WORKER_ID (as scripts/dev and systemd do)
+ *   and no other worker exists: the new process is another incarnation, so it breaks the lock its
+ *   predecessor left; the provisioner killed with the worker never finishes behind its back (tofu's
+ *   children die with the worker), so every provisioner that completed did so exactly once.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateKey } from '../../common/state-keys';
 import { logKeyOf } from '../../activities/terraform';
@@ -132,6 +136,28 @@ const STACKS: Record<string, Record<string, string>> = {
   },
 };
 
+/**
+ * Units whose provisioners append a line to `lines` once they complete; `slow` first records the
+ * (host) pid of its shell in `pidFile`, then sleeps long enough to be killed in the middle.
+ */
+const restartedStack = (lines: string, pidFile: string): Record<string, string> => ({
+  'main.tf': [
+    step('slow', { command: JSON.stringify(`read p r < /proc/self/stat; echo $p > ${pidFile}; sleep 10; echo slow >> ${lines}`) }),
+    step('next', { upstream: 'module.slow.value', command: JSON.stringify(`echo next >> ${lines}`) }),
+    step('free', { command: JSON.stringify(`sleep 1; echo free >> ${lines}`) }),
+  ].join('\n'),
+  'modules/step/main.tf': STEP_MODULE,
+});
+
+/** Is `pid` a running process (a zombie waiting for a parent that does not reap is not)? */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** tofu wraps its diagnostics at 78 columns: compare on text with whitespace collapsed. */
 const flat = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ');
@@ -162,6 +188,8 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
   let suite: string;
   let account: string;
   const ids: Record<string, StackIds> = {};
+  /** Where the provisioners of the `restarted` stack write. */
+  let provisioned: { lines: string; pidFile: string };
 
   before(async () => {
     s = await startStackly('runfail');
@@ -175,7 +203,11 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       stamped: { name: 'stamped', requires: requires('inproc'), autoDeploy: false, variables: { prefix: 'r' } },
       killed: { name: 'killed', requires: requires('proc'), autoDeploy: true },
       rebuilt: { name: 'rebuilt', requires: requires('proc2'), autoDeploy: false },
+      restarted: { name: 'restarted', requires: requires('proc3'), autoDeploy: true },
     };
+    const out = mkdtempSync(join(h.testStateDir(), 'provisioned-'));
+    provisioned = { lines: join(out, 'lines.txt'), pidFile: join(out, 'slow.pid') };
+    STACKS.restarted = restartedStack(provisioned.lines, provisioned.pidFile);
     for (const [name, files] of Object.entries(STACKS)) {
       for (const [f, text] of Object.entries({ ...files, 'stack.hcl': stackHcl(specs[name as keyof typeof specs]) })) {
         const path = join(repo.work, 'stacks', name, f);
@@ -272,8 +304,10 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
   describe('with an execution worker process killed mid-apply', () => {
     let a: WorkerProcess | undefined;
     let a2: WorkerProcess | undefined;
+    let r: WorkerProcess | undefined;
+    let r2: WorkerProcess | undefined;
     after(() => {
-      for (const p of [a, a2]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      for (const p of [a, a2, r, r2]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     });
 
     /** Waits until `worker` holds the state lock of `unit` for its apply. */
@@ -375,6 +409,53 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       const asks = events.filter((e) => e.type === 'approval_required' && e.payload.scope === 'unit:build');
       assert.deepEqual(asks.map((e) => e.payload.attempt), [1, 2]);
       process.stdout.write(`      killed → asked again: ${((askedAt - killedAt) / 1000).toFixed(1)} s\n`);
+    });
+
+    it('recovers without a human when the worker is restarted under the same WORKER_ID, and no provisioner runs twice', async () => {
+      const labels = { suite, pool: 'proc3' };
+      const id = 'exec-proc-same';
+      const tofu = await h.tofu();
+      const s3 = await h.s3();
+      const client = s3Client(s3);
+      r = await spawnExecWorkerProcess(s, id, labels);
+      const handle = await startRun(s, ids.restarted);
+      const key = await applyingOn(r, 'restarted', 'slow', handle.workflowId);
+      assert.equal((await readStateLock(client, s3.bucket, key))?.holder?.incarnation, r.incarnation, 'the claim names the process');
+      // The provisioner of slow is sleeping (its shell recorded its pid): kill the worker now.
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(provisioned.pidFile) && Date.now() < deadline) await sleep(100);
+      const provisionerPid = Number(readFileSync(provisioned.pidFile, 'utf8'));
+      assert.ok(running(provisionerPid), 'the provisioner runs');
+      const tofuPids = processesUnder(r.workDir, tofu);
+      const killedAt = Date.now();
+      r.child.kill('SIGKILL');
+      assert.equal((await r.exited).signal, 'SIGKILL');
+      await sleep(1000);
+      assert.equal(running(provisionerPid), false, 'the provisioner (a child of tofu) died with its worker');
+      assert.deepEqual(tofuPids.filter((p) => processesUnder(r!.workDir, tofu).includes(p)), [], 'tofu died with its worker');
+      const left = await readStateLock(client, s3.bucket, key);
+      assert.equal(left?.holder?.workerId, id, 'the dead process\'s lock is left behind');
+      assert.equal(left.holder.incarnation, r.incarnation);
+
+      // The same worker id again, in the same work directory, and no other worker of this pool.
+      r2 = await spawnExecWorkerProcess(s, id, labels, { workDir: r.workDir });
+      assert.notEqual(r2.incarnation, r.incarnation, 'a new incarnation');
+      const result = (await handle.result()) as RunProgress;
+      const doneAt = Date.now();
+      assert.equal(result.phase, 'succeeded', result.error);
+      assert.ok(Object.values(result.units).every((u) => u.status === 'succeeded'), JSON.stringify(result.units));
+      assert.deepEqual(result.approvals, [], 'nobody was asked');
+      const planLog = (await getObject(client, s3.bucket, logKeyOf(handle.workflowId, 'slow', 'plan')))?.toString('utf8') ?? '';
+      assert.match(planLog, /the state lock of a dead worker was released/);
+      assert.equal(await readStateLock(client, s3.bucket, key), undefined, 'no lock left');
+      const row = await s.t.db.selectFrom('workers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(row.incarnation, r2.incarnation);
+
+      // Every provisioner that completed did so once: the killed one never finished behind the retry.
+      await sleep(2000);
+      const lines = readFileSync(provisioned.lines, 'utf8').split('\n').filter(Boolean).sort();
+      assert.deepEqual(lines, ['free', 'next', 'slow']);
+      process.stdout.write(`      killed → restarted worker finished the run: ${((doneAt - killedAt) / 1000).toFixed(1)} s\n`);
     });
   });
 });
