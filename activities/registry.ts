@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { stateKeyPrefix } from '../common/state-keys';
 import type { Db, Tx } from '../db';
 import type { Logger } from '../common/logger';
-import { recordEvent } from '../db/repos/events';
+import { anyEventWithKey, recordEvent } from '../db/repos/events';
 import {
   insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, lockStackCode, updateStackCode,
 } from '../db/repos/stack-codes';
@@ -65,6 +65,11 @@ export interface RegisteredStack {
 export interface RegisterResult {
   stackCodeId: string;
   kind: 'new' | 'updated' | 'unchanged';
+  /**
+   * Whether this delivery made the change (or is retrying it): false when another delivery of the
+   * same commit (the same push sent to two hooks) registered it first, whose runs are already asked for.
+   */
+  madeByThisDelivery?: boolean;
   /** Active states after the change, with the generation a run of this commit carries (newer supersedes older). */
   states: Array<{ id: string; name: string; generation: number }>;
   /** States that are no longer declared and became loose. */
@@ -219,8 +224,9 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           }
         }
         const { states, loosened } = await syncStates(tx, codeId, account, kind, input);
-        logger.info({ stackCodeId: codeId, repoPath: input.repoPath, commit: input.commit, kind }, 'stack code registered');
-        return { stackCodeId: codeId, kind, states, loosened };
+        const madeByThisDelivery = kind !== 'unchanged' || await anyEventWithKey(tx, ['module_registered', 'module_updated', 'module_moved'].map((t) => `${input.deliveryId}:${t}:${codeId}`));
+        logger.info({ stackCodeId: codeId, repoPath: input.repoPath, commit: input.commit, kind, madeByThisDelivery }, 'stack code registered');
+        return { stackCodeId: codeId, kind, states, loosened, madeByThisDelivery };
       });
     },
 
@@ -256,8 +262,9 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           });
         }
         const { states, loosened } = await syncStates(tx, code.id, account, kind, input);
+        const madeByThisDelivery = !done || await anyEventWithKey(tx, [`${input.deliveryId}:module_moved:${code.id}`]);
         logger.info({ stackCodeId: code.id, from: input.fromPath, to: input.repoPath, commit: input.commit }, 'stack code moved');
-        return { stackCodeId: code.id, kind, states, loosened };
+        return { stackCodeId: code.id, kind, states, loosened, madeByThisDelivery };
       });
     },
 

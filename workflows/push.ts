@@ -172,7 +172,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     return requests.map((r) => r.runId);
   };
   const startRuns = async (reg: RegisterResult): Promise<string[]> => queued
-    ? request(reg.states.map((s) => ({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy' as const, generation: s.generation })))
+    ? (reg.madeByThisDelivery === false ? [] : request(reg.states.map((s) => ({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy' as const, generation: s.generation }))))
     : Promise.all(reg.states.map((s) => startRun({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy', trigger }, WORKFLOWS.stackRun, 'deploy')));
   const repo: RepoRef = { repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch };
   const before = input.before && input.before !== ZERO ? input.before : null;

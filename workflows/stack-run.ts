@@ -91,12 +91,25 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
     upsertSearchAttributes({ StacklyStatus: [phase] });
   };
 
+  // Started by the state's queue: queued from the first moment, naming the run it waits for.
+  let turn = false;
+  const waitFor = (runId: string | undefined) => {
+    progress.waitingFor = runId;
+    if (progress.phase === 'queued') progress.waitingReason = runId ? `waiting for run ${runId} of this state to finish` : 'waiting for its turn';
+  };
+  if (input.queue) {
+    setHandler(turnSignal, () => { turn = true; });
+    setHandler(queuePositionSignal, ({ waitingFor }) => waitFor(waitingFor));
+    progress.phase = 'queued';
+    waitFor(input.queue.waitingFor);
+  }
+
   const ctx = await control.loadRunContext(input);
   progress.stack = ctx.stack;
   progress.state = ctx.state;
   upsertSearchAttributes({
     StacklyStack: [ctx.stack], StacklyState: [ctx.state], StacklyEnvironment: [ctx.environment],
-    StacklyCommit: [input.commit], StacklyRunKind: [input.kind], StacklyStatus: ['starting'],
+    StacklyCommit: [input.commit], StacklyRunKind: [input.kind], StacklyStatus: [input.queue ? 'queued' : 'starting'],
   });
   // A queued run's operation is pending until its turn.
   const operationId = await control.startOperation({ ctx, workflowId, kind: input.kind, triggeredBy: input.trigger.by, ...(input.queue ? { status: 'pending' as const } : {}) });
@@ -177,15 +190,6 @@ export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgres
   });
   const supersededReason = () => `${superseded!.reason} (run ${superseded!.by})`;
   if (input.queue) {
-    let turn = false;
-    setHandler(turnSignal, () => { turn = true; });
-    const waitFor = (runId: string | undefined) => {
-      progress.waitingFor = runId;
-      if (progress.phase === 'queued') progress.waitingReason = runId ? `waiting for run ${runId} of this state to finish` : 'waiting for its turn';
-    };
-    setHandler(queuePositionSignal, ({ waitingFor }) => waitFor(waitingFor));
-    setPhase('queued');
-    waitFor(input.queue.waitingFor);
     await event('run_queued', { waiting_for: input.queue.waitingFor ?? null, generation: input.generation ?? null });
     try {
       await condition(() => turn || superseded !== undefined);

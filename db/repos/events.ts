@@ -51,3 +51,10 @@ export async function getEvent(db: DbOrTx, accountId: string, id: string): Promi
   if (!/^\d{1,18}$/.test(id)) return undefined;
   return db.selectFrom('events').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
 }
+
+/** Whether an event with any of these dedupe keys was recorded (has this delivery made that change?). */
+export async function anyEventWithKey(db: DbOrTx, dedupeKeys: string[]): Promise<boolean> {
+  if (dedupeKeys.length === 0) return false;
+  const row = await db.selectFrom('events').select('id').where('dedupe_key', 'in', dedupeKeys).limit(1).executeTakeFirst();
+  return row !== undefined;
+}

@@ -113,6 +113,23 @@ describe('webhooks: push deliveries register stack code and start runs', functio
       if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
       if (Array.isArray(v)) { v.forEach(walk); return; }
       const o = v as Record<string, unknown>;
+      // The SDK's own patch markers (patched()) carry the patch id as JSON, written by the SDK core
+      // without the codec: a constant of our code, never data of a run. Everything else is encrypted.
+      if ((o.markerRecordedEventAttributes as { markerName?: string } | undefined)?.markerName === 'core_patch') {
+        const details = (o.markerRecordedEventAttributes as { details?: Record<string, { payloads?: Array<{ data?: Uint8Array }> }> }).details ?? {};
+        for (const p of Object.values(details).flatMap((d) => d.payloads ?? [])) {
+          const marker = JSON.parse(Buffer.from(p.data ?? []).toString()) as Record<string, unknown>;
+          assert.deepEqual(Object.keys(marker).sort(), ['deprecated', 'id'], 'a patch marker holds only a patch id');
+        }
+        return;
+      }
+      // Search attributes are plaintext by design (Temporal indexes them); the SDK records the patch
+      // ids there (TemporalChangeVersion). The push workflow sets no other.
+      const upsert = o.upsertWorkflowSearchAttributesEventAttributes as { searchAttributes?: { indexedFields?: Record<string, unknown> } } | undefined;
+      if (upsert) {
+        assert.deepEqual(Object.keys(upsert.searchAttributes?.indexedFields ?? {}), ['TemporalChangeVersion']);
+        return;
+      }
       if (o.metadata && typeof o.metadata === 'object' && 'data' in o) payloads.push(o as (typeof payloads)[number]);
       else Object.values(o).forEach(walk);
     };
