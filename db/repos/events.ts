@@ -1,7 +1,7 @@
 /** events: the stored event stream. Inserts carry a dedupe key so retried activities record once. */
 import type { DbOrTx } from '../index';
 import type { EventType, StoredEvent } from '../tables/events';
-import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { keysetPage, type Page, type PageRequest } from './pagination';
 
 export interface NewEvent {
   accountId: string | null;
@@ -42,9 +42,7 @@ export async function listEvents(db: DbOrTx, accountId: string, filter: EventFil
   if (filter.stackStateId) q = q.where('stack_state_id', '=', filter.stackStateId);
   if (filter.type) q = q.where('type', '=', filter.type);
   // Event ids are a sequence, so the id alone orders them.
-  if (page.cursor) q = q.where('id', '<', decodeCursor(page.cursor).id);
-  const rows = await q.orderBy('id', 'desc').limit(page.limit + 1).execute();
-  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+  return keysetPage(q, page, { time: 'created_at', idOnly: true });
 }
 
 export async function getEvent(db: DbOrTx, accountId: string, id: string): Promise<StoredEvent | undefined> {

@@ -1,7 +1,7 @@
 /** operations: plans, applies, destroys and drift checks (written by the run workflows; read here). */
 import type { DbOrTx } from '../index';
 import type { Operation } from '../tables/operations';
-import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { keysetPage, type Page, type PageRequest } from './pagination';
 import { isUuid } from './stack-codes';
 
 /** Operations of the account's states (operations carry no account id: joined through the state). */
@@ -17,15 +17,7 @@ export async function listOperations(
     .selectAll('operations')
     .where('stack_states.account_id', '=', accountId);
   if (filter.stackStateId) q = q.where('operations.stack_state_id', '=', filter.stackStateId);
-  if (page.cursor) {
-    const c = decodeCursor(page.cursor);
-    q = q.where((eb) => eb.or([
-      eb('operations.started_at', '<', new Date(c.t)),
-      eb.and([eb('operations.started_at', '=', new Date(c.t)), eb('operations.id', '<', c.id)]),
-    ]));
-  }
-  const rows = await q.orderBy('operations.started_at', 'desc').orderBy('operations.id', 'desc').limit(page.limit + 1).execute();
-  return toPage(rows, page.limit, (r) => ({ t: r.started_at.toISOString(), id: r.id }));
+  return keysetPage(q, page, { time: 'started_at', table: 'operations' });
 }
 
 export async function getOperation(db: DbOrTx, accountId: string, id: string): Promise<Operation | undefined> {

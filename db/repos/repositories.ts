@@ -1,7 +1,7 @@
 /** repositories: registered Git repositories with their (encrypted) webhook secret and credentials. */
 import type { DbOrTx } from '../index';
 import type { Repository } from '../tables/repositories';
-import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { keysetPage, type Page, type PageRequest } from './pagination';
 
 export interface NewRepository {
   accountId: string;
@@ -62,14 +62,5 @@ export async function findRepositoryByUrls(db: DbOrTx, accountId: string, urls: 
 }
 
 export async function listRepositories(db: DbOrTx, accountId: string, page: PageRequest): Promise<Page<Repository>> {
-  let q = db.selectFrom('repositories').selectAll().where('account_id', '=', accountId);
-  if (page.cursor) {
-    const c = decodeCursor(page.cursor);
-    q = q.where((eb) => eb.or([
-      eb('created_at', '<', new Date(c.t)),
-      eb.and([eb('created_at', '=', new Date(c.t)), eb('id', '<', c.id)]),
-    ]));
-  }
-  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
-  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+  return keysetPage(db.selectFrom('repositories').selectAll().where('account_id', '=', accountId), page, { time: 'created_at' });
 }

@@ -1,7 +1,7 @@
 /** stack_codes: one live row per stack directory (repo_url, repo_path); de-registered rows stay as history. */
 import type { DbOrTx, Tx } from '../index';
 import type { StackCode, StackCodeStatus } from '../tables/stack-codes';
-import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { keysetPage, type Page, type PageRequest } from './pagination';
 
 /** A stack code by id, locked for update. */
 export async function lockStackCode(tx: Tx, id: string): Promise<StackCode | undefined> {
@@ -96,15 +96,7 @@ export async function listStackCodes(db: DbOrTx, accountId: string, filter: Stac
   let q = db.selectFrom('stack_codes').selectAll().where('account_id', '=', accountId);
   if (filter.repositoryId) q = q.where('repository_id', '=', filter.repositoryId);
   if (filter.status) q = q.where('status', '=', filter.status);
-  if (page.cursor) {
-    const c = decodeCursor(page.cursor);
-    q = q.where((eb) => eb.or([
-      eb('created_at', '<', new Date(c.t)),
-      eb.and([eb('created_at', '=', new Date(c.t)), eb('id', '<', c.id)]),
-    ]));
-  }
-  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
-  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+  return keysetPage(q, page, { time: 'created_at' });
 }
 
 export function isUuid(s: string): boolean {

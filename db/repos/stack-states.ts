@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx, Tx } from '../index';
 import type { StackState, StackStateStatus } from '../tables/stack-states';
-import { decodeCursor, toPage, type Page, type PageRequest } from './pagination';
+import { keysetPage, type Page, type PageRequest } from './pagination';
 import { isUuid } from './stack-codes';
 
 export async function listStatesOfStackCode(db: DbOrTx, stackCodeId: string): Promise<StackState[]> {
@@ -97,13 +97,5 @@ export async function listStates(db: DbOrTx, accountId: string, filter: StateFil
   let q = db.selectFrom('stack_states').selectAll().where('account_id', '=', accountId);
   if (filter.stackCodeId) q = q.where('stack_code_id', '=', filter.stackCodeId);
   if (filter.status) q = q.where('status', '=', filter.status);
-  if (page.cursor) {
-    const c = decodeCursor(page.cursor);
-    q = q.where((eb) => eb.or([
-      eb('created_at', '<', new Date(c.t)),
-      eb.and([eb('created_at', '=', new Date(c.t)), eb('id', '<', c.id)]),
-    ]));
-  }
-  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
-  return toPage(rows, page.limit, (r) => ({ t: r.created_at.toISOString(), id: r.id }));
+  return keysetPage(q, page, { time: 'created_at' });
 }
