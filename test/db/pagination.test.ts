@@ -11,6 +11,8 @@ import { InvalidCursorError, type Page, type PageRequest } from '../../db/repos/
 import { insertRepository, listRepositories } from '../../db/repos/repositories';
 import { insertStackCode, listStackCodes } from '../../db/repos/stack-codes';
 import { insertState, listStates } from '../../db/repos/stack-states';
+import type { StackCode } from '../../db/tables/stack-codes';
+import type { StackState } from '../../db/tables/stack-states';
 import { createTestDb, type TestDb } from '../harness/db';
 
 /** Every item of every page, following next_cursor with `limit` rows a page. */
@@ -60,7 +62,7 @@ describe('db: keyset pagination of the list functions (real Postgres)', function
   });
 
   it('stack codes, states and operations (ordered by started_at, joined through the state)', async () => {
-    const codes = [];
+    const codes: StackCode[] = [];
     for (let i = 0; i < 3; i++) {
       codes.push(await insertStackCode(t.db, {
         accountId, repositoryId: null, repoUrl: 'https://git.example/r0.git', repoPath: `stacks/s${i}`, name: `s${i}`,
@@ -68,7 +70,7 @@ describe('db: keyset pagination of the list functions (real Postgres)', function
       }));
     }
     await t.db.updateTable('stack_codes').set({ created_at: tie }).execute();
-    const states = [];
+    const states: StackState[] = [];
     for (const [i, code] of codes.entries()) {
       for (const name of ['prod', 'staging']) {
         const id = randomUUID();
