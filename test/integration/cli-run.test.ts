@@ -165,7 +165,8 @@ describe('stackly run: the CLI against the api process and real runs', function 
     await waitClosed(runId);
     const start = cli(['start', codeId, '--state', 'test', '--wait']);
     const [, again] = await start.waitFor(/^Started run (\S+) of pair\/test/m);
-    assert.equal(again, runId, 'same state and commit: the same run id, a new run');
+    assert.notEqual(again, runId, 'a re-run of the same commit is a new run with its own id');
+    runId = again!;
     await start.waitFor(/^Waiting for approval: /m);
     assert.match(start.out(), /^Plan: 2 to add, 0 to change, 0 to destroy\.$/m);
 
@@ -184,7 +185,7 @@ describe('stackly run: the CLI against the api process and real runs', function 
 
     const json = await cliDone(['show', runId, '--json']);
     const body = JSON.parse(json.out) as RunBody;
-    assert.equal(body.operation_status, 'succeeded', 'the newest operation of a reused run id');
+    assert.equal(body.operation_status, 'succeeded');
     assert.deepEqual(body.progress.approvals, [{ by: 'alice', scope: 'review', comment: 'ship it' }]);
     assert.ok(Object.values(body.progress.units).every((u) => u.status === 'succeeded'), json.out);
   });
@@ -194,12 +195,14 @@ describe('stackly run: the CLI against the api process and real runs', function 
     const same = await cliDone(['start', 'pair', '--state', 'test', '--wait']);
     assert.equal(same.code, 0, same.err);
     assert.match(same.out, /^Plan: no changes\./m);
+    runId = /^Started run (\S+) /m.exec(same.out)![1]!;
     assert.ok(same.out.trimEnd().endsWith(`Run ${runId} succeeded: no changes, nothing applied.`), same.out);
     assert.doesNotMatch(same.out, /Waiting for approval/);
 
     await waitClosed(runId);
     await s.t.db.updateTable('stack_states').set({ variables: JSON.stringify({ prefix: 'r' }) }).where('id', '=', stateId).execute();
     const start = cli(['start', 'pair', '--state', 'test', '--wait']);
+    runId = (await start.waitFor(/^Started run (\S+) /m))[1]!;
     await start.waitFor(/^Waiting for approval: /m);
     assert.match(start.out(), /^Plan: 0 to add, 2 to change, 0 to destroy\.$/m);
     assert.match(start.out(), /^ {4}~ terraform_data\.a +update$/m);

@@ -230,6 +230,13 @@ hook "notify" {
     const seen = deliveries.length;
     const handle = await start(ids);
     await waitForProgress(handle, (p) => Object.values(p.units).some((u) => u.status === 'applying'), 'a unit applying');
+    // …and its apply activity running on the worker (tofu holds the state lock, the provisioner sleeps).
+    for (let i = 0; ; i++) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      if (pending.some((a) => a.activityType?.name === 'applyUnit' && a.lastStartedTime)) break;
+      assert.ok(i < 300, 'the apply activity started');
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await handle.cancel();
     const p = await outcome(handle);
     assert.equal(p.phase, 'cancelled');
@@ -238,6 +245,14 @@ hook "notify" {
     const body = JSON.parse(notify.body) as Record<string, unknown>;
     assert.equal(body.event, 'post_apply');
     assert.equal(body.outcome, 'cancelled');
+    // The hooks ran only once the cancelled apply had ended on its worker (tofu stopped and released
+    // its state lock), not as soon as the cancellation was asked for.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const applyScheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyUnit');
+    assert.ok(applyScheduled, 'the apply was scheduled');
+    const applyEnded = events.findIndex((e) => (e.activityTaskCanceledEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCompletedEventAttributes)?.scheduledEventId?.toString() === applyScheduled.eventId?.toString());
+    const hooksScheduled = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).lastIndexOf('runHooks');
+    assert.ok(applyEnded >= 0 && applyEnded < hooksScheduled, `apply ended (event #${applyEnded}) before the post_apply hooks were scheduled (#${hooksScheduled})`);
   });
 
   it('a destroy run still applies the security rules: deleting a protected type is refused with the address', async () => {

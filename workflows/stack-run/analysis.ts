@@ -1,0 +1,31 @@
+/**
+ * Phase: analysis and policies. The stack's unit graph from its code at the run's commit (syntax is
+ * checked here), then its policies and hooks, the first policy check recorded (validation pipeline:
+ * syntax → policy compliance → security rules over the plan, later).
+ */
+import type { ExecutionActivities } from '../../activities';
+import type { RunPolicies } from '../../activities/policies';
+import { decisionRecords, prePlanDecisions, type GateContext } from '../gates';
+import type { UnitGraph } from '../graph-types';
+import type { RunSession } from './session';
+
+export interface Analysed {
+  units: UnitGraph;
+  wiring: Awaited<ReturnType<ExecutionActivities['analyzeStack']>>['wiring'];
+  policies: RunPolicies;
+  gates: GateContext;
+}
+
+export async function analyse(s: RunSession): Promise<Analysed> {
+  const { input, ctx, progress } = s;
+  const analysis = await s.onWorker('analysing the stack', true, (a) => a.analyzeStack({ source: s.source }));
+  const units = analysis.units;
+  for (const u of units.units) progress.units[u.name] = { status: 'pending' };
+
+  const policies = await s.onWorker('loading policies', true, (a) => a.loadRunPolicies({ source: s.source }));
+  const gates: GateContext = { policies: policies.policies, environment: ctx.environment, state: ctx.state, author: input.trigger.author };
+  await s.event('policy_check', {
+    stage: 'pre_plan', outcome: 'pass', policies: policies.policies.map((p) => p.name), decisions: decisionRecords(prePlanDecisions(gates, Date.now())),
+  });
+  return { units, wiring: analysis.wiring, policies, gates };
+}

@@ -1,0 +1,188 @@
+/**
+ * The state of one run that every phase shares: its progress (what the `progress` query answers),
+ * the signals it received (approvals, rejections, its turn in the state queue, a supersede), its
+ * context from the registry, its operation and events, and routing of tofu activities to a matching
+ * worker. Phases read and change it; nothing else is shared between them.
+ */
+import {
+  ActivityFailure, CancellationScope, TimeoutFailure, log, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
+import type { RunContext } from '../../activities/runs';
+import type { RunRef, StackSource } from '../../activities/terraform/types';
+import type { EventType } from '../../db/tables/events';
+import {
+  approveSignal, progressQuery, queuePositionSignal, rejectSignal, supersedeSignal, turnSignal,
+  type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput, type SupersedeSignal,
+} from '../definitions';
+import { control, exec, type Exec } from './proxies';
+
+const WORKER_POLL = '5 seconds';
+
+/** The units that failed, and those not run because an upstream failed, each with its reason. */
+export function failedUnits(p: RunProgress): Array<{ unit: string; status: 'failed' | 'skipped'; reason: string }> {
+  return Object.entries(p.units)
+    .filter(([, u]) => u.status === 'failed' || u.status === 'skipped')
+    .map(([unit, u]) => ({ unit, status: u.status as 'failed' | 'skipped', reason: u.reason ?? u.status }));
+}
+
+/** A failure and its causes as one line. */
+export function describe(e: unknown): string {
+  let cur: unknown = e;
+  const parts: string[] = [];
+  while (cur instanceof Error) {
+    if (cur.message && !parts.includes(cur.message)) parts.push(cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return parts.join(': ');
+}
+
+export class RunSession {
+  readonly workflowId = workflowInfo().workflowId;
+  readonly progress: RunProgress;
+  /** Every approval and rejection received (only those that count by policy are counted). */
+  readonly approvals: ApproveSignal[] = [];
+  readonly rejections: RejectSignal[] = [];
+  /** The state queue gave this run its turn. */
+  turn = false;
+  /** A newer run of the state asked this one to step aside (honoured only before it applies). */
+  superseded: SupersedeSignal | undefined;
+  /** Units have begun to apply: from here on the run always finishes (never superseded). */
+  applyStarted = false;
+  /** Everything before the units apply runs in this scope, so a supersede can cancel it. */
+  readonly beforeApply = new CancellationScope();
+  private loaded: { ctx: RunContext; operationId: string } | undefined;
+  private seq = 0;
+
+  constructor(readonly input: StackRunInput) {
+    this.progress = { workflowId: this.workflowId, kind: input.kind, phase: 'starting', commit: input.commit, units: {}, approvals: [] };
+    setHandler(progressQuery, () => this.progress);
+    setHandler(approveSignal, (a) => {
+      this.approvals.push(a);
+      this.progress.approvals.push({ by: a.by, scope: a.scope ?? 'review', ...(a.comment ? { comment: a.comment } : {}) });
+    });
+    setHandler(rejectSignal, (r) => { this.rejections.push(r); });
+    setHandler(supersedeSignal, (s) => {
+      if (this.applyStarted || this.superseded) return;
+      this.superseded = s;
+      this.progress.supersededBy = s.by;
+      this.beforeApply.cancel();
+    });
+    // Started by the state's queue: queued from the first moment, naming the run it waits for.
+    if (input.queue) {
+      setHandler(turnSignal, () => { this.turn = true; });
+      setHandler(queuePositionSignal, ({ waitingFor }) => this.waitFor(waitingFor));
+      this.progress.phase = 'queued';
+      this.waitFor(input.queue.waitingFor);
+    }
+  }
+
+  waitFor(runId: string | undefined): void {
+    this.progress.waitingFor = runId;
+    if (this.progress.phase === 'queued') this.progress.waitingReason = runId ? `waiting for run ${runId} of this state to finish` : 'waiting for its turn';
+  }
+
+  supersededReason(): string {
+    return `${this.superseded!.reason} (run ${this.superseded!.by})`;
+  }
+
+  setPhase(phase: RunPhase, waitingReason?: string): void {
+    this.progress.phase = phase;
+    this.progress.waitingReason = waitingReason;
+    upsertSearchAttributes({ StacklyStatus: [phase] });
+  }
+
+  /** Loads the run's context from the registry, sets its search attributes, records its operation. */
+  async load(): Promise<void> {
+    const { input } = this;
+    const ctx = await control.loadRunContext(input);
+    this.progress.stack = ctx.stack;
+    this.progress.state = ctx.state;
+    upsertSearchAttributes({
+      StacklyStack: [ctx.stack], StacklyState: [ctx.state], StacklyEnvironment: [ctx.environment],
+      StacklyCommit: [input.commit], StacklyRunKind: [input.kind], StacklyStatus: [input.queue ? 'queued' : 'starting'],
+    });
+    // A queued run's operation is pending until its turn.
+    const operationId = await control.startOperation({
+      ctx, workflowId: this.workflowId, kind: input.kind, triggeredBy: input.trigger.by, ...(input.queue ? { status: 'pending' as const } : {}),
+    });
+    this.loaded = { ctx, operationId };
+  }
+
+  get ctx(): RunContext {
+    return this.loaded!.ctx;
+  }
+
+  get operationId(): string {
+    return this.loaded!.operationId;
+  }
+
+  get source(): StackSource {
+    return { repoUrl: this.ctx.repoUrl, commit: this.input.commit, stackPath: this.ctx.stackPath };
+  }
+
+  get run(): RunRef {
+    const c = this.ctx;
+    return { account: c.account, stack: c.stack, state: c.state, stateId: c.stateId, statePrefix: c.stateKeyPrefix, runId: this.workflowId };
+  }
+
+  /** Records an event of this run (idempotent: the key is the run and the event's sequence number). */
+  event(type: EventType, payload: Record<string, unknown> = {}): Promise<void> {
+    return control.emitRunEvent({
+      ctx: this.ctx, operationId: this.operationId, type, payload: { workflow_id: this.workflowId, ...payload }, dedupeKey: `${this.workflowId}:${++this.seq}:${type}`,
+    });
+  }
+
+  /** Ends the run in `phase`: its operation and a final event, even when the run is being cancelled. */
+  async finish(phase: RunPhase, error?: string): Promise<RunProgress> {
+    const { progress } = this;
+    this.setPhase(phase);
+    if (error) progress.error = error;
+    const status = phase === 'succeeded' || phase === 'no_changes' ? 'succeeded'
+      : phase === 'cancelled' || phase === 'superseded' ? phase : 'failed';
+    await CancellationScope.nonCancellable(async () => {
+      await control.updateOperation({
+        operationId: this.operationId, status,
+        ...(error ? { error: { message: error, units: failedUnits(progress) } } : {}),
+        metadata: { phase, review: progress.review?.counts ?? null, ...(progress.supersededBy ? { superseded_by: progress.supersededBy } : {}) },
+      });
+      const type: EventType = status === 'succeeded' ? 'deploy_completed' : phase === 'cancelled' ? 'run_cancelled'
+        : phase === 'superseded' ? 'run_superseded' : 'deploy_failed';
+      await this.event(type, { phase, ...(error ? { error } : {}), failed_units: failedUnits(progress), ...(progress.supersededBy ? { superseded_by: progress.supersededBy } : {}) });
+    });
+    return progress;
+  }
+
+  /** A task queue with a live matching worker; waits (visibly, durably) until there is one. */
+  private async route(): Promise<string> {
+    let announced = false;
+    for (;;) {
+      const r = await control.findTaskQueue(this.ctx.config.requires);
+      if (r.ok) {
+        if (announced) this.setPhase(this.progress.phase === 'waiting_for_worker' ? 'planning' : this.progress.phase);
+        return r.taskQueue;
+      }
+      if (!announced) {
+        announced = true;
+        this.setPhase('waiting_for_worker', r.reason);
+        await this.event('worker_wait', { reason: r.reason });
+      }
+      await sleep(WORKER_POLL);
+    }
+  }
+
+  /** Runs an execution activity, re-routing when the chosen queue has no worker to start it. */
+  async onWorker<T>(what: string, retry: boolean, call: (a: Exec) => Promise<T>, opts: { waitForCancellation?: boolean } = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const q = await this.route();
+      try {
+        return await call(exec(q, retry, opts.waitForCancellation));
+      } catch (e) {
+        if (e instanceof ActivityFailure && e.cause instanceof TimeoutFailure && e.cause.timeoutType === 'SCHEDULE_TO_START' && attempt < 50) {
+          log.warn(`${what}: no worker picked it up on ${q}; routing again`);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+}
