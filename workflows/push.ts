@@ -186,6 +186,18 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
   let cached = new Set<string>();
   let analysis: PushAnalysis | undefined;
 
+  /** History rewritten (or unknown): flags the states whose deployed commit is no longer on the branch. */
+  const markUnreachable = async (a: PushAnalysis): Promise<void> => {
+    if (!(input.forced || a.beforeIsAncestor === false || (before !== null && a.beforeIsAncestor === null))) return;
+    const states = await registry.listActiveStates({ repoUrl: input.repoUrl });
+    const unreachable = states.length
+      ? await git.findUnreachableCommits({ ...repo, commits: states.map((s) => s.commit) })
+      : [];
+    result.unreachableStates = await registry.markUnreachableStates({
+      accountId: input.accountId, repoUrl: input.repoUrl, branch: input.branch, commits: unreachable, deliveryId: input.deliveryId, after: commit,
+    });
+  };
+
   for (let round = 1; ; round++) {
     const registeredStacks = await registry.listRegisteredStacks({ repoUrl: input.repoUrl });
     analysis = await git.analysePush({
@@ -198,6 +210,8 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
       pushUnique(result.superseded, ...analysis.stackDirs);
       return result;
     }
+    // Flagged before any run is asked for, so the runs of this push see the flag (and wait for approval).
+    if (queued && round === 1) await markUnreachable(analysis);
     const plan = planPush(analysis, registeredStacks);
     pushUnique(result.superseded, ...plan.superseded);
 
@@ -254,16 +268,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     log.info('re-planning after conflicts with another push', { deliveryId: input.deliveryId, conflicts, round });
   }
 
-  // History rewritten (or unknown): is every deployed commit still reachable from the branch?
-  if (input.forced || analysis.beforeIsAncestor === false || (before !== null && analysis.beforeIsAncestor === null)) {
-    const states = await registry.listActiveStates({ repoUrl: input.repoUrl });
-    const unreachable = states.length
-      ? await git.findUnreachableCommits({ ...repo, commits: states.map((s) => s.commit) })
-      : [];
-    result.unreachableStates = await registry.markUnreachableStates({
-      accountId: input.accountId, repoUrl: input.repoUrl, branch: input.branch, commits: unreachable, deliveryId: input.deliveryId, after: commit,
-    });
-  }
+  if (!queued) await markUnreachable(analysis);
   log.info('push handled', { deliveryId: input.deliveryId, ...result });
   return result;
 }
