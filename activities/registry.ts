@@ -14,11 +14,14 @@ import { randomUUID } from 'node:crypto';
 import { stateKeyPrefix } from '../common/state-keys';
 import type { Db, Tx } from '../db';
 import type { Logger } from '../common/logger';
+import { getAccountName } from '../db/repos/accounts';
 import { anyEventWithKey, recordEvent } from '../db/repos/events';
 import {
   insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, lockStackCode, updateStackCode,
 } from '../db/repos/stack-codes';
-import { insertState, listActiveStatesOfRepo, lockStatesOfStackCode, updateState } from '../db/repos/stack-states';
+import {
+  insertState, listActiveStatesOfRepo, listDestroyingStatesOfStackCode, lockActiveStatesOfRepoAtCommits, lockStatesOfStackCode, updateState,
+} from '../db/repos/stack-states';
 import type { StackConfig, StackConfigError } from './stack-config-adapter';
 
 export interface RegistryActivityDeps {
@@ -86,11 +89,6 @@ export interface DeregisterResult {
 
 function basename(dir: string): string {
   return dir === '.' ? 'root' : dir.split('/').pop()!;
-}
-
-async function accountName(tx: Tx, accountId: string): Promise<string> {
-  const a = await tx.selectFrom('accounts').select('name').where('id', '=', accountId).executeTakeFirstOrThrow();
-  return a.name;
 }
 
 function metaOf(v: unknown): Record<string, unknown> {
@@ -195,7 +193,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
         const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
         const conflict = check(existing, input);
         if (conflict) return conflict;
-        const account = await accountName(tx, input.accountId);
+        const account = await getAccountName(tx, input.accountId);
         const cfg = input.config;
         let kind: RegisterResult['kind'];
         let codeId: string;
@@ -248,7 +246,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           }
           if (await lockLiveStackCode(tx, input.repoUrl, input.repoPath)) return { conflict: true, latestCommit: null } satisfies Conflict;
         }
-        const account = await accountName(tx, input.accountId);
+        const account = await getAccountName(tx, input.accountId);
         const cfg = input.config;
         const kind: RegisterResult['kind'] = done ? 'unchanged' : 'updated';
         if (!done) {
@@ -293,7 +291,8 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     /** De-registers a stack code; its states become loose, or `destroying` when on_delete = "destroy". */
     async deregisterStack(input: StackRef & { stackCodeId: string }): Promise<DeregisterResult | Conflict> {
       return db.transaction().execute(async (tx) => {
-        const code = await tx.selectFrom('stack_codes').selectAll().where('id', '=', input.stackCodeId).forUpdate().executeTakeFirstOrThrow();
+        const code = await lockStackCode(tx, input.stackCodeId);
+        if (!code) throw new Error(`de-registering stack code ${input.stackCodeId}: it does not exist`);
         if (code.status !== 'deregistered') {
           const conflict = check(code, input);
           if (conflict) return conflict;
@@ -324,8 +323,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
           }
         }
         // Read back (also on a retry after the first attempt committed).
-        const destroying = await tx.selectFrom('stack_states').select(['id', 'commit_hash', 'generation'])
-          .where('stack_code_id', '=', code.id).where('status', '=', 'destroying').orderBy('name').execute();
+        const destroying = await listDestroyingStatesOfStackCode(tx, code.id);
         return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash, generation: Number(s.generation) })), loosened };
       });
     },
@@ -343,14 +341,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     async markUnreachableStates(input: { accountId: string; repoUrl: string; branch: string; commits: string[]; deliveryId: string; after: string }): Promise<string[]> {
       if (input.commits.length === 0) return [];
       return db.transaction().execute(async (tx) => {
-        const rows = await tx.selectFrom('stack_states')
-          .innerJoin('stack_codes', 'stack_codes.id', 'stack_states.stack_code_id')
-          .selectAll('stack_states')
-          .where('stack_codes.repo_url', '=', input.repoUrl)
-          .where('stack_states.status', '=', 'active')
-          .where('stack_states.commit_hash', 'in', input.commits)
-          .forUpdate()
-          .execute();
+        const rows = await lockActiveStatesOfRepoAtCommits(tx, input.repoUrl, input.commits);
         for (const s of rows) {
           const meta = metaOf(s.metadata);
           meta.commit_unreachable = { commit: s.commit_hash, branch: input.branch, head: input.after, delivery_id: input.deliveryId };

@@ -3,11 +3,12 @@
  * operation and events in Postgres as it goes. Every write is idempotent (activities may be retried).
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import { isStateKeyPrefix } from '../common/state-keys';
 import { recordEvent } from '../db/repos/events';
+import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
+import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
 import type { EventType } from '../db/tables/events';
 import type { OperationStatus, OperationType } from '../db/tables/operations';
 import type { StackConfig } from './hcl/stack-config';
@@ -46,17 +47,7 @@ export function createRunActivities({ db, logger }: RunsDeps) {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
       // A loose state has no stack code; its destroy runs the code it was last deployed with.
-      const row = await db
-        .selectFrom('stack_states as s')
-        .innerJoin('stack_codes as c', (j) => j.on(sql<boolean>`c.id = coalesce(s.stack_code_id, (s.metadata->>'previous_stack_code_id')::uuid)`))
-        .innerJoin('accounts as a', 'a.id', 's.account_id')
-        .select([
-          's.id as stateId', 's.name as state', 's.metadata as stateMetadata', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
-          'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
-          'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
-        ])
-        .where('s.id', '=', input.stateId)
-        .executeTakeFirst();
+      const row = await getStateForRun(db, input.stateId);
       if (!row) throw ApplicationFailure.nonRetryable(`stack state ${input.stateId} does not exist or has no stack code`, 'StackStateNotFound');
       if (row.stackCodeId !== input.stackCodeId) {
         throw ApplicationFailure.nonRetryable(`stack state ${input.stateId} belongs to stack code ${row.stackCodeId}, not ${input.stackCodeId}`, 'StackStateMismatch');
@@ -93,7 +84,7 @@ export function createRunActivities({ db, logger }: RunsDeps) {
      */
     async checkRunCurrent(input: { stateId: string; kind: RunKind; generation?: number }): Promise<{ current: boolean; reason?: string }> {
       if (input.kind !== 'deploy' || input.generation === undefined) return { current: true };
-      const s = await db.selectFrom('stack_states').select(['generation', 'commit_hash']).where('id', '=', input.stateId).executeTakeFirst();
+      const s = await getStateGeneration(db, input.stateId);
       if (!s) return { current: false, reason: 'the state no longer exists' };
       if (Number(s.generation) > input.generation) {
         return { current: false, reason: `a newer commit of this stack was registered while this run waited (generation ${s.generation} > ${input.generation})` };
@@ -103,37 +94,17 @@ export function createRunActivities({ db, logger }: RunsDeps) {
 
     /** Creates (or finds, on retry) the operation row of this run. */
     async startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string; status?: 'pending' | 'running' }): Promise<string> {
-      const existing = await db.selectFrom('operations').select('id').where('workflow_id', '=', input.workflowId).executeTakeFirst();
-      if (existing) return existing.id;
-      const row = await db
-        .insertInto('operations')
-        .values({
-          stack_state_id: input.ctx.stateId, type: OP_TYPE[input.kind], status: input.status ?? 'running', triggered_by: input.triggeredBy,
-          workflow_id: input.workflowId, from_commit: input.ctx.fromCommit, to_commit: input.ctx.commit,
-          metadata: JSON.stringify({ stack: input.ctx.stack, state: input.ctx.state }),
-        })
-        .onConflict((oc) => oc.column('workflow_id').where('workflow_id', 'is not', null).doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (row) return row.id;
-      const again = await db.selectFrom('operations').select('id').where('workflow_id', '=', input.workflowId).executeTakeFirstOrThrow();
-      return again.id;
+      return ensureOperation(db, {
+        stackStateId: input.ctx.stateId, type: OP_TYPE[input.kind], status: input.status ?? 'running', triggeredBy: input.triggeredBy,
+        workflowId: input.workflowId, fromCommit: input.ctx.fromCommit, toCommit: input.ctx.commit,
+        metadata: { stack: input.ctx.stack, state: input.ctx.state },
+      });
     },
 
     async updateOperation(input: {
       operationId: string; status: OperationStatus; error?: unknown; metadata?: Record<string, unknown>;
     }): Promise<void> {
-      const done = ['succeeded', 'failed', 'cancelled'].includes(input.status);
-      await db
-        .updateTable('operations')
-        .set({
-          status: input.status,
-          ...(done ? { completed_at: sql`now()` } : {}),
-          ...(input.error !== undefined ? { error_details: JSON.stringify(input.error) } : {}),
-          ...(input.metadata ? { metadata: sql`coalesce(metadata, '{}'::jsonb) || ${JSON.stringify(input.metadata)}::jsonb` } : {}),
-        })
-        .where('id', '=', input.operationId)
-        .execute();
+      await updateOperationStatus(db, input.operationId, { status: input.status, error: input.error, metadata: input.metadata });
     },
 
     async emitRunEvent(input: {
@@ -147,11 +118,8 @@ export function createRunActivities({ db, logger }: RunsDeps) {
 
     /** After a successful deploy: the state now runs this commit. After a destroy: it is gone. */
     async markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void> {
-      const upd = input.kind === 'destroy'
-        ? { status: 'destroyed' as const, updated_at: sql<Date>`now()` }
-        // Deployed from the branch again: the flag of a rewritten history no longer applies.
-        : { commit_hash: input.commit, metadata: sql<string>`metadata - 'commit_unreachable'`, updated_at: sql<Date>`now()` };
-      await db.updateTable('stack_states').set(upd).where('id', '=', input.stateId).execute();
+      if (input.kind === 'destroy') await markStateDestroyed(db, input.stateId);
+      else await markStateDeployed(db, input.stateId, input.commit);
       logger.info({ stateId: input.stateId, commit: input.commit, kind: input.kind }, 'stack state updated after run');
     },
   };

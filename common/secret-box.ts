@@ -7,6 +7,7 @@
 import nodeVault from 'node-vault';
 import type { GitCredentials } from '../activities/git';
 import type { DbOrTx } from '../db';
+import { getRepositoryById } from '../db/repos/repositories';
 
 export interface SecretBox {
   encrypt(plaintext: string): Promise<string>;
@@ -100,7 +101,7 @@ export class CachingSecretBox implements SecretBox {
  */
 export function repositoryCredentialsResolver(db: DbOrTx, box: SecretBox): (repositoryId: string) => Promise<GitCredentials | null> {
   return async (repositoryId) => {
-    const row = await db.selectFrom('repositories').select('credentials_enc').where('id', '=', repositoryId).executeTakeFirst();
+    const row = await getRepositoryById(db, repositoryId);
     if (!row?.credentials_enc) return null;
     const parsed = JSON.parse(await box.decrypt(row.credentials_enc)) as GitCredentials;
     return parsed;

@@ -5,6 +5,9 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { approveSignal, parseStackRunWorkflowId, progressQuery, rejectSignal } from '../../workflows/definitions';
+import { recordApproval } from '../../db/repos/approvals';
+import { findRunOperation } from '../../db/repos/operations';
+import { getState } from '../../db/repos/stack-states';
 import type { RouteModule } from '../server';
 import { ApiError, notFound } from '../errors';
 import { parseBody } from '../validation';
@@ -23,19 +26,11 @@ export const runRoutes: RouteModule = async (app, ctx) => {
    */
   const ownRun = async (workflowId: string): Promise<{ id: string | null; status: string | null }> => {
     if (!ID.test(workflowId)) throw notFound(`run ${workflowId}`);
-    const op = await ctx.db
-      .selectFrom('operations')
-      .innerJoin('stack_states', 'stack_states.id', 'operations.stack_state_id')
-      .select(['operations.id', 'operations.status'])
-      .where('operations.workflow_id', '=', workflowId)
-      .where('stack_states.account_id', '=', ctx.accountId)
-      // A closed run's id may be started again (a manual re-run of the same commit): the newest is the one Temporal answers for.
-      .orderBy('operations.started_at', 'desc')
-      .executeTakeFirst();
+    // Of several runs under one id (a manual re-run of a commit), the newest: the one Temporal answers for.
+    const op = await findRunOperation(ctx.db, ctx.accountId, workflowId);
     if (op) return op;
     const named = parseStackRunWorkflowId(workflowId);
-    const state = named && await ctx.db.selectFrom('stack_states').select('id')
-      .where('id', '=', named.stateId).where('account_id', '=', ctx.accountId).executeTakeFirst();
+    const state = named && await getState(ctx.db, ctx.accountId, named.stateId);
     if (!state) throw notFound(`run ${workflowId}`);
     try {
       await ctx.temporal.workflow.getHandle(workflowId).describe();
@@ -70,10 +65,10 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     // The record and the signal go together: a run that has ended (409) or a Temporal that does not
     // answer (503) leaves no approval behind.
     await ctx.db.transaction().execute(async (tx) => {
-      await tx.insertInto('approvals').values({
-        operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
-        groups: JSON.stringify(groups), decision: 'approve', comment: body.comment ?? null,
-      }).execute();
+      await recordApproval(tx, {
+        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: req.user,
+        groups, decision: 'approve', comment: body.comment ?? null,
+      });
       await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
         by: req.user, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
       }));
@@ -85,10 +80,10 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     const body = parseBody(rejectBody, req.body);
     const op = await ownRun(req.params.id);
     await ctx.db.transaction().execute(async (tx) => {
-      await tx.insertInto('approvals').values({
-        operation_id: op.id, workflow_id: req.params.id, scope: body.scope, approver: req.user,
-        groups: JSON.stringify(groupsOf(req.user)), decision: 'reject', comment: body.reason ?? null,
-      }).execute();
+      await recordApproval(tx, {
+        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: req.user,
+        groups: groupsOf(req.user), decision: 'reject', comment: body.reason ?? null,
+      });
       await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
         by: req.user, scope: body.scope, groups: groupsOf(req.user), ...(body.reason ? { reason: body.reason } : {}),
       }));

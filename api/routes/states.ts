@@ -9,7 +9,7 @@ import { requestRun, waitForRunStarted } from '../../common/run-queue';
 import { z } from 'zod';
 import { recordEvent } from '../../db/repos/events';
 import { getStackCode, isUuid } from '../../db/repos/stack-codes';
-import { getState, listStates, lockState, updateState } from '../../db/repos/stack-states';
+import { findStateByName, getState, listStates, lockState, updateState } from '../../db/repos/stack-states';
 import type { StackStateStatus } from '../../db/tables/stack-states';
 import { WORKFLOWS, newRunId, type StackRunInput } from '../../workflows/definitions';
 import type { RouteContext } from '../context';
@@ -73,7 +73,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       const code = await getStackCode(tx, accountId, body.stack_code_id);
       if (!code) throw notFound('stack code');
       if (code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code.status}`);
-      const clash = await tx.selectFrom('stack_states').select('id').where('stack_code_id', '=', code.id).where('name', '=', s.name).executeTakeFirst();
+      const clash = await findStateByName(tx, code.id, s.name);
       if (clash) throw new ApiError(409, 'state_name_taken', `stack code already has a state named ${s.name}`);
       const m = meta(s.metadata);
       m.reassociated = { from: m.previous_stack_code_id ?? null, to: code.id, by: req.user };

@@ -14,7 +14,7 @@ import { isCodecError } from '../../common/codec';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { getRepositoryById, findRepositoryByUrls } from '../../db/repos/repositories';
-import { insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
+import { getDelivery, insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
 import type { Repository } from '../../db/tables/repositories';
 import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflows/definitions';
 import type { RouteContext } from '../context';
@@ -155,7 +155,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
   app.get('/webhooks/github/deliveries/:id', async (req) => {
     ctx.auth.authenticate(req);
     const { id } = req.params as { id: string };
-    const row = await db.selectFrom('webhook_deliveries').selectAll().where('delivery_id', '=', id).executeTakeFirst();
+    const row = await getDelivery(db, id);
     if (!row) throw new ApiError(404, 'not_found', 'delivery not found');
     const repo = row.repository_id ? await getRepositoryById(db, row.repository_id) : undefined;
     return {

@@ -11,3 +11,8 @@ export async function ensureAccount(db: DbOrTx, name: string, temporalNamespace:
     .execute();
   return db.selectFrom('accounts').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
 }
+
+export async function getAccountName(db: DbOrTx, id: string): Promise<string> {
+  const a = await db.selectFrom('accounts').select('name').where('id', '=', id).executeTakeFirstOrThrow();
+  return a.name;
+}

@@ -1,6 +1,7 @@
-/** operations: plans, applies, destroys and drift checks (written by the run workflows; read here). */
+/** operations: plans, applies, destroys and drift checks (written by the run activities, read by the api). */
+import { sql } from 'kysely';
 import type { DbOrTx } from '../index';
-import type { Operation } from '../tables/operations';
+import type { Operation, OperationStatus, OperationType } from '../tables/operations';
 import { keysetPage, type Page, type PageRequest } from './pagination';
 import { isUuid } from './stack-codes';
 
@@ -28,5 +29,74 @@ export async function getOperation(db: DbOrTx, accountId: string, id: string): P
     .selectAll('operations')
     .where('stack_states.account_id', '=', accountId)
     .where('operations.id', '=', id)
+    .executeTakeFirst();
+}
+
+export interface NewOperation {
+  stackStateId: string;
+  type: OperationType;
+  status: OperationStatus;
+  triggeredBy: string;
+  /** One operation per workflow id: a retried activity finds the row made by its first attempt. */
+  workflowId: string;
+  fromCommit: string;
+  toCommit: string;
+  metadata: Record<string, unknown>;
+}
+
+/** The id of the operation of `workflowId`, inserted unless it exists (also when two attempts race). */
+export async function ensureOperation(db: DbOrTx, op: NewOperation): Promise<string> {
+  const existing = await db.selectFrom('operations').select('id').where('workflow_id', '=', op.workflowId).executeTakeFirst();
+  if (existing) return existing.id;
+  const row = await db
+    .insertInto('operations')
+    .values({
+      stack_state_id: op.stackStateId, type: op.type, status: op.status, triggered_by: op.triggeredBy,
+      workflow_id: op.workflowId, from_commit: op.fromCommit, to_commit: op.toCommit,
+      metadata: JSON.stringify(op.metadata),
+    })
+    .onConflict((oc) => oc.column('workflow_id').where('workflow_id', 'is not', null).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (row) return row.id;
+  const again = await db.selectFrom('operations').select('id').where('workflow_id', '=', op.workflowId).executeTakeFirstOrThrow();
+  return again.id;
+}
+
+const FINAL_STATUSES: readonly OperationStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+/**
+ * Sets an operation's status (a final one also stamps completed_at), its error when given, and
+ * merges `metadata` into what it has.
+ */
+export async function updateOperationStatus(
+  db: DbOrTx,
+  id: string,
+  v: { status: OperationStatus; error?: unknown; metadata?: Record<string, unknown> },
+): Promise<void> {
+  await db
+    .updateTable('operations')
+    .set({
+      status: v.status,
+      ...(FINAL_STATUSES.includes(v.status) ? { completed_at: sql`now()` } : {}),
+      ...(v.error !== undefined ? { error_details: JSON.stringify(v.error) } : {}),
+      ...(v.metadata ? { metadata: sql`coalesce(metadata, '{}'::jsonb) || ${JSON.stringify(v.metadata)}::jsonb` } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * The operation of a run (by workflow id) of one of the account's states. A closed run's id may be
+ * started again (a manual re-run of the same commit): the newest is the one Temporal answers for.
+ */
+export async function findRunOperation(db: DbOrTx, accountId: string, workflowId: string): Promise<Pick<Operation, 'id' | 'status'> | undefined> {
+  return db
+    .selectFrom('operations')
+    .innerJoin('stack_states', 'stack_states.id', 'operations.stack_state_id')
+    .select(['operations.id', 'operations.status'])
+    .where('operations.workflow_id', '=', workflowId)
+    .where('stack_states.account_id', '=', accountId)
+    .orderBy('operations.started_at', 'desc')
     .executeTakeFirst();
 }

@@ -99,3 +99,62 @@ export async function listStates(db: DbOrTx, accountId: string, filter: StateFil
   if (filter.status) q = q.where('status', '=', filter.status);
   return keysetPage(q, page, { time: 'created_at' });
 }
+
+/**
+ * A state with its stack code and account, for a run. A loose state has no stack code: its destroy
+ * runs the code it was last deployed with (metadata.previous_stack_code_id).
+ */
+export async function getStateForRun(db: DbOrTx, stateId: string) {
+  return db
+    .selectFrom('stack_states as s')
+    .innerJoin('stack_codes as c', (j) => j.on(sql<boolean>`c.id = coalesce(s.stack_code_id, (s.metadata->>'previous_stack_code_id')::uuid)`))
+    .innerJoin('accounts as a', 'a.id', 's.account_id')
+    .select([
+      's.id as stateId', 's.name as state', 's.metadata as stateMetadata', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
+      'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
+      'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
+    ])
+    .where('s.id', '=', stateId)
+    .executeTakeFirst();
+}
+
+/** A state's generation (bumped by every registration of a new commit) and deployed commit. */
+export async function getStateGeneration(db: DbOrTx, id: string): Promise<Pick<StackState, 'generation' | 'commit_hash'> | undefined> {
+  return db.selectFrom('stack_states').select(['generation', 'commit_hash']).where('id', '=', id).executeTakeFirst();
+}
+
+/** After a successful deploy: the state runs `commit`, from the branch again (no commit_unreachable flag). */
+export async function markStateDeployed(db: DbOrTx, id: string, commit: string): Promise<void> {
+  await db.updateTable('stack_states')
+    .set({ commit_hash: commit, metadata: sql<string>`metadata - 'commit_unreachable'`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** After a successful destroy. */
+export async function markStateDestroyed(db: DbOrTx, id: string): Promise<void> {
+  await db.updateTable('stack_states').set({ status: 'destroyed', updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
+}
+
+/** States of a stack code waiting to be destroyed, by name. */
+export async function listDestroyingStatesOfStackCode(db: DbOrTx, stackCodeId: string): Promise<Array<Pick<StackState, 'id' | 'commit_hash' | 'generation'>>> {
+  return db.selectFrom('stack_states').select(['id', 'commit_hash', 'generation'])
+    .where('stack_code_id', '=', stackCodeId).where('status', '=', 'destroying').orderBy('name').execute();
+}
+
+/** Active states of a repository's stack codes deployed from one of `commits`, locked for update. */
+export async function lockActiveStatesOfRepoAtCommits(tx: Tx, repoUrl: string, commits: string[]): Promise<StackState[]> {
+  return tx.selectFrom('stack_states')
+    .innerJoin('stack_codes', 'stack_codes.id', 'stack_states.stack_code_id')
+    .selectAll('stack_states')
+    .where('stack_codes.repo_url', '=', repoUrl)
+    .where('stack_states.status', '=', 'active')
+    .where('stack_states.commit_hash', 'in', commits)
+    .forUpdate()
+    .execute();
+}
+
+/** The state of a stack code with this name, if any (state names are unique per stack code). */
+export async function findStateByName(db: DbOrTx, stackCodeId: string, name: string): Promise<Pick<StackState, 'id'> | undefined> {
+  return db.selectFrom('stack_states').select('id').where('stack_code_id', '=', stackCodeId).where('name', '=', name).executeTakeFirst();
+}
