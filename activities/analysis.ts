@@ -9,13 +9,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { s3Client, type S3Settings } from '../common/s3';
 import { stateKey } from '../common/state-keys';
-import { analyzeStackDir } from './hcl/analyze';
-import { checkLocalSources } from './hcl/sources';
 import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis } from './hcl/synthesize';
 import { HclError } from './hcl/types';
-import { sharedCheckout } from './terraform/materialize';
 import { parseOutputs } from './terraform/plan-json';
 import { createRedactor } from './terraform/redact';
+import { createStackCode, type StackCode } from './terraform/stack-code';
 import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
 import type { RunRef, StackSource, TerraformBase, UnitOutput } from './terraform/types';
 import type { UnitGraph } from '../workflows/graph-types';
@@ -23,6 +21,8 @@ import type { UnitGraph } from '../workflows/graph-types';
 export interface AnalysisDeps {
   workDir: string;
   gitDir: string;
+  /** The stack's code and its analysis, one per worker (shared with the tofu activities). */
+  code?: StackCode;
   tfBinary: string;
   s3: S3Settings;
   logger: Logger;
@@ -33,15 +33,12 @@ export interface StackAnalysisResult {
   wiring: Synthesis['wiring'];
 }
 
-
-async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synthesis: Synthesis; units: UnitGraph; repoRoot: string }> {
-  const { repoRoot, stackRoot } = await whileAlive('checkout', () => sharedCheckout(deps.workDir, deps.gitDir, source));
+/** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */
+async function analyse(deps: AnalysisDeps, code: StackCode, source: StackSource): Promise<{ synthesis: Synthesis; units: UnitGraph; repoRoot: string }> {
+  const at = await whileAlive('checkout', () => code.sharedCheckout(source));
+  const { repoRoot, stackRoot } = at;
   try {
-    const a = await whileAlive('analyse', async () => {
-      const r = await analyzeStackDir(stackRoot);
-      await checkLocalSources(repoRoot, stackRoot, r.structure);
-      return r;
-    });
+    const a = await whileAlive('analyse', () => code.analysis(source, at));
     const synthesis = synthesize({
       structure: a.structure, callGraph: a.callGraph, units: a.units, repoRoot, stackRoot,
       unitsDir: join(deps.workDir, 'units'), backend: { type: 'none' },
@@ -55,9 +52,10 @@ async function analyse(deps: AnalysisDeps, source: StackSource): Promise<{ synth
 
 export function createAnalysisActivities(deps: AnalysisDeps) {
   const s3 = s3Client(deps.s3);
+  const code = deps.code ?? createStackCode(deps);
   return {
     async analyzeStack(input: { source: StackSource }): Promise<StackAnalysisResult> {
-      const { synthesis, units } = await analyse(deps, input.source);
+      const { synthesis, units } = await analyse(deps, code, input.source);
       return { units, wiring: synthesis.wiring };
     },
 
@@ -83,7 +81,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
      * outputs as inputs, in a throwaway directory with local state.
      */
     async evaluateOutputs(input: TerraformBase & { unitOutputs: Record<string, Record<string, UnitOutput>> }): Promise<Record<string, UnitOutput>> {
-      const { synthesis } = await analyse(deps, input.source);
+      const { synthesis } = await analyse(deps, code, input.source);
       const root = synthesis.outputs;
       const wiring = synthesis.wiring.outputs;
       if (Object.keys(root.files).length === 0) return {};

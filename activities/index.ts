@@ -14,6 +14,7 @@ import { createRoutingActivities } from './routing';
 import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
+import { createStackCode } from './terraform/stack-code';
 import type { TerraformActivities } from './terraform/types';
 
 export interface ControlDeps {
@@ -47,6 +48,11 @@ export interface ExecutionDeps {
   incarnation: string;
   workDir: string;
   gitDir: string;
+  /**
+   * Clone credentials of a registered repository (the control worker's resolver), for runs whose
+   * source names its repositoryId.
+   */
+  credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
   tfBinary: string;
   s3: S3Settings;
   /** Encrypts plan files and plan JSON before they go to S3. */
@@ -55,10 +61,12 @@ export interface ExecutionDeps {
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */
 export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivities {
+  // One checkout cache and one cached analysis per worker, for every activity group.
+  const code = createStackCode(deps);
   return {
-    ...createAnalysisActivities(deps),
-    ...createTerraformActivities(deps),
-    ...createPolicyActivities(deps),
+    ...createAnalysisActivities({ ...deps, code }),
+    ...createTerraformActivities({ ...deps, code }),
+    ...createPolicyActivities({ ...deps, code }),
   };
 }
 export type ExecutionActivities = ReturnType<typeof createAnalysisActivities> & TerraformActivities & ReturnType<typeof createPolicyActivities>;

@@ -13,14 +13,16 @@ import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../polici
 import { s3Client, type S3Settings } from '../common/s3';
 import { findLine, parseStackConfig } from './hcl/stack-config';
 import { HclError } from './hcl/types';
-import { sharedCheckout } from './terraform/materialize';
 import { whileAlive } from './terraform/tofu';
 import { getObject, type BlobCipher } from './terraform/store';
+import { createStackCode, type StackCode } from './terraform/stack-code';
 import type { StackSource } from './terraform/types';
 
 export interface PolicyDeps {
   workDir: string;
   gitDir: string;
+  /** The stack's code at a commit, one per worker (shared with the other execution activities). */
+  code?: StackCode;
   s3: S3Settings;
   cipher: BlobCipher;
   logger: Logger;
@@ -41,6 +43,7 @@ export interface RunPolicies {
 
 export function createPolicyActivities(deps: PolicyDeps) {
   const s3 = s3Client(deps.s3);
+  const code = deps.code ?? createStackCode(deps);
   return {
     /**
      * Validates policies/*.hcl (policy and hook blocks) at the commit and resolves the stack's
@@ -48,7 +51,7 @@ export function createPolicyActivities(deps: PolicyDeps) {
      * fails the run (non-retryable, PolicyConfigError) with file:line: field.
      */
     async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
-      const { repoRoot, stackRoot } = await whileAlive('checkout', () => sharedCheckout(deps.workDir, deps.gitDir, input.source));
+      const { repoRoot, stackRoot } = await whileAlive('checkout', () => code.sharedCheckout(input.source));
       const stackFileAbs = join(stackRoot, 'stack.hcl');
       const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
       let names: string[] = [];

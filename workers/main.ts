@@ -53,6 +53,12 @@ async function main(): Promise<void> {
     if (containment.mode === 'none') logger.warn(line, 'tofu containment: none; children of tofu may outlive a killed worker');
     else logger.info(line, `tofu containment: ${containment.mode}`);
   }
+  // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs
+  // them (activities/git-mirror.ts): the control worker's push analysis, and the execution workers'
+  // checkouts of runs whose source names the repository.
+  const credentialsFor = repositoryCredentialsResolver(db, new CachingSecretBox(new VaultTransitSecretBox({
+    addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
+  })));
   const s3 = {
     endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
     accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
@@ -65,11 +71,7 @@ async function main(): Promise<void> {
       taskQueue,
       workflowsPath: require.resolve('../workflows'),
       activities: createControlActivities({
-        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'),
-        // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs them.
-        credentialsFor: repositoryCredentialsResolver(db, new CachingSecretBox(new VaultTransitSecretBox({
-          addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
-        }))),
+        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor,
       }),
       dataConverter: dataConverter(codec),
     })
@@ -78,7 +80,8 @@ async function main(): Promise<void> {
       namespace: cfg.TEMPORAL_NAMESPACE,
       taskQueue,
       activities: createExecutionActivities({
-        db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
+        db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
+        tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
       }),
       maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
       dataConverter: dataConverter(codec),

@@ -5,7 +5,7 @@
  * is in ./types.ts.
  *
  * Every activity works in a fresh job directory under the worker's work dir (removed afterwards):
- * the repository at the run's commit (materialize.ts), and for units the generated root of
+ * the repository at the run's commit (stack-code.ts), and for units the generated root of
  * activities/hcl/synthesize.ts. Plans and logs go to S3 under `runs/<runId>/`.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,14 +18,11 @@ import { lockHolderAlive } from '../../db/repos/workers';
 import type { Logger } from '../../common/logger';
 import { s3Client, type S3Settings } from '../../common/s3';
 import { stateKey } from '../../common/state-keys';
-import { analyzeStackDir } from '../hcl/analyze';
-import { checkLocalSources } from '../hcl/sources';
 import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
 import { HclError, type ModuleStructure } from '../hcl/types';
-import { createAnalysisCache } from './analysis-cache';
-import { materialize } from './materialize';
 import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
 import { createRedactor, type Redactor } from './redact';
+import { createStackCode, type StackCode } from './stack-code';
 import {
   breakStateLock, deleteObject, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
 } from './store';
@@ -46,6 +43,8 @@ export interface TerraformActivityDeps {
   tfBinary: string;
   /** The worker's own directory: CLI config, plugin cache, git mirrors, job directories. */
   workDir: string;
+  /** The stack's code and its analysis, one per worker (default: one of this factory's own, over `<workDir>/git`). */
+  code?: StackCode;
   /** This worker's id (the `workers` table), recorded as the holder of the state locks it takes. */
   workerId: string;
   /**
@@ -99,7 +98,6 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   const { logger } = deps;
   mkdirSync(deps.workDir, { recursive: true });
   const cliConfig = writeCliConfig(deps.workDir);
-  const gitDir = join(deps.workDir, 'git');
   const jobsDir = join(deps.workDir, 'jobs');
   mkdirSync(jobsDir, { recursive: true });
   const s3: S3Client = s3Client(deps.s3);
@@ -108,7 +106,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   const getCtx = deps.activityCtx ?? currentActivityCtx;
   const liveSeconds = deps.liveWorkerSeconds ?? 15;
   /** The stack's analysis at a commit, parsed once per worker (the code at a commit never changes). */
-  const analyses = createAnalysisCache();
+  const code = deps.code ?? createStackCode({ workDir: deps.workDir, baseEnv });
 
   const backendEnv = (): Record<string, string> => ({
     AWS_ACCESS_KEY_ID: deps.s3.accessKeyId,
@@ -132,15 +130,13 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     // The heartbeat timeout (30 s) is how a dead worker is noticed; a slow checkout of a big repository
     // must not look like one, so this worker says it is alive until tofu takes over the heartbeats.
     const { stackRoot, analysis } = await whileAlive('materialize', async () => {
-      await materialize(gitDir, input.source.repoUrl, input.source.commit, repoRoot);
+      await code.checkout(input.source, repoRoot);
       const root = resolve(repoRoot, input.source.stackPath || '.');
       if (!root.startsWith(repoRoot) || !existsSync(root)) {
         throw ApplicationFailure.nonRetryable(`materializing ${input.source.repoUrl}@${input.source.commit.slice(0, 12)}: stack directory "${input.source.stackPath}" does not exist`, 'TerraformConfigError');
       }
       try {
-        const a = await analyses.get(input.source, () => analyzeStackDir(root));
-        await checkLocalSources(repoRoot, root, a.structure);
-        return { stackRoot: root, analysis: a };
+        return { stackRoot: root, analysis: await code.analysis(input.source, { repoRoot, stackRoot: root }) };
       } catch (e) {
         throw configFailure(`analysing stack ${input.run.stack} at ${input.source.commit.slice(0, 12)}`, e);
       }

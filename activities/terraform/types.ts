@@ -11,6 +11,11 @@ export interface StackSource {
   commit: string;
   /** Repository-relative directory of the stack ("" for the repository root). */
   stackPath: string;
+  /**
+   * The registered repository (repositories.id), whose clone credentials the execution worker
+   * fetches with; without it the fetch has none (a public or local repository).
+   */
+  repositoryId?: string | null;
 }
 
 /** Identity of a run, for state keys, plan and log object keys, and lock ownership. */
