@@ -8,10 +8,10 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { emptyRunHooks, evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
+import { evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
 import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../policies/load';
 import { s3Client, type S3Settings } from '../common/s3';
-import { findLine, parseStackConfig } from './hcl/stack-config';
+import { parseStackConfig, stackReferenceLines } from './hcl/stack-config';
 import { HclError } from './hcl/types';
 import { whileAlive } from './terraform/tofu';
 import { getObject, type BlobCipher } from './terraform/store';
@@ -66,8 +66,7 @@ export function createPolicyActivities(deps: PolicyDeps) {
           names = cfg.policies;
           environment = cfg.environment;
           hookNames = cfg.hooks;
-          line = findLine(text, ['policies']);
-          hookLines = Object.fromEntries((Object.keys(emptyRunHooks()) as Array<keyof RunHooks>).map((e) => [e, findLine(text, ['hooks', e])]));
+          ({ policies: line, hooks: hookLines } = stackReferenceLines(text, cfg.name));
         } catch (e) {
           if (e instanceof HclError) throw ApplicationFailure.nonRetryable(e.message, 'PolicyConfigError');
           throw e;

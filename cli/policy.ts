@@ -10,11 +10,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { parseStackConfig } from '../activities/hcl/stack-config';
+import { parseStackConfig, stackReferenceLines } from '../activities/hcl/stack-config';
 import { evaluate, summarize } from '../policies/evaluate';
 import { HOOK_EVENTS, resolveStackHooks } from '../policies/hooks';
 import { loadPolicies, resolveStackPolicies } from '../policies/load';
-import { indexLines } from '../policies/locate';
 import { formatDecision, renderErrorsText } from '../policies/render';
 import type { Decision, HookEvent, Policy, PolicyError, Stage, Summary } from '../policies/types';
 
@@ -163,12 +162,10 @@ export async function checkRepository(repoDir: string, opts: PolicyCheckOptions,
       errors.push(fromHclError(file, err));
       continue;
     }
-    const lines = indexLines(text);
-    const line = lines.get(`stack.${config.name}[0].policies`);
-    const resolved = resolveStackPolicies(loaded, config.policies, file, line);
+    const lines = stackReferenceLines(text, config.name);
+    const resolved = resolveStackPolicies(loaded, config.policies, file, lines.policies);
     errors.push(...resolved.errors);
-    const hookLines = Object.fromEntries(HOOK_EVENTS.map((e) => [e, lines.get(`stack.${config.name}[0].hooks[0].${e}`) ?? lines.get(`stack.${config.name}[0].hooks[0]`)]));
-    const hooks = resolveStackHooks(loaded, config.hooks, file, hookLines);
+    const hooks = resolveStackHooks(loaded, config.hooks, file, lines.hooks);
     errors.push(...hooks.errors);
     if (!selected.includes(file)) continue;
     const report: StackReport = {

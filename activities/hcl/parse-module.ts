@@ -5,6 +5,7 @@
 import { parse as hclParse } from '@cdktf/hcl2json';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import { declarationLines } from '../../policies/locate';
 import { findReferences, findReferencesInExpression, unwrapExpression, type ExprRef } from './expressions';
 import {
   HclError, type Json, type JsonObject, type LocalDecl, type ModuleCall, type ModuleStructure, type OutputDecl,
@@ -419,7 +420,7 @@ const MODULE_META = new Set(['source', 'version', 'count', 'for_each', 'provider
 
 function moduleCall(name: string, file: string, b: JsonObject, text: string): ModuleCall {
   const source = strOf(b.source);
-  if (source === undefined) throw new HclError('parse', `${file}: module "${name}" has no source`, file, lineOf(text, `module "${name}"`), `module.${name}.source`);
+  if (source === undefined) throw new HclError('parse', `${file}: module "${name}" has no source`, file, lineOf(text, `module.${name}`), `module.${name}.source`);
   const refs = new RefSet();
   const args: JsonObject = {};
   for (const [k, v] of Object.entries(b)) if (!MODULE_META.has(k)) args[k] = v;
@@ -454,47 +455,23 @@ function resourceDecl(mode: 'managed' | 'data', type: string, name: string, file
 
 // Files are processed one after the other: a one-entry cache is enough.
 let cachedText: string | undefined;
-let cachedIndex: Map<string, number> | undefined;
+let cachedLines: Map<string, number> | undefined;
 
-/** address → line of every block header in a file, found in one pass (lineOf per declaration is quadratic). */
-function headerIndex(text: string): Map<string, number> {
-  if (cachedText === text && cachedIndex) return cachedIndex;
-  const idx = new Map<string, number>();
-  const re = /^[ \t]*(resource|data|module|output|variable)[ \t]+"?([A-Za-z0-9_-]+)"?(?:[ \t]+"?([A-Za-z0-9_-]+)"?)?/gm;
-  let line = 1;
-  let last = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    for (let i = last; i < m.index; i++) if (text.charCodeAt(i) === 10) line++;
-    last = m.index;
-    const [, kw, a, b] = m;
-    const addr = kw === 'resource' ? `${a}.${b}` : kw === 'data' ? `data.${a}.${b}` : kw === 'variable' ? `var.${a}` : `${kw}.${a}`;
-    if (!idx.has(addr)) idx.set(addr, line);
+/**
+ * Line of a declaration in a file's text (policies/locate.ts, the HCL locator, reads every
+ * declaration of a file in one pass): `var.x`, `local.x`, `module.x`, `aws_x.y`, …; a provider with
+ * an alias (`provider.aws.eu`) gives its provider's first block.
+ */
+function lineOf(text: string, address: string): number | undefined {
+  if (cachedText !== text || !cachedLines) {
+    cachedLines = declarationLines(text);
+    cachedText = text;
   }
-  cachedText = text;
-  cachedIndex = idx;
-  return idx;
+  return cachedLines.get(address) ?? (address.startsWith('provider.') ? cachedLines.get(address.split('.').slice(0, 2).join('.')) : undefined);
 }
 
 function setLine<T extends { line?: number }>(d: T, text: string, addr: string): T {
-  const line = headerIndex(text).get(addr) ?? lineOf(text, addr);
+  const line = lineOf(text, addr);
   if (line !== undefined) d.line = line;
   return d;
 }
-
-/** Best-effort line of the first occurrence of a declaration in source text (for error messages). */
-export function lineOf(text: string, needle: string): number | undefined {
-  // `module.net` → `module "net"`; `aws_x.y` → `"aws_x" "y"`.
-  const parts = needle.split('.');
-  let re: RegExp;
-  if (parts[0] === 'module' || parts[0] === 'output' || parts[0] === 'var' || parts[0] === 'provider') {
-    const kw = parts[0] === 'var' ? 'variable' : parts[0];
-    re = new RegExp(`${kw}\\s+"?${escapeRe(parts[1] ?? '')}"?`);
-  } else if (parts[0] === 'local') re = new RegExp(`^\\s*${escapeRe(parts[1] ?? '')}\\s*=`, 'm');
-  else if (parts[0] === 'data' || parts[0] === 'ephemeral') re = new RegExp(`${parts[0]}\\s+"?${escapeRe(parts[1] ?? '')}"?\\s+"?${escapeRe(parts[2] ?? '')}"?`);
-  else if (parts.length === 2) re = new RegExp(`resource\\s+"?${escapeRe(parts[0]!)}"?\\s+"?${escapeRe(parts[1]!)}"?`);
-  else re = new RegExp(escapeRe(needle));
-  const m = re.exec(text) ?? new RegExp(`"${escapeRe(parts[parts.length - 1] ?? '')}"\\s*:`).exec(text);
-  return m ? text.slice(0, m.index).split('\n').length : undefined;
-}
-
-const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

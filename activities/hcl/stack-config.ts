@@ -5,6 +5,7 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { indexLines, lineAtPath } from '../../policies/locate';
 import { parseHclFile } from './parse-module';
 import { HclError, type Json, type JsonObject } from './types';
 
@@ -74,9 +75,10 @@ export async function parseStackConfig(text: string, file = 'stack.hcl'): Promis
 
 /** Validate hcl2json's JSON of a stack.hcl. */
 export function validateStackConfig(raw: JsonObject, text: string, file = 'stack.hcl'): StackConfig {
+  let lines: ReturnType<typeof indexLines> | undefined;
   const fail = (path: string[], message: string): never => {
     const field = path.join('.');
-    const line = findLine(text, path);
+    const line = lineAtPath((lines ??= indexLines(text)), path);
     throw new HclError('config', `${file}${line ? `:${line}` : ''}: ${field ? `${field}: ` : ''}${message}`, file, line, field || undefined);
   };
   for (const k of Object.keys(raw)) if (k !== 'stack') fail([k], `unknown block "${k}" (only "stack" is allowed)`);
@@ -159,28 +161,16 @@ function checkNoExpressions(v: Json, path: string[], fail: (p: string[], m: stri
   else if (isObject(v)) for (const [k, x] of Object.entries(v)) checkNoExpressions(x, [...path, k], fail);
 }
 
+/** The HCL names of a stack's hook events (stack.hcl `hooks { pre_plan = [...] … }`). */
+const HOOK_FIELDS = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply'] as const;
+
 /**
- * Line of a field path in the source: each path segment is searched for after the previous one
- * (`stack "net"`, then `drift`, then `schedule`); the last one found wins.
+ * Where stack.hcl names policies and hooks, for errors about a name it gives (a policy or hook that
+ * does not exist): the line of `policies`, and per hook event the line of its list (else of the
+ * `hooks` block, else of the stack block).
  */
-export function findLine(text: string, path: string[]): number | undefined {
-  let pos = 0;
-  let found: number | undefined;
-  for (let i = 0; i < path.length; i++) {
-    const seg = path[i]!;
-    if (/^\d+$/.test(seg)) continue;
-    const esc = seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const next = path[i + 1];
-    // A block label follows its keyword: `stack "net"`, `state "prod"`.
-    const re = (seg === 'stack' || seg === 'state') && next !== undefined && !/^\d+$/.test(next)
-      ? new RegExp(`(^|[\\s{])${esc}\\s+"${next.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`, 'g')
-      : new RegExp(`(^|[\\s{,])"?${esc}"?\\s*(=|\\{|:|")`, 'g');
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (!m) continue;
-    pos = m.index + m[0].length;
-    found = text.slice(0, m.index + m[1]!.length).split('\n').length;
-    if (seg === 'stack' || seg === 'state') i++;
-  }
-  return found;
+export function stackReferenceLines(text: string, stackName: string): { policies?: number; hooks: Partial<Record<typeof HOOK_FIELDS[number], number>> } {
+  const index = indexLines(text);
+  const at = (...path: string[]) => lineAtPath(index, ['stack', stackName, ...path]);
+  return { policies: at('policies'), hooks: Object.fromEntries(HOOK_FIELDS.map((e) => [e, at('hooks', e)])) };
 }
