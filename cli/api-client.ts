@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadConfig, type Config } from '../common/config';
 import type { RunProgress } from '../workflows/definitions';
 
 /** Where `scripts/dev` serves the API (API_PORT's default). */
@@ -23,9 +24,10 @@ export interface ConnectionOptions {
 
 /**
  * `--api-url` / STACKLY_API_URL (default the dev stack's API), `--token` / STACKLY_API_TOKEN, else the
- * dev stack's token file (`.stackly/api-token`, or STACKLY_STATE_DIR's) when it exists.
+ * dev stack's token file (`.stackly/api-token`, or STACKLY_STATE_DIR's) when it exists. `env` is the
+ * CLI's config (common/config.ts), loaded when a command needs the API.
  */
-export function resolveConnection(opts: ConnectionOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Connection {
+export function resolveConnection(opts: ConnectionOptions, env: Config<'cli'> = loadConfig('cli'), cwd = process.cwd()): Connection {
   const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : undefined);
   const url = (nonEmpty(opts.apiUrl) ?? nonEmpty(env.STACKLY_API_URL) ?? DEFAULT_API_URL).replace(/\/+$/, '');
   try {

@@ -128,6 +128,16 @@ const schemas = {
     STACKLY_WORK_DIR: z.string().min(1).optional(),
   }),
   migrate: z.object({ ...shared, ...database, ...s3, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
+  /**
+   * The `stackly` CLI's REST connection. Checked where it is used (cli/api-client.ts): a flag given
+   * on the command line wins over these, and the graph and policy commands need none of them.
+   */
+  cli: z.object({
+    STACKLY_API_URL: z.string().optional(),
+    STACKLY_API_TOKEN: z.string().optional(),
+    /** Where the dev stack keeps its files (the api token): `.stackly` of the working directory by default. */
+    STACKLY_STATE_DIR: z.string().optional(),
+  }),
 } as const;
 
 export type ProcessName = keyof typeof schemas;

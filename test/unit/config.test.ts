@@ -37,4 +37,9 @@ describe('config', () => {
     assert.equal(c.TEMPORAL_ADDRESS, '127.0.0.1:7233');
     assert.ok(Object.isFrozen(c));
   });
+
+  it("reads the CLI's API connection, leaving its checks to the command that uses it", () => {
+    assert.deepEqual(loadConfig('cli', { STACKLY_API_URL: 'http://h:1', STACKLY_API_TOKEN: 't', DATABASE_URL: 'x' }), { STACKLY_API_URL: 'http://h:1', STACKLY_API_TOKEN: 't' });
+    assert.deepEqual(loadConfig('cli', { STACKLY_API_TOKEN: '' }), {});
+  });
 });
