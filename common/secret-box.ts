@@ -1,8 +1,8 @@
 /**
  * Secrets at rest (webhook secrets, clone credentials) are stored only as ciphertext. `SecretBox` is
  * the seam; the implementation is Vault Transit (`<mount>/encrypt/<key>`, default
- * `transit/encrypt/stackly-secrets`). Without Vault configured the api still starts, but refuses to
- * store a secret (fails closed) rather than keeping it in plaintext.
+ * `transit/encrypt/stackly-secrets`). Vault is required configuration of the api and the workers
+ * (common/config.ts): there is no plaintext fallback.
  */
 import nodeVault from 'node-vault';
 import type { GitCredentials } from '../activities/git';
@@ -64,16 +64,6 @@ export class VaultTransitSecretBox implements SecretBox {
   async decrypt(ciphertext: string): Promise<string> {
     const res = await this.vault.write(`${this.mount}/decrypt/${this.key}`, { ciphertext });
     return Buffer.from(res.data.plaintext as string, 'base64').toString('utf8');
-  }
-}
-
-/** Used when no Vault is configured: every call fails, so no secret is ever stored in plaintext. */
-export class UnavailableSecretBox implements SecretBox {
-  async encrypt(): Promise<string> {
-    throw new SecretBoxUnavailableError();
-  }
-  async decrypt(): Promise<string> {
-    throw new SecretBoxUnavailableError();
   }
 }
 

@@ -167,8 +167,6 @@ export interface RunTofuOptions {
   heartbeatMs?: number;
   /** After SIGINT on cancellation, how long tofu gets before SIGKILL. */
   graceMs?: number;
-  /** Called at every heartbeat tick while tofu runs (e.g. to claim the state lock). */
-  onTick?: () => Promise<void>;
   /** How tofu is tied to this process (default: what {@link processContainment} detected). */
   containment?: Containment;
 }
@@ -365,7 +363,6 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
     let lastLine = '';
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;
-    let tickBusy = false;
     const remember = (b: Buffer): void => {
       const lines = b.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
       if (lines.length) lastLine = lines[lines.length - 1]!;
@@ -375,10 +372,6 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
 
     const beat = (): void => {
       ctx.heartbeat({ phase: o.phase, what: o.what, elapsedMs: Date.now() - started, line: o.redact(lastLine).slice(0, 300) });
-      if (o.onTick && !tickBusy) {
-        tickBusy = true;
-        o.onTick().catch(() => undefined).finally(() => { tickBusy = false; });
-      }
     };
     const timer = setInterval(beat, o.heartbeatMs ?? 3000);
     beat();

@@ -11,7 +11,7 @@ import type { KeyInfo } from './transit';
 export { CodecError, isCodecError, type CodecErrorCode } from './errors';
 export { transitKeyName, keyVersionOf } from './keys';
 export {
-  createVaultCodec, createVaultKeyring, DEFAULTS as CODEC_DEFAULTS,
+  createVaultCodec, createVaultKeyring,
   type NamespaceCodec, type VaultCodecOptions, type VaultKeyring, type VaultKeyringOptions,
 } from './codec';
 export { createTransitClient, type KeyInfo, type TransitClient, type TransitClientOptions } from './transit';
