@@ -19,10 +19,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import type { GitCredentials } from '../common/secret-box';
 import { execInHelper } from '../common/spawner';
-
-/** Clone credentials for private repositories (HTTPS). */
-export type GitCredentials = { token: string; username?: string } | { username: string; password: string };
 
 export const COMMIT_RE = /^[0-9a-f]{40}$/;
 

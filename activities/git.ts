@@ -10,12 +10,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db';
 import { putFiles } from '../db/repos/git-cache';
 import type { Logger } from '../common/logger';
-import { COMMIT_RE, GitError, GitMirror, type GitCredentials } from './git-mirror';
+import type { GitCredentials } from '../common/secret-box';
+import { COMMIT_RE, GitError, GitMirror } from './git-mirror';
 import { findLocalModules, type LocalModules, type ModuleSourceCache, type ReadModuleFiles } from './hcl/local-modules';
 import type { ModuleFiles } from './hcl/parse-module';
 import { validateStackConfig, type StackConfigResult } from './stack-config-adapter';
-
-export type { GitCredentials };
 
 export interface GitActivityDeps {
   db: Db;

@@ -5,10 +5,11 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { S3Settings } from '../common/s3';
+import type { GitCredentials } from '../common/secret-box';
 import { createAnalysisActivities } from './analysis';
 import { createHookActivities } from './hooks';
 import { createPolicyActivities } from './policies';
-import { createGitActivities, type GitCredentials } from './git';
+import { createGitActivities } from './git';
 import { createRegistryActivities } from './registry';
 import { createRoutingActivities } from './routing';
 import { createRunActivities } from './runs';

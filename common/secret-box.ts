@@ -5,9 +5,11 @@
  * (common/config.ts): there is no plaintext fallback.
  */
 import nodeVault from 'node-vault';
-import type { GitCredentials } from '../activities/git';
 import type { DbOrTx } from '../db';
 import { getRepositoryById } from '../db/repos/repositories';
+
+/** Clone credentials of a private repository (HTTPS), as stored encrypted in repositories.credentials_enc. */
+export type GitCredentials = { token: string; username?: string } | { username: string; password: string };
 
 export interface SecretBox {
   encrypt(plaintext: string): Promise<string>;
@@ -85,9 +87,10 @@ export class CachingSecretBox implements SecretBox {
 }
 
 /**
- * For control workers (`createControlActivities({ credentialsFor })`): the decrypted clone credentials
- * of a registered repository, or null when it has none. The plaintext lives only in the git child's
- * environment (activities/git.ts); it never reaches an activity input or result, so never Temporal history.
+ * For workers (`createControlActivities` / `createExecutionActivities({ credentialsFor })`): the
+ * decrypted clone credentials of a registered repository, or null when it has none. The plaintext
+ * lives only in the git child's environment (activities/git-mirror.ts); it never reaches an activity
+ * input or result, so never Temporal history.
  */
 export function repositoryCredentialsResolver(db: DbOrTx, box: SecretBox): (repositoryId: string) => Promise<GitCredentials | null> {
   return async (repositoryId) => {

@@ -15,7 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { analyzeStackDir, type StackAnalysis } from '../hcl/analyze';
 import { checkLocalSources } from '../hcl/sources';
-import { GitMirror, type GitCredentials } from '../git-mirror';
+import type { GitCredentials } from '../../common/secret-box';
+import { GitMirror } from '../git-mirror';
 import type { StackSource } from './types';
 
 export interface StackCodeDeps {

@@ -13,9 +13,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { GitCredentials } from '../../common/secret-box';
 import type { Db } from '../../db';
 import { createGitActivities } from '../../activities/git';
-import { GitMirror, gitEnv, mirrorDir, type GitCredentials } from '../../activities/git-mirror';
+import { GitMirror, gitEnv, mirrorDir } from '../../activities/git-mirror';
 import { createStackCode } from '../../activities/terraform/stack-code';
 
 const TOKEN = 'ghp_test-token-0123456789';
