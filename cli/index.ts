@@ -1,6 +1,8 @@
+#!/usr/bin/env node
 /**
  * The `stackly` command line. Each subcommand lives in its own file and registers itself here.
- * Runs as `npx tsx cli/index.ts …` or, compiled, `node dist/cli/index.js …`.
+ * Runs as `npx tsx cli/index.ts …` or, compiled, as the package's `stackly` bin (dist/cli/index.js,
+ * which keeps the `#!/usr/bin/env node` line above: tsc carries a first-line shebang over).
  */
 import { Command } from 'commander';
 import { registerGraph } from './graph';
