@@ -1,6 +1,7 @@
 /**
  * Activity factories, grouped by the worker that runs them. Each group is a factory over injected
- * dependencies (no process.env here); workflows type their proxies with these return types.
+ * dependencies (what still defaults to process.env: activities/README.md); workflows type their
+ * proxies with these return types.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../db';
