@@ -168,6 +168,8 @@ export class GitMirror {
    */
   async open(): Promise<void> {
     if (existsSync(join(this.dir, 'HEAD'))) return;
+    // A mirror removed under a running worker: what it held is gone too.
+    for (const k of present) if (k.startsWith(`${this.dir}\n`)) present.delete(k);
     mkdirSync(this.gitDir, { recursive: true });
     const tmp = mkdtempSync(`${this.dir}.tmp-`);
     try {

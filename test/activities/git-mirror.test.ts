@@ -122,6 +122,16 @@ describe('activities/git-mirror: one git for both worker kinds', function () {
     assert.doesNotMatch(readFileSync(join(m.dir, 'config'), 'utf8'), new RegExp(TOKEN));
   });
 
+  it('a mirror removed under a running worker is made and fetched again', async () => {
+    const gitDir = join(root, 'removed');
+    const m = new GitMirror(gitDir, url, { credentials: async () => CREDS });
+    await m.fetch([commit], { branch: 'main' });
+    rmSync(m.dir, { recursive: true, force: true });
+    assert.deepEqual(await m.fetch([commit], { branch: 'main' }), { missing: [], head: commit });
+    await m.checkout(commit, join(root, 'removed-out'));
+    assert.ok(readFileSync(join(root, 'removed-out', 'stacks', 'net', 'main.tf'), 'utf8'));
+  });
+
   it('concurrent refreshes of a fresh mirror: one mirror made, at most two fetches', async () => {
     const gitDir = join(root, 'burst');
     const m = () => new GitMirror(gitDir, url, { credentials: async () => CREDS });
