@@ -2,7 +2,9 @@
  * GitHub's `X-Hub-Signature-256` check, done by @octokit/webhooks (not a hand-rolled HMAC). The
  * package is ESM-only; a dynamic import loads it from this CommonJS build (and under tsx).
  */
-type WebhooksModule = typeof import('@octokit/webhooks');
+import type * as Webhooks from '@octokit/webhooks';
+
+type WebhooksModule = typeof Webhooks;
 
 let loaded: Promise<WebhooksModule> | undefined;
 const load = (): Promise<WebhooksModule> => (loaded ??= import('@octokit/webhooks'));

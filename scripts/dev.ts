@@ -141,7 +141,8 @@ async function main(): Promise<void> {
       env: { ...common, ...extra }, logFile: join(logDir, `${name}.log`),
     });
     stops.push({ name, stop: () => p.stop() });
-    p.exited.then((code) => {
+    // `exited` only ever resolves.
+    void p.exited.then((code) => {
       if (!shuttingDown) say(`${name} exited (${code}); see ${p.logFile}`);
     });
     return p;

@@ -96,7 +96,7 @@ export async function waitFor<T>(
   const deadline = Date.now() + opts.timeoutMs;
   let last = 'not ready';
   let exited: number | string | undefined;
-  opts.proc?.exited.then((c) => { exited = c; });
+  void opts.proc?.exited.then((c) => { exited = c; }); // only ever resolves
   for (;;) {
     try {
       const v = await check();

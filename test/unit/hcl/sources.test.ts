@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseModuleDir } from '../../../activities/hcl/parse-module';
 import { checkLocalSources } from '../../../activities/hcl/sources';
-import { HclError } from '../../../activities/hcl/types';
+import type { HclError } from '../../../activities/hcl/types';
 
 describe('local module sources stay inside the repository', () => {
   let base: string;
