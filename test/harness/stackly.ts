@@ -17,6 +17,7 @@ import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/rep
 import { newIncarnation } from '../../workers/registration';
 import { taskQueueFor } from '../../workflows/capabilities';
 import { CONTROL_TASK_QUEUE } from '../../workflows/definitions';
+import { recordSuiteHistories } from '../replay/record';
 import { createTestDb, type TestDb } from './db';
 import * as h from './services';
 
@@ -45,6 +46,7 @@ const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
  * through the real api process (which starts them on CONTROL_TASK_QUEUE) passes that.
  */
 export async function startStackly(label: string, opts: { taskQueue?: string } = {}): Promise<Stackly> {
+  const since = new Date();
   const [t, temporal, vault, s3, tofu] = await Promise.all([createTestDb(label), h.temporal(), h.vault(), h.s3(), h.tofu()]);
   await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: temporal.namespace });
   const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
@@ -99,6 +101,8 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
       return w;
     },
     async stop() {
+      // STACKLY_RECORD_HISTORIES=<dir>: the histories of the suite's closed workflows, decoded (test/replay/record.ts).
+      await recordSuiteHistories({ client, codec, taskQueue, since, label });
       clearInterval(heartbeat);
       for (const w of [...execWorkers]) await w.stop();
       control.shutdown();

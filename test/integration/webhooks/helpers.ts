@@ -24,9 +24,10 @@ import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
 import { createLogger } from '../../../common/logger';
 import { dataConverter } from '../../../common/temporal';
 import { ensureAccount } from '../../../db/repos/accounts';
-import { CONTROL_TASK_QUEUE } from '../../../workflows/definitions';
+import { CONTROL_TASK_QUEUE, WORKFLOWS } from '../../../workflows/definitions';
 import { createTestDb, type TestDb } from '../../harness/db';
 import * as h from '../../harness/services';
+import { recordSuiteHistories } from '../../replay/record';
 
 export const ZERO = '0000000000000000000000000000000000000000';
 export const GLOBAL_SECRET = 'global-webhook-secret-for-tests';
@@ -210,19 +211,25 @@ export interface Env {
 
 /** Database schema of its own, account, the namespace's Transit key, Temporal client with the Vault codec. */
 export async function setupEnv(label: string): Promise<Env> {
+  const since = new Date();
   const [t, vault, tdb] = await Promise.all([h.temporal(), h.vault(), createTestDb(label)]);
   await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: t.namespace });
   const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
-  const converter = dataConverter(keyring.codec(t.namespace))!;
+  const codec = keyring.codec(t.namespace);
+  const converter = dataConverter(codec)!;
   const account = await ensureAccount(tdb.db, 'default', t.namespace);
   const connection = await Connection.connect({ address: t.address });
   const client = new Client({ connection, namespace: t.namespace, dataConverter: converter });
   const gitCacheDir = mkdtempSync(join(h.testStateDir(), 'git-cache-'));
   const secretBox = new CachingSecretBox(new VaultTransitSecretBox({ addr: vault.addr, token: vault.token }));
+  const taskQueue = `${CONTROL_TASK_QUEUE}-${tdb.schema}`;
   return {
     tdb, accountId: account.id, client, connection, namespace: t.namespace, address: t.address, vault,
-    dataConverter: converter, secretBox, taskQueue: `${CONTROL_TASK_QUEUE}-${tdb.schema}`, gitCacheDir,
+    dataConverter: converter, secretBox, taskQueue, gitCacheDir,
     async stop() {
+      // STACKLY_RECORD_HISTORIES=<dir>: the histories of the suite's closed workflows, decoded (test/replay/record.ts);
+      // the run workflows here are stand-ins (stand-in-workflows.ts), so only the real push and queue workflows.
+      await recordSuiteHistories({ client, codec, taskQueue, since, label, types: [WORKFLOWS.push, WORKFLOWS.stateQueue] });
       await connection.close();
       await tdb.drop();
     },
