@@ -198,6 +198,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     });
   };
 
+  let flagFirst = false;
   for (let round = 1; ; round++) {
     const registeredStacks = await registry.listRegisteredStacks({ repoUrl: input.repoUrl });
     analysis = await git.analysePush({
@@ -210,8 +211,10 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
       pushUnique(result.superseded, ...analysis.stackDirs);
       return result;
     }
-    // Flagged before any run is asked for, so the runs of this push see the flag (and wait for approval).
-    if (queued && round === 1) await markUnreachable(analysis);
+    // Flagged before any run is asked for, so the runs of this push see the flag (and wait for approval);
+    // pushes started before this version flagged after their runs, as they did.
+    if (round === 1) flagFirst = queued && patched('unreachable-before-runs');
+    if (flagFirst && round === 1) await markUnreachable(analysis);
     const plan = planPush(analysis, registeredStacks);
     pushUnique(result.superseded, ...plan.superseded);
 
@@ -268,7 +271,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     log.info('re-planning after conflicts with another push', { deliveryId: input.deliveryId, conflicts, round });
   }
 
-  if (!queued) await markUnreachable(analysis);
+  if (!flagFirst) await markUnreachable(analysis);
   log.info('push handled', { deliveryId: input.deliveryId, ...result });
   return result;
 }
