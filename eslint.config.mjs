@@ -57,7 +57,7 @@ export default tseslint.config(
     // inject a child environment, the tofu and git child environments of the execution worker.
     files: [
       'common/config.ts', 'scripts/**/*.ts',
-      'activities/analysis.ts', 'activities/git-mirror.ts', 'activities/terraform/index.ts', 'activities/terraform/tofu.ts', 'activities/hooks.ts',
+      'activities/analysis.ts', 'activities/git-mirror.ts', 'activities/terraform/index.ts', 'activities/terraform/tofu.ts',
     ],
     rules: {
       'no-restricted-properties': ['error', ...noQueryBuilders],

@@ -6,32 +6,24 @@
  * Webhook hooks POST a small JSON summary of the run (policies/hooks.ts `webhookBody`: names, ids,
  * plan counts; never variable values or secrets) with `X-Stackly-Signature-256: sha256=<hex HMAC of
  * the body>`. The HMAC key, and the URL when the hook uses `url_env`, are environment variables of
- * this (control worker) process, read here at call time by the *name* the hook definition carries:
- * they never enter Temporal history, events, results or logs. Any status outside 2xx, a redirect, a
+ * the control worker (`STACKLY_HOOK_*`, read once by common/config.ts and injected as `deps.env`),
+ * looked up here by the *name* the hook definition carries: they never enter Temporal history,
+ * events, results or logs. A rotated secret needs a worker restart. Any status outside 2xx, a redirect, a
  * network error or the timeout is a failure. Built-in hooks (plan_guard, record) are decided by the
  * pure functions of policies/hooks.ts.
  */
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
-import { failureBlocks, HOOK_ENV_NAME, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
+import { failureBlocks, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
 import type { HookDefinition, HookEvent, HookResult, HookRunContext, WebhookHook } from '../policies/types';
 
 export interface HookDeps {
   logger: Logger;
-  /** Where secret_env / url_env are looked up; default {@link hookEnvFromProcess} (read once). */
-  env?: Readonly<Record<string, string | undefined>>;
-}
-
-/**
- * The control worker's `STACKLY_HOOK_*` environment variables, read once when the activities are
- * created. The one place activities read the environment: which names exist is decided by the
- * repositories' hook blocks, so common/config.ts cannot list them ahead; the prefix keeps every
- * other variable of the worker out of reach. A rotated secret needs a worker restart.
- */
-export function hookEnvFromProcess(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (HOOK_ENV_NAME.test(k) && v) out[k] = v;
-  return out;
+  /**
+   * Where secret_env / url_env are looked up: the worker config's `STACKLY_HOOK_*` record. Only
+   * those names, so no hook can reach another variable of the worker.
+   */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface RunHooksInput {
@@ -65,7 +57,7 @@ function describeFetchError(e: unknown, timeoutMs: number): string {
 }
 
 export function createHookActivities(deps: HookDeps) {
-  const env = deps.env ?? hookEnvFromProcess();
+  const { env } = deps;
 
   async function sendWebhook(def: WebhookHook, ctx: HookRunContext): Promise<Outcome> {
     // Names of variables may appear in messages; their values never do.

@@ -25,8 +25,8 @@ export interface ControlDeps {
   liveSeconds: number;
   gitCacheDir: string;
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
-  /** Where hooks' secret_env / url_env are looked up (default: the process's STACKLY_HOOK_* variables, read once). */
-  hookEnv?: Readonly<Record<string, string | undefined>>;
+  /** Where hooks' secret_env / url_env are looked up: the worker config's `STACKLY_HOOK_*` variables. */
+  hookEnv: Readonly<Record<string, string | undefined>>;
 }
 
 /** Light activities on the control worker: database, routing, git, hooks. */
@@ -37,7 +37,7 @@ export function createControlActivities(deps: ControlDeps) {
     ...createRunRequestActivities(),
     ...createGitActivities(deps),
     ...createRegistryActivities(deps),
-    ...createHookActivities({ logger: deps.logger, ...(deps.hookEnv ? { env: deps.hookEnv } : {}) }),
+    ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

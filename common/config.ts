@@ -1,9 +1,10 @@
 /**
  * One config module for every process. Each process calls its loader once at start-up; the result is
  * validated, frozen and injected. A missing or bad variable stops start-up with its name.
- * Nothing else in the project reads process.env.
+ * Nothing else in the product reads process.env (common/README.md lists the exceptions and why).
  */
 import { z } from 'zod';
+import { HOOK_ENV_NAME } from '../policies/hooks';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -33,6 +34,18 @@ const labels = z.string().transform((s, ctx) => {
   return out;
 });
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/**
+ * A schema key ending in `*` stands for every variable whose name starts with what precedes it,
+ * gathered into one record (`STACKLY_HOOK_*`: the names are chosen by repositories' hook blocks, so
+ * they cannot be listed here).
+ */
+const PREFIXED = '*';
+/** Hooks' secret_env / url_env values: only names a hook block can give (policies/validate.ts). */
+const hookVariables = z.record(z.string(), z.string()).superRefine((vars, c) => {
+  for (const name of Object.keys(vars)) {
+    if (!HOOK_ENV_NAME.test(name)) c.addIssue({ code: 'custom', path: [name], message: `must match ${HOOK_ENV_NAME.source} to be usable by a hook` });
+  }
+}).transform((vars): Readonly<Record<string, string>> => Object.freeze({ ...vars }));
 
 const shared = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -126,6 +139,8 @@ const schemas = {
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(4),
     TF_BINARY: z.string().min(1).default('tofu'),
     STACKLY_WORK_DIR: z.string().min(1).optional(),
+    /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */
+    'STACKLY_HOOK_*': hookVariables,
   }),
   migrate: z.object({ ...shared, ...database, ...s3, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
   /**
@@ -147,10 +162,17 @@ export type Config<P extends ProcessName> = Readonly<z.output<(typeof schemas)[P
 export function loadConfig<P extends ProcessName>(name: P, env: Env = process.env): Config<P> {
   const cleaned: Env = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
-  const result = (schemas[name] as z.ZodType).safeParse(cleaned);
+  const input: Record<string, unknown> = { ...cleaned };
+  for (const key of Object.keys(schemas[name].shape)) {
+    if (!key.endsWith(PREFIXED)) continue;
+    const prefix = key.slice(0, -PREFIXED.length);
+    input[key] = Object.fromEntries(Object.entries(cleaned).filter(([k]) => k.startsWith(prefix)));
+  }
+  const result = (schemas[name] as z.ZodType).safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
-      const key = String(i.path[0] ?? '?');
+      // A prefixed record's issue is about one of its variables: name that one.
+      const key = String((String(i.path[0]).endsWith(PREFIXED) ? i.path[1] : i.path[0]) ?? '?');
       const missing = cleaned[key] === undefined;
       return missing ? `${key} is required but not set` : `${key} is invalid: ${i.message}`;
     });

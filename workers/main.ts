@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       taskQueue,
       workflowsPath: require.resolve('../workflows'),
       activities: createControlActivities({
-        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor,
+        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'],
       }),
       dataConverter: dataConverter(codec),
     })

@@ -58,7 +58,8 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
   const control = await Worker.create({
     connection: nc, namespace: temporal.namespace, taskQueue,
     workflowsPath: require.resolve('../../workflows'),
-    activities: createControlActivities({ db: t.db, logger, liveSeconds: 15, gitCacheDir: join(dir, 'control-git') }),
+    // Hooks look up secret_env / url_env here (names validated as STACKLY_HOOK_*; workers/main.ts passes its config's record).
+    activities: createControlActivities({ db: t.db, logger, liveSeconds: 15, gitCacheDir: join(dir, 'control-git'), hookEnv: process.env }),
     dataConverter: dataConverter(codec),
   });
   const controlRun = control.run();

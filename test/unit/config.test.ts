@@ -38,6 +38,15 @@ describe('config', () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it("gathers the worker's STACKLY_HOOK_* variables into one frozen record, and names one no hook could use", () => {
+    const base = { DATABASE_URL: 'postgres://x@h/db', VAULT_TOKEN: 't', WORKER_KIND: 'control' };
+    const c = loadConfig('worker', { ...base, STACKLY_HOOK_SECRET_SLACK: 'k', STACKLY_HOOK_URL: '', VAULT_ADDR: 'http://v:8200' });
+    assert.deepEqual(c['STACKLY_HOOK_*'], { STACKLY_HOOK_SECRET_SLACK: 'k' });
+    assert.ok(Object.isFrozen(c['STACKLY_HOOK_*']));
+    assert.deepEqual(loadConfig('worker', base)['STACKLY_HOOK_*'], {});
+    assert.throws(() => loadConfig('worker', { ...base, STACKLY_HOOK_slack: 'k' }), /STACKLY_HOOK_slack is invalid: must match/);
+  });
+
   it("reads the CLI's API connection, leaving its checks to the command that uses it", () => {
     assert.deepEqual(loadConfig('cli', { STACKLY_API_URL: 'http://h:1', STACKLY_API_TOKEN: 't', DATABASE_URL: 'x' }), { STACKLY_API_URL: 'http://h:1', STACKLY_API_TOKEN: 't' });
     assert.deepEqual(loadConfig('cli', { STACKLY_API_TOKEN: '' }), {});
