@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { apiProcessEnv, startApiProcess } from '../../harness/api-process';
+import { waitForRunStarted } from '../../../common/run-queue';
 import { CONTROL_TASK_QUEUE, pushWorkflowId, stackRunWorkflowId, type PushWorkflowResult, type StackRunInput } from '../../../workflows/definitions';
 import {
   API_TOKEN, AUTH, GLOBAL_SECRET, GitRepo, MAIN_TF, STACK_HCL, deliver, pushPayload, setupEnv, startWorker, type Env,
@@ -76,8 +77,12 @@ describe('webhooks: the api killed right after its 202', function () {
       const code = await env.tdb.db.selectFrom('stack_codes').selectAll().where('repo_path', '=', 'stacks/k').executeTakeFirstOrThrow();
       const states = await env.tdb.db.selectFrom('stack_states').selectAll().where('stack_code_id', '=', code.id).execute();
       assert.equal(states.length, 2);
+      assert.equal(result.runsStarted.length, 2);
       for (const s of states) {
-        const input = await env.client.workflow.getHandle(stackRunWorkflowId(s.id, after)).result() as StackRunInput;
+        const runId = result.runsStarted.find((id) => id.startsWith(`${stackRunWorkflowId(s.id, after)}-`));
+        assert.ok(runId, `a run of ${s.name} at the pushed commit was asked for`);
+        assert.ok(await waitForRunStarted(env.client, runId, 30_000), 'its state queue started it');
+        const input = await env.client.workflow.getHandle(runId).result() as StackRunInput;
         assert.equal(input.trigger.deliveryId, d.deliveryId);
       }
     } finally {

@@ -116,11 +116,12 @@ describe('api: REST routes', function () {
     assert.equal(again.body.error.code, 'state_not_loose');
   });
 
-  it('destroys a loose state by hand: starts the destroy workflow', async () => {
+  it('destroys a loose state by hand: queues a destroy run of its own on the state\'s queue', async () => {
     const staging = (await getJson(api, '/api/states?status=loose')).body.items[0];
     const r = await postJson(api, `/api/states/${staging.id}/destroy`);
     assert.equal(r.status, 202, JSON.stringify(r.body));
-    assert.equal(r.body.workflow_id, stackRunWorkflowId(staging.id, staging.commit_hash, 'destroy'));
+    assert.equal(r.body.run_id, r.body.workflow_id);
+    assert.match(r.body.run_id, new RegExp(`^${stackRunWorkflowId(staging.id, staging.commit_hash, 'destroy')}-[0-9a-f]{12}$`));
     const input = await env.client.workflow.getHandle(r.body.workflow_id).result() as StackRunInput;
     assert.equal(input.kind, 'destroy');
     assert.deepEqual(input.trigger, { type: 'cleanup', by: 'alice' });
