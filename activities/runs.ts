@@ -31,6 +31,8 @@ export interface RunContext {
   stateKeyPrefix: string;
   environment: string;
   repoUrl: string;
+  /** The registered repository (its clone credentials, for private repositories); null for one registered without. */
+  repositoryId: string | null;
   stackPath: string;
   commit: string;
   /** Commit deployed before this run. */
@@ -72,7 +74,7 @@ export function createRunActivities({ db, logger }: RunsDeps) {
       return {
         accountId: row.accountId, account: row.account, stackCodeId: row.stackCodeId, stack: row.stack,
         stateId: row.stateId, state: row.state, stateKeyPrefix: row.stateKeyPrefix, environment: config.environment ?? row.state,
-        repoUrl: row.repoUrl, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
+        repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
       };

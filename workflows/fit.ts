@@ -1,6 +1,6 @@
 /**
  * Does a unit's plan, made just before its apply with its upstreams' real outputs, fit the changes a
- * human approved in the review plan? (DESIGN.md, "What is reviewed, and what is applied".)
+ * human approved in the review plan? (README.md, "Runs, workers and recovery".)
  *
  * It fits when it changes the same managed resources with the same actions, and every value that was
  * known at review is equal now; values that were unknown at review ("known after apply") may be

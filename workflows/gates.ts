@@ -4,7 +4,7 @@
  * deployment windows before apply. Workflow-safe: imports only the pure policy engine and types;
  * the current time is an argument (the workflow clock).
  */
-import { countApprovals, evaluate, summarize, type Approval, type Decision, type HookEvent, type HookResult, type Policy, type Summary } from '../policies';
+import { appliesTo, countApprovals, evaluate, summarize, type Approval, type Decision, type HookEvent, type HookResult, type Policy, type Summary } from '../policies';
 import type { ResourceChange } from '../activities/terraform/types';
 import type { ApproveSignal, RejectSignal } from './definitions';
 
@@ -51,7 +51,7 @@ export function toApprovals(approvals: readonly ApproveSignal[], rejections?: Re
  * from an authenticated user counts. A rejection that does not count leaves the run waiting.
  */
 export function validRejection(g: GateContext, rejections: readonly RejectSignal[]): RejectSignal | undefined {
-  const rules = g.policies.filter((p) => p.approval?.required && (p.environment === undefined || p.environment === g.environment || p.environment === g.state));
+  const rules = approvalRules(g);
   if (rules.length === 0) return rejections[0];
   return rejections.find((r) => rules.some((p) => countApprovals(p, [{ approver: r.by, groups: [...(r.groups ?? [])], decision: 'reject' }], { author: g.author }).rejected));
 }
@@ -59,7 +59,7 @@ export function validRejection(g: GateContext, rejections: readonly RejectSignal
 /** Why a rejection did not count (for the run's events), or undefined when it does. */
 export function rejectionIgnoredReason(g: GateContext, r: RejectSignal): string | undefined {
   if (validRejection(g, [r])) return undefined;
-  const rules = g.policies.filter((p) => p.approval?.required && (p.environment === undefined || p.environment === g.environment || p.environment === g.state));
+  const rules = approvalRules(g);
   const reasons = rules.flatMap((p) => countApprovals(p, [{ approver: r.by, groups: [...(r.groups ?? [])], decision: 'reject' }], { author: g.author }).ignored.map((i) => `${p.name}: ${i.reason}`));
   return reasons.join('; ') || 'not allowed to reject';
 }
@@ -80,11 +80,14 @@ export function hookStopReason(event: HookEvent, results: readonly HookResult[])
   return stop ? `${event} hook "${stop.hook}" failed: ${stop.message}` : undefined;
 }
 
+/** The approval policies that apply to this run. */
+const approvalRules = (g: GateContext) => g.policies.filter((p) => p.approval?.required && appliesTo(p, g));
+
 const onlyRule = (decisions: Decision[], rule: Decision['rule']) => decisions.filter((d) => d.rule === rule);
 
 /** Does any applicable policy carry an approval rule that is required? */
 export function hasApprovalPolicy(g: GateContext): boolean {
-  return g.policies.some((p) => p.approval?.required && (p.environment === undefined || p.environment === g.environment || p.environment === g.state));
+  return approvalRules(g).length > 0;
 }
 
 export interface ApprovalGate {

@@ -111,7 +111,7 @@ export async function getStateForRun(db: DbOrTx, stateId: string) {
     .innerJoin('accounts as a', 'a.id', 's.account_id')
     .select([
       's.id as stateId', 's.name as state', 's.metadata as stateMetadata', 's.tf_state_key as stateKeyPrefix', 's.legacy_tf_state_key as legacyKey', 's.variables', 's.status as stateStatus', 's.commit_hash as fromCommit',
-      'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repo_path as stackPath',
+      'c.id as stackCodeId', 'c.name as stack', 'c.repo_url as repoUrl', 'c.repository_id as repositoryId', 'c.repo_path as stackPath',
       'c.config', 'c.status as codeStatus', 'a.id as accountId', 'a.name as account',
     ])
     .where('s.id', '=', stateId)

@@ -117,7 +117,8 @@ export class RunSession {
   }
 
   get source(): StackSource {
-    return { repoUrl: this.ctx.repoUrl, commit: this.input.commit, stackPath: this.ctx.stackPath };
+    // The repository id lets execution workers fetch a private repository with its credentials.
+    return { repoUrl: this.ctx.repoUrl, commit: this.input.commit, stackPath: this.ctx.stackPath, repositoryId: this.ctx.repositoryId ?? null };
   }
 
   get run(): RunRef {
