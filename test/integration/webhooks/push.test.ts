@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { ENCODING_ENCRYPTED } from '../../../common/codec';
+import { waitForRunStarted } from '../../../common/run-queue';
 import type { PushResult } from '../../../workflows/push';
 import type { StackRunInput } from '../../../workflows/definitions';
 import { pushWorkflowId } from '../../../workflows/definitions';
@@ -64,6 +65,8 @@ describe('webhooks: push deliveries register stack code and start runs', functio
   async function runInput(stateId: string, commit: string, kind: 'deploy' | 'destroy' = 'deploy'): Promise<StackRunInput> {
     const ids = runsOf(stateId, commit, kind);
     assert.equal(ids.length, 1, `one ${kind} run of ${stateId} at ${commit.slice(0, 12)} asked for: ${ids.join(', ')}`);
+    // The push asked the state's queue; the queue starts the run a moment later.
+    assert.ok(await waitForRunStarted(env.client, ids[0]!, 30_000), `${ids[0]} started by its state's queue`);
     return await env.client.workflow.getHandle(ids[0]!).result() as StackRunInput;
   }
   async function runExists(stateId: string, commit: string): Promise<boolean> {
