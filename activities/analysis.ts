@@ -15,7 +15,7 @@ import { parseOutputs } from './terraform/plan-json';
 import { createRedactor } from './terraform/redact';
 import { createStackCode, type StackCode } from './terraform/stack-code';
 import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
-import type { RunRef, StackSource, TerraformBase, UnitOutput } from './terraform/types';
+import type { RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitOutput } from '../workflows/model/terraform';
 import type { UnitGraph } from '../workflows/graph-types';
 
 export interface AnalysisDeps {
@@ -26,11 +26,6 @@ export interface AnalysisDeps {
   tfBinary: string;
   s3: S3Settings;
   logger: Logger;
-}
-
-export interface StackAnalysisResult {
-  units: UnitGraph;
-  wiring: Synthesis['wiring'];
 }
 
 /** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */

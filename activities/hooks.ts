@@ -15,7 +15,8 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { failureBlocks, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
-import type { HookDefinition, HookEvent, HookResult, HookRunContext, WebhookHook } from '../policies/types';
+import type { HookDefinition, HookResult, HookRunContext, WebhookHook } from '../policies/types';
+import type { RunHooksInput } from '../workflows/model/run';
 
 export interface HookDeps {
   logger: Logger;
@@ -24,12 +25,6 @@ export interface HookDeps {
    * those names, so no hook can reach another variable of the worker.
    */
   env: Readonly<Record<string, string | undefined>>;
-}
-
-export interface RunHooksInput {
-  event: HookEvent;
-  hooks: HookDefinition[];
-  context: HookRunContext;
 }
 
 export const SIGNATURE_HEADER = 'X-Stackly-Signature-256';

@@ -17,7 +17,7 @@ import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import { createStackCode } from './terraform/stack-code';
-import type { TerraformActivities } from './terraform/types';
+import type { TerraformActivities } from '../workflows/model/terraform';
 
 export interface ControlDeps {
   db: Db;

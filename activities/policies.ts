@@ -16,7 +16,8 @@ import { HclError } from './hcl/types';
 import { whileAlive } from './terraform/tofu';
 import { getObject, type BlobCipher } from './terraform/store';
 import { createStackCode, type StackCode } from './terraform/stack-code';
-import type { StackSource } from './terraform/types';
+import type { RunPolicies } from '../workflows/model/run';
+import type { StackSource } from '../workflows/model/terraform';
 
 export interface PolicyDeps {
   workDir: string;
@@ -27,19 +28,6 @@ export interface PolicyDeps {
   cipher: BlobCipher;
   logger: Logger;
 }
-
-export interface RunPolicies {
-  /** The stack's resolved policies, in the order stack.hcl names them. */
-  policies: Policy[];
-  /** stack.hcl `environment`, for policies' `environment` match. */
-  environment?: string;
-  /**
-   * The hooks stack.hcl lists, resolved to their definitions (`hook` blocks of policies/*.hcl or
-   * built-ins) per event, in execution order. Definitions name secrets' environment variables only.
-   */
-  hooks: RunHooks;
-}
-
 
 export function createPolicyActivities(deps: PolicyDeps) {
   const s3 = s3Client(deps.s3);

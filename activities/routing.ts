@@ -2,16 +2,13 @@
 import type { Db } from '../db';
 import { liveWorkers } from '../db/repos/workers';
 import { noWorkerReason, satisfies, type Requirement } from '../workflows/capabilities';
+import type { RouteResult } from '../workflows/model/run';
 
 export interface RoutingDeps {
   db: Db;
   /** A worker whose last heartbeat is older than this is offline. */
   liveSeconds: number;
 }
-
-export type RouteResult =
-  | { ok: true; taskQueue: string; workers: string[] }
-  | { ok: false; reason: string };
 
 export function createRoutingActivities(deps: RoutingDeps) {
   return {

@@ -11,36 +11,13 @@ import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
 import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
 import type { EventType } from '../db/tables/events';
 import type { OperationStatus, OperationType } from '../db/tables/operations';
-import type { StackConfig } from './hcl/stack-config';
 import type { RunKind, StackRunInput } from '../workflows/definitions';
+import type { RunContext } from '../workflows/model/run';
+import type { StackConfig } from '../workflows/model/stack';
 
 export interface RunsDeps {
   db: Db;
   logger: Logger;
-}
-
-/** Everything the workflow needs to know about the stack state it runs. */
-export interface RunContext {
-  accountId: string;
-  account: string;
-  stackCodeId: string;
-  stack: string;
-  stateId: string;
-  state: string;
-  /** Prefix of the state's objects in the bucket: `<account>/<state-id>/`. */
-  stateKeyPrefix: string;
-  environment: string;
-  repoUrl: string;
-  /** The registered repository (its clone credentials, for private repositories); null for one registered without. */
-  repositoryId: string | null;
-  stackPath: string;
-  commit: string;
-  /** Commit deployed before this run. */
-  fromCommit: string;
-  config: StackConfig;
-  variables: Record<string, unknown>;
-  /** The commit deployed last is no longer on the tracked branch (history rewritten): the run needs approval. */
-  deployedCommitUnreachable: boolean;
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };

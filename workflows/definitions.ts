@@ -4,7 +4,7 @@
  * and types.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ReviewPlan, UnitOutput } from '../activities/terraform/types';
+import type { ReviewPlan, UnitOutput } from './model/terraform';
 import type { FitProblem } from './fit';
 
 /** Custom search attributes registered on the Temporal namespace, so runs can be filtered in the Web UI. */

@@ -6,7 +6,7 @@
  * known at review is equal now; values that were unknown at review ("known after apply") may be
  * anything. Pure and sandbox-safe.
  */
-import type { ResourceChange } from '../activities/terraform/types';
+import type { ResourceChange } from './model/terraform';
 
 export interface FitProblem {
   address: string;

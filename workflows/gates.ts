@@ -5,7 +5,7 @@
  * the current time is an argument (the workflow clock).
  */
 import { appliesTo, countApprovals, evaluate, summarize, type Approval, type Decision, type HookEvent, type HookResult, type Policy, type Summary } from '../policies';
-import type { ResourceChange } from '../activities/terraform/types';
+import type { ResourceChange } from './model/terraform';
 import type { ApproveSignal, RejectSignal } from './definitions';
 
 export interface GateContext {

@@ -1,6 +1,7 @@
 /**
  * Unit-graph shapes shared by the HCL activities (which build them) and workflow code (which
- * schedules them). Types only: safe to import from the Temporal workflow sandbox.
+ * schedules them, and feeds each unit the outputs its wiring names). Types only: safe to import from
+ * the Temporal workflow sandbox.
  */
 
 /** A call-level edge: `from` references `to` (Terraform address form). */
@@ -38,4 +39,34 @@ export interface UnitGraph {
   /** Call-level edges, sorted. */
   references: Reference[];
   outputs: RootOutput[];
+}
+
+/** One value flowing from a producer unit's output into a consumer's input variable. */
+export interface WiringInput {
+  variable: string;
+  fromUnit: string;
+  output: string;
+  /** The node whose whole object the value is (`module.net`, `aws_sg.app`). */
+  address: string;
+  sensitive: boolean;
+}
+
+export interface WiringExport {
+  output: string;
+  address: string;
+  sensitive: boolean;
+}
+
+export interface UnitWiring {
+  unit: string;
+  /** Root variables the unit re-declares; feed them the stack state's values. */
+  rootVariables: string[];
+  inputs: WiringInput[];
+  exports: WiringExport[];
+}
+
+/** The synthesis's wiring of a stack: per unit, and of the root-outputs root. */
+export interface StackWiring {
+  units: UnitWiring[];
+  outputs: UnitWiring;
 }

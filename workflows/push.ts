@@ -23,8 +23,10 @@
  */
 import { ParentClosePolicy, WorkflowIdReusePolicy, log, patched, proxyActivities, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { GitActivities, PushAnalysis, RepoRef } from '../activities/git';
-import type { Conflict, RegisteredStack, RegisterResult, RegistryActivities } from '../activities/registry';
+import type { GitActivities } from '../activities/git';
+import type { RegistryActivities } from '../activities/registry';
+import type { PushAnalysis, RepoRef } from './model/git';
+import type { Conflict, RegisteredStack, RegisterResult } from './model/registry';
 import type { RunRequestActivities } from '../activities/run-requests';
 import {
   WORKFLOWS, newRunId, stackRunWorkflowId,

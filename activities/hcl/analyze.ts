@@ -4,9 +4,10 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnitGraph } from '../../workflows/graph-types';
+import type { StackConfig } from '../../workflows/model/stack';
 import type { CallGraph } from './graph';
 import { parseModuleDir } from './parse-module';
-import { parseStackConfig, type StackConfig } from './stack-config';
+import { parseStackConfig } from './stack-config';
 import { HclError, type ModuleStructure } from './types';
 import { buildUnits } from './units';
 

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { isLocalSource, parseHclFile, type ModuleFiles } from './parse-module';
-import type { Json, JsonObject } from './types';
+import type { Json, JsonObject } from '../../workflows/model/json';
 
 export interface ModuleSource {
   /** The module call's name (`module "vpc"` → `vpc`). */

@@ -8,9 +8,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { declarationLines } from '../../policies/locate';
 import { findReferences, findReferencesInExpression, unwrapExpression, type ExprRef } from './expressions';
 import {
-  HclError, type Json, type JsonObject, type LocalDecl, type ModuleCall, type ModuleStructure, type OutputDecl,
+  HclError, type LocalDecl, type ModuleCall, type ModuleStructure, type OutputDecl,
   type EphemeralDecl, type ProviderDecl, type Ref, type RefactorBlock, type ResourceDecl, type TerraformSettings, type VariableDecl,
 } from './types';
+import type { Json, JsonObject } from '../../workflows/model/json';
 
 /** Files of a module: relative file name → content. */
 export type ModuleFiles = Record<string, string>;

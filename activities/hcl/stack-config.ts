@@ -7,30 +7,9 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { indexLines, lineAtPath } from '../../policies/locate';
 import { parseHclFile } from './parse-module';
-import { HclError, type Json, type JsonObject } from './types';
-
-export interface StackState {
-  name: string;
-  variables: Record<string, Json>;
-}
-
-/** A valid stack.hcl, defaults applied. */
-export interface StackConfig {
-  name: string;
-  version?: string;
-  environment?: string;
-  execution: 'modules' | 'single';
-  autoDeploy: boolean;
-  onDelete: 'loose' | 'destroy';
-  parallelism: number;
-  requires: { features: string[]; labels: Record<string, string> };
-  variables: Record<string, Json>;
-  /** At least one; `default` when the file declares none. */
-  states: StackState[];
-  policies: string[];
-  hooks: { prePlan: string[]; postPlan: string[]; preApply: string[]; postApply: string[] };
-  drift?: { schedule: string; autoRemediate: boolean };
-}
+import { HclError } from './types';
+import type { Json, JsonObject } from '../../workflows/model/json';
+import type { StackConfig, StackState } from '../../workflows/model/stack';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const names = z.array(z.string().min(1));

@@ -21,12 +21,13 @@
  * inputs its outputs read and re-declares the outputs; applying it yields the stack's outputs.
  */
 import { isAbsolute, relative, resolve, sep, posix } from 'node:path';
-import type { UnitGraph } from '../../workflows/graph-types';
+import type { StackWiring, UnitGraph, UnitWiring, WiringExport, WiringInput } from '../../workflows/graph-types';
 import { rewritePathReferences, rewriteReferences, unwrapExpression, type ExprRef, type PathRef } from './expressions';
 import { providerUsers, type CallGraph } from './graph';
 import { isLocalSource } from './parse-module';
 import { stateKey, StateKeyError } from '../../common/state-keys';
-import { HclError, type Json, type JsonObject, type ModuleStructure, type ProviderDecl, type Ref } from './types';
+import type { Json, JsonObject } from '../../workflows/model/json';
+import { HclError, type ModuleStructure, type ProviderDecl, type Ref } from './types';
 
 export type BackendChoice =
   /** `prefix`: the state's key prefix, `<account>/<state-id>/` (common/state-keys.ts). */
@@ -45,30 +46,6 @@ export interface SynthesisInput {
   backend: BackendChoice;
 }
 
-/** One value flowing from a producer unit's output into a consumer's input variable. */
-export interface WiringInput {
-  variable: string;
-  fromUnit: string;
-  output: string;
-  /** The node whose whole object the value is (`module.net`, `aws_sg.app`). */
-  address: string;
-  sensitive: boolean;
-}
-
-export interface WiringExport {
-  output: string;
-  address: string;
-  sensitive: boolean;
-}
-
-export interface UnitWiring {
-  unit: string;
-  /** Root variables the unit re-declares; feed them the stack state's values. */
-  rootVariables: string[];
-  inputs: WiringInput[];
-  exports: WiringExport[];
-}
-
 export interface SynthesizedRoot {
   unit: string;
   /** Path relative to unitsDir where the files go. */
@@ -81,7 +58,7 @@ export interface Synthesis {
   units: SynthesizedRoot[];
   /** The root-outputs root (run last; its `tofu output -json` is the stack's outputs). */
   outputs: SynthesizedRoot;
-  wiring: { units: UnitWiring[]; outputs: UnitWiring };
+  wiring: StackWiring;
 }
 
 export const OUTPUTS_ROOT = '_outputs';

@@ -3,9 +3,7 @@
  * objects are Temporal activity results.
  */
 
-/** Any JSON value (attribute bodies as @cdktf/hcl2json returns them: expressions as "${…}" strings). */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
+import type { Json, JsonObject } from '../../workflows/model/json';
 
 /** A reference from an expression to a module call, resource, data source, variable or local. */
 export interface Ref {

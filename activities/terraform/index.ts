@@ -18,7 +18,8 @@ import { lockHolderAlive } from '../../db/repos/workers';
 import type { Logger } from '../../common/logger';
 import { s3Client, type S3Settings } from '../../common/s3';
 import { stateKey } from '../../common/state-keys';
-import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot, type UnitWiring } from '../hcl/synthesize';
+import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis, type SynthesizedRoot } from '../hcl/synthesize';
+import type { UnitWiring } from '../../workflows/graph-types';
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
 import { createRedactor, type Redactor } from './redact';
@@ -31,7 +32,7 @@ import {
 } from './tofu';
 import type {
   ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
-} from './types';
+} from '../../workflows/model/terraform';
 
 export { readStateLock, deleteStateLock, breakStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
 export { createRedactor, REDACTED } from './redact';

@@ -3,7 +3,7 @@
  * into one state for the review plan, and outputs (`tofu output -json`).
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import type { PlanCounts, ResourceChange, UnitOutput } from './types';
+import type { PlanCounts, ResourceChange, UnitOutput } from '../../workflows/model/terraform';
 
 interface RawChange {
   address: string;

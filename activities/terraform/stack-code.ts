@@ -17,7 +17,7 @@ import { analyzeStackDir, type StackAnalysis } from '../hcl/analyze';
 import { checkLocalSources } from '../hcl/sources';
 import type { GitCredentials } from '../../common/secret-box';
 import { GitMirror } from '../git-mirror';
-import type { StackSource } from './types';
+import type { StackSource } from '../../workflows/model/terraform';
 
 export interface StackCodeDeps {
   /** The worker's own directory: shared checkouts go to `<workDir>/checkouts/`. */

@@ -14,7 +14,8 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { analyzeStackDir } from '../../activities/hcl/analyze';
-import { INPUTS_FILE, synthesize, typedInputsFile, type BackendChoice, type UnitWiring } from '../../activities/hcl/synthesize';
+import { INPUTS_FILE, synthesize, typedInputsFile, type BackendChoice } from '../../activities/hcl/synthesize';
+import type { UnitWiring } from '../../workflows/graph-types';
 import { initialState, isFinished, nextState, readyUnits } from '../../workflows/scheduler';
 import { s3 } from '../harness/services';
 

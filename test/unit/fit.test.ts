@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { ResourceChange } from '../../activities/terraform/types';
+import type { ResourceChange } from '../../workflows/model/terraform';
 import { belongsTo, checkFit } from '../../workflows/fit';
 
 const ch = (address: string, actions: string[], after: unknown, afterUnknown: unknown = {}): ResourceChange => ({

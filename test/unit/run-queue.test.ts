@@ -1,6 +1,6 @@
 /** Pure parts of one run at a time per state: which waiting runs a new one supersedes, moves of a push, run ids. */
 import assert from 'node:assert/strict';
-import type { RegisteredStack } from '../../activities/registry';
+import type { RegisteredStack } from '../../workflows/model/registry';
 import { newRunId, parseStackRunWorkflowId, type RunKind, type RunRequest } from '../../workflows/definitions';
 import { findMoves } from '../../workflows/push';
 import { supersededBy } from '../../workflows/state-queue';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { StackConfig } from '../../activities/hcl/stack-config';
+import type { StackConfig } from '../../workflows/model/stack';
 import { stateKeyPrefix } from '../../common/state-keys';
 import { progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import * as h from '../harness/services';

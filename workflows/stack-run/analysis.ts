@@ -3,15 +3,14 @@
  * checked here), then its policies and hooks, the first policy check recorded (validation pipeline:
  * syntax → policy compliance → security rules over the plan, later).
  */
-import type { ExecutionActivities } from '../../activities';
-import type { RunPolicies } from '../../activities/policies';
+import type { StackWiring, UnitGraph } from '../graph-types';
+import type { RunPolicies } from '../model/run';
 import { decisionRecords, prePlanDecisions, type GateContext } from '../gates';
-import type { UnitGraph } from '../graph-types';
 import type { RunSession } from './session';
 
 export interface Analysed {
   units: UnitGraph;
-  wiring: Awaited<ReturnType<ExecutionActivities['analyzeStack']>>['wiring'];
+  wiring: StackWiring;
   policies: RunPolicies;
   gates: GateContext;
 }

@@ -15,7 +15,7 @@
  * takes the old branch (test/replay/).
  */
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
-import type { TerraformBase, UnitOutput } from '../../activities/terraform/types';
+import type { TerraformBase, UnitOutput } from '../model/terraform';
 import type { RunProgress, StackRunInput } from '../definitions';
 import { decisionRecords, securityVerdict, unitSecurityDecisions } from '../gates';
 import { control } from './proxies';
@@ -29,7 +29,6 @@ import { runUnits } from './units';
 import { deploymentWindow } from './window';
 
 export { approveSignal, progressQuery, rejectSignal, type RunProgress, type RunPhase } from '../definitions';
-export type { RunContext } from '../../activities/runs';
 
 export async function stackRunWorkflow(input: StackRunInput): Promise<RunProgress> {
   const s = new RunSession(input);

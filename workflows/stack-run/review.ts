@@ -4,7 +4,7 @@
  * that plan. A destroy run plans a destroy review (runs started before that existed skip it).
  */
 import { patched } from '@temporalio/workflow';
-import type { ResourceChange, ReviewPlan, TerraformBase } from '../../activities/terraform/types';
+import type { ResourceChange, ReviewPlan, TerraformBase } from '../model/terraform';
 import type { RunProgress } from '../definitions';
 import { decisionRecords, securityVerdict } from '../gates';
 import type { Analysed } from './analysis';

@@ -7,8 +7,8 @@
 import {
   ActivityFailure, CancellationScope, TimeoutFailure, log, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { RunContext } from '../../activities/runs';
-import type { RunRef, StackSource } from '../../activities/terraform/types';
+import type { RunContext } from '../model/run';
+import type { RunRef, StackSource } from '../model/terraform';
 import type { EventType } from '../../db/tables/events';
 import {
   approveSignal, progressQuery, queuePositionSignal, rejectSignal, supersedeSignal, turnSignal,

@@ -8,7 +8,7 @@
  * what may start next.
  */
 import { ActivityFailure, CancellationScope, TimeoutFailure, condition, isCancellation, log, patched } from '@temporalio/workflow';
-import type { ResourceChange, TerraformBase, UnitOutput, UnitPlanResult } from '../../activities/terraform/types';
+import type { ResourceChange, TerraformBase, UnitOutput, UnitPlanResult } from '../model/terraform';
 import { checkFit } from '../fit';
 import type { UnitGraph } from '../graph-types';
 import { initialState, isFinished, nextState, readyUnits, reverse, type SchedGraph, type SchedState } from '../scheduler';

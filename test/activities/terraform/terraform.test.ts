@@ -24,7 +24,7 @@ import {
 } from '../../../activities/terraform';
 import type { ActivityCtx } from '../../../activities/terraform/tofu';
 import { getObject, lockClaimKey, lockKey } from '../../../activities/terraform/store';
-import type { RunRef, StackSource, TerraformBase, UnitOutput } from '../../../activities/terraform/types';
+import type { RunRef, StackSource, TerraformBase, UnitOutput } from '../../../workflows/model/terraform';
 import type { UnitGraph } from '../../../workflows/graph-types';
 import { s3Client, type S3Settings } from '../../../scripts/services/minio';
 import { createTestDb, type TestDb } from '../../harness/db';

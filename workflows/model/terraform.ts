@@ -1,9 +1,9 @@
 /**
- * The contract between StackRunWorkflow and the tofu activities on execution workers. Types only,
- * so workflow code can import them. Every value here is plain JSON (activity inputs and results,
- * encrypted in Temporal history by the payload codec).
+ * The contract between StackRunWorkflow and the activities of execution workers (analysis, tofu).
+ * Types only, so workflow code can import them. Every value here is plain JSON (activity inputs and
+ * results, encrypted in Temporal history by the payload codec).
  */
-import type { UnitGraph } from '../../workflows/graph-types';
+import type { StackWiring, UnitGraph } from '../graph-types';
 
 /** Where the stack's code is: repository, commit, and the stack's directory in the repository. */
 export interface StackSource {
@@ -30,6 +30,12 @@ export interface RunRef {
   statePrefix: string;
   /** Temporal workflow id of the run. */
   runId: string;
+}
+
+/** A stack analysed at a commit: its units, and how outputs flow into inputs between them. */
+export interface StackAnalysisResult {
+  units: UnitGraph;
+  wiring: StackWiring;
 }
 
 export interface TerraformBase {

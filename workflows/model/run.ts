@@ -1,0 +1,54 @@
+/**
+ * What a stack run learns from its control activities (its context, the task queue of a matching
+ * worker, the hook runner's input) and from the execution workers (its policies and hooks). Types
+ * only: sandbox-safe.
+ */
+import type { HookDefinition, HookEvent, HookRunContext, Policy, RunHooks } from '../../policies';
+import type { StackConfig } from './stack';
+
+/** Everything the workflow needs to know about the stack state it runs. */
+export interface RunContext {
+  accountId: string;
+  account: string;
+  stackCodeId: string;
+  stack: string;
+  stateId: string;
+  state: string;
+  /** Prefix of the state's objects in the bucket: `<account>/<state-id>/`. */
+  stateKeyPrefix: string;
+  environment: string;
+  repoUrl: string;
+  /** The registered repository (its clone credentials, for private repositories); null for one registered without. */
+  repositoryId: string | null;
+  stackPath: string;
+  commit: string;
+  /** Commit deployed before this run. */
+  fromCommit: string;
+  config: StackConfig;
+  variables: Record<string, unknown>;
+  /** The commit deployed last is no longer on the tracked branch (history rewritten): the run needs approval. */
+  deployedCommitUnreachable: boolean;
+}
+
+export interface RunPolicies {
+  /** The stack's resolved policies, in the order stack.hcl names them. */
+  policies: Policy[];
+  /** stack.hcl `environment`, for policies' `environment` match. */
+  environment?: string;
+  /**
+   * The hooks stack.hcl lists, resolved to their definitions (`hook` blocks of policies/*.hcl or
+   * built-ins) per event, in execution order. Definitions name secrets' environment variables only.
+   */
+  hooks: RunHooks;
+}
+
+export interface RunHooksInput {
+  event: HookEvent;
+  hooks: HookDefinition[];
+  context: HookRunContext;
+}
+
+/** The task queue of live workers that can run a stack's requirements, or why there is none. */
+export type RouteResult =
+  | { ok: true; taskQueue: string; workers: string[] }
+  | { ok: false; reason: string };
