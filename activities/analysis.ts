@@ -17,6 +17,7 @@ import { createStackCode, type StackCode } from './terraform/stack-code';
 import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
 import type { RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitOutput } from '../workflows/model/terraform';
 import type { UnitGraph } from '../workflows/graph-types';
+import type { AnalysisActivities } from '../workflows/model/activities';
 
 export interface AnalysisDeps {
   workDir: string;
@@ -45,7 +46,7 @@ async function analyse(deps: AnalysisDeps, code: StackCode, source: StackSource)
   }
 }
 
-export function createAnalysisActivities(deps: AnalysisDeps) {
+export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities {
   const s3 = s3Client(deps.s3);
   const code = deps.code ?? createStackCode(deps);
   return {
@@ -54,7 +55,6 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
       return { units, wiring: synthesis.wiring };
     },
 
-    /** Outputs of the named units, read from their state objects (empty for a unit never applied). */
     async readUnitOutputs(input: { run: RunRef; unitNames: string[] }): Promise<Record<string, Record<string, UnitOutput>>> {
       const out: Record<string, Record<string, UnitOutput>> = {};
       for (const unit of input.unitNames) {
@@ -71,10 +71,6 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
       return out;
     },
 
-    /**
-     * The stack's root outputs: the synthesized outputs root (no resources) applied with the units'
-     * outputs as inputs, in a throwaway directory with local state.
-     */
     async evaluateOutputs(input: TerraformBase & { unitOutputs: Record<string, Record<string, UnitOutput>> }): Promise<Record<string, UnitOutput>> {
       const { synthesis } = await analyse(deps, code, input.source);
       const root = synthesis.outputs;
@@ -107,4 +103,3 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
     },
   };
 }
-export type AnalysisActivities = ReturnType<typeof createAnalysisActivities>;

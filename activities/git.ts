@@ -17,6 +17,7 @@ import type { ModuleFiles } from './hcl/parse-module';
 import { validateStackConfig } from './stack-config-adapter';
 import type { AnalyseInput, CommitRelation, FetchInput, KnownStackAnalysis, PushAnalysis, RepoRef } from '../workflows/model/git';
 import type { StackConfigResult } from '../workflows/model/stack';
+import type { GitActivities } from '../workflows/model/activities';
 
 export interface GitActivityDeps {
   db: Db;
@@ -55,7 +56,7 @@ function assertCommit(c: string, what: string): void {
   if (!COMMIT_RE.test(c)) throw ApplicationFailure.nonRetryable(`${what} is not a commit hash: ${JSON.stringify(c)}`, 'InvalidInput');
 }
 
-export function createGitActivities(deps: GitActivityDeps) {
+export function createGitActivities(deps: GitActivityDeps): GitActivities {
   const { db, logger } = deps;
   const maxFile = deps.maxCachedFileBytes ?? 5 * 1024 * 1024;
   const moduleParses: ModuleSourceCache = new Map();
@@ -182,21 +183,12 @@ export function createGitActivities(deps: GitActivityDeps) {
   }
 
   return {
-    /** Fetches the tracked branch (and, if needed, the pushed commit) into the bare cache. */
     async fetchRepository(input: FetchInput): Promise<{ head: string | null }> {
       input.commits.forEach((c) => assertCommit(c, 'commit'));
       const { head } = await fetchInto(input, input.commits, true);
       return { head };
     },
 
-    /**
-     * Stack directories at `after`, ancestry between `before` and `after`, whether `after` is still on
-     * the branch, and for each stack the registry knows: how its latest commit relates to `after` and
-     * whether anything it reads (its directory, policies/, its local modules) differs. Diffing against
-     * what the registry has, not against the push's `before`, is what makes pushes handled out of
-     * order, or skipped, converge; judging "newer" against the branch head as fetched now is what
-     * makes a force push to an older commit win.
-     */
     async analysePush(input: AnalyseInput): Promise<PushAnalysis> {
       assertCommit(input.after, 'after');
       const before = input.before && input.before !== ZERO_COMMIT && COMMIT_RE.test(input.before) ? input.before : null;
@@ -279,7 +271,6 @@ export function createGitActivities(deps: GitActivityDeps) {
       return { stackDirs, beforeIsAncestor, afterOnBranch, known };
     },
 
-    /** Reads and validates the stack.hcl of each directory at `commit`. */
     async loadStackConfigs(input: RepoRef & { commit: string; dirs: string[] }): Promise<Record<string, StackConfigResult>> {
       assertCommit(input.commit, 'commit');
       const { m } = await fetchInto(input, [input.commit], false);
@@ -298,10 +289,6 @@ export function createGitActivities(deps: GitActivityDeps) {
       return out;
     },
 
-    /**
-     * Fills git_cache with every file at `commit` of the given directories, of policies/, and of the
-     * local module directories those directories read (at any depth).
-     */
     async fillGitCache(input: RepoRef & { commit: string; dirs: string[] }): Promise<{ files: number; skipped: string[] }> {
       assertCommit(input.commit, 'commit');
       const { m } = await fetchInto(input, [input.commit], false);
@@ -330,7 +317,6 @@ export function createGitActivities(deps: GitActivityDeps) {
       return { files: cached.length, skipped };
     },
 
-    /** Commits (of deployed states) that are not reachable from the head of `branch` in the cache. */
     async findUnreachableCommits(input: RepoRef & { commits: string[] }): Promise<string[]> {
       const commits = [...new Set(input.commits)];
       // Refresh: reachability is judged against the branch head as the remote has it now.
@@ -351,5 +337,3 @@ export function createGitActivities(deps: GitActivityDeps) {
     },
   };
 }
-
-export type GitActivities = ReturnType<typeof createGitActivities>;

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { failureBlocks, hookDeliveryId, orderHooks, runBuiltinHook, webhookBody } from '../policies/hooks';
 import type { HookDefinition, HookResult, HookRunContext, WebhookHook } from '../policies/types';
 import type { RunHooksInput } from '../workflows/model/run';
+import type { HookActivities } from '../workflows/model/activities';
 
 export interface HookDeps {
   logger: Logger;
@@ -51,7 +52,7 @@ function describeFetchError(e: unknown, timeoutMs: number): string {
   return `request failed: ${cause ?? err?.message ?? String(e)}`;
 }
 
-export function createHookActivities(deps: HookDeps) {
+export function createHookActivities(deps: HookDeps): HookActivities {
   const { env } = deps;
 
   async function sendWebhook(def: WebhookHook, ctx: HookRunContext): Promise<Outcome> {
@@ -94,13 +95,6 @@ export function createHookActivities(deps: HookDeps) {
   }
 
   return {
-    /**
-     * Runs the hooks of `event` in priority order. A failure at pre_plan/pre_apply that is not
-     * continue_on_failure stops the remaining hooks (reported as skipped) and is `blocking`: the
-     * workflow aborts the run. Post-event failures never block. Hook failures are results, not
-     * activity failures, so Temporal retries only a lost worker (a webhook may then be delivered
-     * again with the same X-Stackly-Delivery id).
-     */
     async runHooks(input: RunHooksInput): Promise<HookResult[]> {
       const ctx: HookRunContext = { ...input.context, event: input.event };
       const results: HookResult[] = [];
@@ -130,4 +124,3 @@ export function createHookActivities(deps: HookDeps) {
     },
   };
 }
-export type HookActivities = ReturnType<typeof createHookActivities>;

@@ -1,7 +1,7 @@
 /**
  * Activity factories, grouped by the worker that runs them. Each group is a factory over injected
- * dependencies (what still defaults to process.env: activities/README.md); workflows type their
- * proxies with these return types.
+ * dependencies (what still defaults to process.env: activities/README.md) that implements its port
+ * of workflows/model/activities.ts, the interfaces workflows type their proxies with.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../db';
@@ -17,7 +17,7 @@ import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import { createStackCode } from './terraform/stack-code';
-import type { TerraformActivities } from '../workflows/model/terraform';
+import type { ControlActivities, ExecutionActivities } from '../workflows/model/activities';
 
 export interface ControlDeps {
   db: Db;
@@ -30,7 +30,7 @@ export interface ControlDeps {
 }
 
 /** Light activities on the control worker: database, routing, git, hooks. */
-export function createControlActivities(deps: ControlDeps) {
+export function createControlActivities(deps: ControlDeps): ControlActivities {
   return {
     ...createRoutingActivities(deps),
     ...createRunActivities(deps),
@@ -40,7 +40,6 @@ export function createControlActivities(deps: ControlDeps) {
     ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
   };
 }
-export type ControlActivities = ReturnType<typeof createControlActivities>;
 
 export interface ExecutionDeps {
   db: Db;
@@ -71,4 +70,3 @@ export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivit
     ...createPolicyActivities({ ...deps, code }),
   };
 }
-export type ExecutionActivities = ReturnType<typeof createAnalysisActivities> & TerraformActivities & ReturnType<typeof createPolicyActivities>;

@@ -18,6 +18,7 @@ import { getObject, type BlobCipher } from './terraform/store';
 import { createStackCode, type StackCode } from './terraform/stack-code';
 import type { RunPolicies } from '../workflows/model/run';
 import type { StackSource } from '../workflows/model/terraform';
+import type { PolicyActivities } from '../workflows/model/activities';
 
 export interface PolicyDeps {
   workDir: string;
@@ -29,15 +30,10 @@ export interface PolicyDeps {
   logger: Logger;
 }
 
-export function createPolicyActivities(deps: PolicyDeps) {
+export function createPolicyActivities(deps: PolicyDeps): PolicyActivities {
   const s3 = s3Client(deps.s3);
   const code = deps.code ?? createStackCode(deps);
   return {
-    /**
-     * Validates policies/*.hcl (policy and hook blocks) at the commit and resolves the stack's
-     * `policies` and `hooks`. Any invalid policy file, or a stack naming a missing policy or hook,
-     * fails the run (non-retryable, PolicyConfigError) with file:line: field.
-     */
     async loadRunPolicies(input: { source: StackSource }): Promise<RunPolicies> {
       const { repoRoot, stackRoot } = await whileAlive('checkout', () => code.sharedCheckout(input.source));
       const stackFileAbs = join(stackRoot, 'stack.hcl');
@@ -72,10 +68,6 @@ export function createPolicyActivities(deps: PolicyDeps) {
       return { policies, environment, hooks: hooks.hooks };
     },
 
-    /**
-     * post_plan evaluation over the review plan JSON (read from S3 and decrypted here). Returns only
-     * decisions (policy, rule, outcome, message, address) and their summary.
-     */
     async evaluatePlanPolicies(input: { policies: Policy[]; planJsonKey: string; now: number; environment?: string; state?: string }): Promise<{ decisions: Decision[]; summary: Summary }> {
       const sealed = await getObject(s3, deps.s3.bucket, input.planJsonKey);
       if (!sealed) throw ApplicationFailure.nonRetryable(`plan JSON ${input.planJsonKey} not found`, 'PlanMissing');
@@ -94,4 +86,3 @@ export function createPolicyActivities(deps: PolicyDeps) {
     },
   };
 }
-export type PolicyActivities = ReturnType<typeof createPolicyActivities>;

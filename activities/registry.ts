@@ -24,6 +24,7 @@ import {
 } from '../db/repos/stack-states';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from '../workflows/model/registry';
 import type { StackConfig, StackConfigError } from '../workflows/model/stack';
+import type { RegistryActivities } from '../workflows/model/activities';
 
 export interface RegistryActivityDeps {
   db: Db;
@@ -38,7 +39,7 @@ function metaOf(v: unknown): Record<string, unknown> {
   return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {};
 }
 
-export function createRegistryActivities(deps: RegistryActivityDeps) {
+export function createRegistryActivities(deps: RegistryActivityDeps): RegistryActivities {
   const { db, logger } = deps;
 
   async function loosen(tx: Tx, s: { id: string; metadata: unknown; stack_code_id: string | null }, ref: StackRef, reason: string): Promise<void> {
@@ -114,10 +115,6 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
   }
 
   return {
-    /**
-     * Live (active or invalid) stack codes of a repository, and for directories without one, the most
-     * recently de-registered stack code (so an older push handled late does not bring it back).
-     */
     async listRegisteredStacks(input: { repoUrl: string }): Promise<RegisteredStack[]> {
       const [live, gone] = await Promise.all([listLiveStackCodesOfRepo(db, input.repoUrl), listLatestDeregisteredOfRepo(db, input.repoUrl)]);
       return [
@@ -130,7 +127,6 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       ];
     },
 
-    /** Registers a new stack code or updates an existing one to `commit`, with its declared states. */
     async registerStack(input: StackRef & { config: StackConfig }): Promise<RegisterResult | Conflict> {
       return casTransaction(async (tx) => {
         const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
@@ -171,12 +167,6 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       });
     },
 
-    /**
-     * A stack directory moved within one push (removed at `fromPath`, added at `repoPath` declaring the
-     * same stack name): the stack code follows it, keeping its id and its states (same ids, same state
-     * keys), and is updated to `commit`. Compare-and-set on both ends: the old directory's stack code
-     * must still be at `expectedFromLatest`, and the new directory must have no live stack code.
-     */
     async moveStack(input: StackRef & { config: StackConfig; stackCodeId: string; fromPath: string; expectedFromLatest: string }): Promise<RegisterResult | Conflict> {
       return casTransaction(async (tx): Promise<RegisterResult | Conflict> => {
         const code = await lockStackCode(tx, input.stackCodeId);
@@ -209,7 +199,6 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       });
     },
 
-    /** Marks a directory's stack code invalid (registering it as invalid when new); nothing else changes. */
     async markStackInvalid(input: StackRef & { error: StackConfigError }): Promise<{ stackCodeId: string } | Conflict> {
       return casTransaction(async (tx) => {
         const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
@@ -231,7 +220,6 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       });
     },
 
-    /** De-registers a stack code; its states become loose, or `destroying` when on_delete = "destroy". */
     async deregisterStack(input: StackRef & { stackCodeId: string }): Promise<DeregisterResult | Conflict> {
       return db.transaction().execute(async (tx) => {
         const code = await lockStackCode(tx, input.stackCodeId);
@@ -271,16 +259,11 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       });
     },
 
-    /** Active states of a repository with the commit each was last deployed from. */
     async listActiveStates(input: { repoUrl: string }): Promise<Array<{ id: string; stackCodeId: string; commit: string }>> {
       const rows = await listActiveStatesOfRepo(db, input.repoUrl);
       return rows.map((r) => ({ id: r.id, stackCodeId: r.stack_code_id!, commit: r.commit_hash }));
     },
 
-    /**
-     * After a force push: marks active states whose deployed commit is no longer reachable from the
-     * tracked branch (stack_states.metadata.commit_unreachable) and records `history_rewritten`.
-     */
     async markUnreachableStates(input: { accountId: string; repoUrl: string; branch: string; commits: string[]; deliveryId: string; after: string }): Promise<string[]> {
       if (input.commits.length === 0) return [];
       return db.transaction().execute(async (tx) => {
@@ -300,5 +283,3 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     },
   };
 }
-
-export type RegistryActivities = ReturnType<typeof createRegistryActivities>;

@@ -3,6 +3,7 @@ import type { Db } from '../db';
 import { liveWorkers } from '../db/repos/workers';
 import { noWorkerReason, satisfies, type Requirement } from '../workflows/capabilities';
 import type { RouteResult } from '../workflows/model/run';
+import type { RoutingActivities } from '../workflows/model/activities';
 
 export interface RoutingDeps {
   db: Db;
@@ -10,12 +11,8 @@ export interface RoutingDeps {
   liveSeconds: number;
 }
 
-export function createRoutingActivities(deps: RoutingDeps) {
+export function createRoutingActivities(deps: RoutingDeps): RoutingActivities {
   return {
-    /**
-     * Picks the task queue with the most live workers among those whose capability set satisfies
-     * the requirement (ties broken by name, so the choice is stable).
-     */
     async findTaskQueue(required: Requirement): Promise<RouteResult> {
       const live = await liveWorkers(deps.db, deps.liveSeconds);
       const byQueue = new Map<string, string[]>();

@@ -7,16 +7,16 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { requestRun } from '../common/run-queue';
 import type { RunRequest } from '../workflows/definitions';
+import type { RunRequestActivities } from '../workflows/model/activities';
 
 export interface RunRequestDeps {
   /** The Temporal client (default: the worker's own, from the activity context). */
   temporalClient?: () => Client;
 }
 
-export function createRunRequestActivities(deps: RunRequestDeps = {}) {
+export function createRunRequestActivities(deps: RunRequestDeps = {}): RunRequestActivities {
   const client = (): Client => deps.temporalClient?.() ?? Context.current().client;
   return {
-    /** Queues each run on its state's queue (started on `taskQueue`, the control queue of the caller). */
     async requestRuns(input: { taskQueue: string; requests: RunRequest[] }): Promise<{ queued: string[] }> {
       const c = client();
       for (const r of input.requests) await requestRun(c, input.taskQueue, r);
@@ -24,4 +24,3 @@ export function createRunRequestActivities(deps: RunRequestDeps = {}) {
     },
   };
 }
-export type RunRequestActivities = ReturnType<typeof createRunRequestActivities>;

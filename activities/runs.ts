@@ -14,6 +14,7 @@ import type { OperationStatus, OperationType } from '../db/tables/operations';
 import type { RunKind, StackRunInput } from '../workflows/definitions';
 import type { RunContext } from '../workflows/model/run';
 import type { StackConfig } from '../workflows/model/stack';
+import type { RunActivities } from '../workflows/model/activities';
 
 export interface RunsDeps {
   db: Db;
@@ -22,7 +23,7 @@ export interface RunsDeps {
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
 
-export function createRunActivities({ db, logger }: RunsDeps) {
+export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
       // A loose state has no stack code; its destroy runs the code it was last deployed with.
@@ -57,10 +58,6 @@ export function createRunActivities({ db, logger }: RunsDeps) {
       };
     },
 
-    /**
-     * Is a run of `generation` still the newest asked for this state? A registration of a newer
-     * commit since (a push handled while this run waited in the queue) makes it out of date.
-     */
     async checkRunCurrent(input: { stateId: string; kind: RunKind; generation?: number }): Promise<{ current: boolean; reason?: string }> {
       if (input.kind !== 'deploy' || input.generation === undefined) return { current: true };
       const s = await getStateGeneration(db, input.stateId);
@@ -71,7 +68,6 @@ export function createRunActivities({ db, logger }: RunsDeps) {
       return { current: true };
     },
 
-    /** Creates (or finds, on retry) the operation row of this run. */
     async startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string; status?: 'pending' | 'running' }): Promise<string> {
       return ensureOperation(db, {
         stackStateId: input.ctx.stateId, type: OP_TYPE[input.kind], status: input.status ?? 'running', triggeredBy: input.triggeredBy,
@@ -95,7 +91,6 @@ export function createRunActivities({ db, logger }: RunsDeps) {
       });
     },
 
-    /** After a successful deploy: the state now runs this commit. After a destroy: it is gone. */
     async markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void> {
       if (input.kind === 'destroy') await markStateDestroyed(db, input.stateId);
       else await markStateDeployed(db, input.stateId, input.commit);
@@ -103,4 +98,3 @@ export function createRunActivities({ db, logger }: RunsDeps) {
     },
   };
 }
-export type RunActivities = ReturnType<typeof createRunActivities>;

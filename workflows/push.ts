@@ -23,11 +23,9 @@
  */
 import { ParentClosePolicy, WorkflowIdReusePolicy, log, patched, proxyActivities, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { GitActivities } from '../activities/git';
-import type { RegistryActivities } from '../activities/registry';
+import type { GitActivities, RegistryActivities, RunRequestActivities } from './model/activities';
 import type { PushAnalysis, RepoRef } from './model/git';
 import type { Conflict, RegisteredStack, RegisterResult } from './model/registry';
-import type { RunRequestActivities } from '../activities/run-requests';
 import {
   WORKFLOWS, newRunId, stackRunWorkflowId,
   type PushWorkflowInput, type PushWorkflowResult, type RunKind, type RunRequest, type StackRunInput,

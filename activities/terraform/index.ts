@@ -33,6 +33,7 @@ import {
 import type {
   ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
 } from '../../workflows/model/terraform';
+import type { TerraformActivities } from '../../workflows/model/activities';
 
 export { readStateLock, deleteStateLock, breakStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
 export { createRedactor, REDACTED } from './redact';
@@ -95,7 +96,7 @@ function configFailure(what: string, e: unknown): Error {
   return e as Error;
 }
 
-export function createTerraformActivities(deps: TerraformActivityDeps) {
+export function createTerraformActivities(deps: TerraformActivityDeps): TerraformActivities {
   const { logger } = deps;
   mkdirSync(deps.workDir, { recursive: true });
   const cliConfig = writeCliConfig(deps.workDir);
@@ -355,10 +356,6 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
   }
 
   return {
-    /**
-     * The review plan: the original root planned against the unit states merged into one. With
-     * `destroy`, a `-destroy` plan: what a destroy run removes, shown and checked before anything is.
-     */
     async planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan> {
       const logKey = logKeyOf(input.run.runId, REVIEW_UNIT, input.destroy ? 'plan-destroy' : 'plan');
       const planJsonKey = reviewPlanJsonKey(input.run.runId);
@@ -466,5 +463,3 @@ export function createTerraformActivities(deps: TerraformActivityDeps) {
     },
   };
 }
-
-export type TerraformActivities = ReturnType<typeof createTerraformActivities>;

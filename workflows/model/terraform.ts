@@ -116,10 +116,3 @@ export interface UnitApplyResult {
   outputs: Record<string, UnitOutput>;
   logKey: string;
 }
-
-/** The tofu activities of execution workers, as workflow code sees them. */
-export interface TerraformActivities {
-  planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan>;
-  planUnit(input: UnitPlanInput): Promise<UnitPlanResult>;
-  applyUnit(input: UnitApplyInput): Promise<UnitApplyResult>;
-}

@@ -3,7 +3,7 @@
  * queue, and tofu activities on an execution queue chosen per call.
  */
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
-import type { ControlActivities, ExecutionActivities } from '../../activities';
+import type { ControlActivities, ExecutionActivities } from '../model/activities';
 
 /**
  * Light, quick control activities: Postgres and routing. No task queue given: they run on the

@@ -19,11 +19,10 @@ import { heartbeatWorker, registerWorker } from '../../../db/repos/workers';
 import { analyzeStackDir } from '../../../activities/hcl/analyze';
 import { synthesize, OUTPUTS_ROOT } from '../../../activities/hcl/synthesize';
 import { stateKey, stateKeyPrefix } from '../../../common/state-keys';
-import {
-  blobCipherFromKeyring, createTerraformActivities, readStateLock, type BlobCipher, type TerraformActivities,
-} from '../../../activities/terraform';
+import { blobCipherFromKeyring, createTerraformActivities, readStateLock, type BlobCipher } from '../../../activities/terraform';
 import type { ActivityCtx } from '../../../activities/terraform/tofu';
 import { getObject, lockClaimKey, lockKey } from '../../../activities/terraform/store';
+import type { TerraformActivities } from '../../../workflows/model/activities';
 import type { RunRef, StackSource, TerraformBase, UnitOutput } from '../../../workflows/model/terraform';
 import type { UnitGraph } from '../../../workflows/graph-types';
 import { s3Client, type S3Settings } from '../../../scripts/services/minio';
