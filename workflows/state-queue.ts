@@ -2,11 +2,11 @@
  * StateQueueWorkflow: one run at a time per stack state (workflow id `state-<state id>`).
  *
  * Whoever wants a run of a state (a push, the api, a schedule) sends `enqueueRun` to this workflow
- * with signal-with-start (common/run-queue.ts). The queue starts the run at once as its child, under
- * the run's own workflow id, so the run is visible (phase `queued`, with the run it waits for) from
- * the first moment; the run waits for `turn` before it plans. Runs get their turn one after another
- * in the order asked; the queue learns that a run has ended from its child result, however it ended
- * (also when an operator terminated it), so a turn is never lost.
+ * with signal-with-start (activities/run-requests.ts). The queue starts the run at once as its
+ * child, under the run's own workflow id, so the run is visible (phase `queued`, with the run it
+ * waits for) from the first moment; the run waits for `turn` before it plans. Runs get their turn
+ * one after another in the order asked; the queue learns that a run has ended from its child
+ * result, however it ended (also when an operator terminated it), so a turn is never lost.
  *
  * A newer deploy supersedes deploys that have not begun to apply: the waiting ones at once, the one
  * that has its turn by a `supersede` signal that the run honours only before it applies (the run

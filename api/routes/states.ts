@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { requestRun, waitForRunStarted } from '../../common/run-queue';
 import { z } from 'zod';
+import { requestRun, waitForRunStarted } from '../../activities/run-requests';
 import { recordEvent } from '../../db/repos/events';
 import { getStackCode, isUuid } from '../../db/repos/stack-codes';
 import { findStateByName, getState, listStates, lockState, updateState } from '../../db/repos/stack-states';

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server';
 import { CachingSecretBox, VaultTransitSecretBox } from '../../common/secret-box';
 import { createLogger } from '../../common/logger';
-import { waitForRunStarted } from '../../common/run-queue';
+import { waitForRunStarted } from '../../activities/run-requests';
 import { s3Client } from '../../common/s3';
 import { ensureAccount } from '../../db/repos/accounts';
 import { FINAL_PHASES, pushWorkflowId, type RunProgress } from '../../workflows/definitions';

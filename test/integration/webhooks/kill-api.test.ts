@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { apiProcessEnv, startApiProcess } from '../../harness/api-process';
-import { waitForRunStarted } from '../../../common/run-queue';
+import { waitForRunStarted } from '../../../activities/run-requests';
 import { CONTROL_TASK_QUEUE, pushWorkflowId, stackRunWorkflowId, type PushWorkflowResult, type StackRunInput } from '../../../workflows/definitions';
 import {
   API_TOKEN, AUTH, GLOBAL_SECRET, GitRepo, MAIN_TF, STACK_HCL, deliver, pushPayload, setupEnv, startWorker, type Env,

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { ENCODING_ENCRYPTED } from '../../../common/codec';
-import { waitForRunStarted } from '../../../common/run-queue';
+import { waitForRunStarted } from '../../../activities/run-requests';
 import type { PushResult } from '../../../workflows/push';
 import type { StackRunInput } from '../../../workflows/definitions';
 import { pushWorkflowId } from '../../../workflows/definitions';
