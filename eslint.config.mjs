@@ -1,5 +1,6 @@
 // Lint rules. The important one: workflow code runs in Temporal's deterministic sandbox, so files in
-// workflows/ may import only @temporalio/workflow, sibling pure modules, and *types* from elsewhere.
+// workflows/ may import only @temporalio/workflow, sibling pure modules, and *types* from elsewhere;
+// and nothing at all from activities/, which implements the ports workflows/model/ declares.
 // TypeScript files are linted with type information (projectService reads tsconfig.json), which
 // no-floating-promises needs: a promise nobody awaits is how last month's unhandled rejections began.
 import js from '@eslint/js';
@@ -64,6 +65,19 @@ export default tseslint.config(
     },
   },
   {
+    // common/ is the bottom layer with I/O (common/README.md): what it shares is used by the layers
+    // above, so it imports none of them, not even their types.
+    files: ['common/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/workflows', '**/workflows/**', '**/activities', '**/activities/**', '**/api/**', '**/workers/**', '**/codec-server/**', '**/scripts/**'],
+          message: 'common/ imports nothing from workflows, activities, api, workers, codec-server or scripts (common/README.md)',
+        }],
+      }],
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -75,9 +89,14 @@ export default tseslint.config(
           ],
           patterns: [
             {
-              group: ['**/activities', '**/activities/**', '**/db', '**/db/**', '**/api', '**/api/**', '**/workers/**', '**/common/**', '**/codec-server/**'],
+              // workflows/model/activities.ts is the ports' file, not activities/.
+              group: ['**/activities', '**/activities/**', '!**/model/activities'],
+              message: 'workflows/ imports nothing from activities/ (not even types): declare the type in workflows/model/, which activities implement',
+            },
+            {
+              group: ['**/db', '**/db/**', '**/api', '**/api/**', '**/workers/**', '**/common/**', '**/codec-server/**'],
               allowTypeImports: true,
-              message: 'workflow code may import only types from activities, db, api, workers, common and codec-server',
+              message: 'workflow code may import only types from db, api, workers, common and codec-server',
             },
             {
               group: ['**/policies/load*', '**/scripts/**'],
