@@ -197,8 +197,9 @@ output "label" { value = terraform_data.r.output }
       assert.ok(p.phase === 'succeeded' || p.phase === 'superseded', `${id}: ${p.phase} ${p.error ?? ''}`);
       assert.doesNotMatch(p.error ?? '', /stale/i);
     }
-    // Runs that waited behind another were replaced by newer ones instead of applying old commits one by one.
-    assert.ok(results.filter((r) => r.p.phase === 'superseded').length >= 1, `some runs superseded: ${results.map((r) => r.p.phase).join(', ')}`);
+    // How many runs a burst asks for depends on timing (a push handled after a newer one asks for none);
+    // whatever ran, nothing applied an older commit after a newer one.
+    process.stdout.write(`      (runs: ${results.map((r) => r.p.phase).join(', ')})\n`);
     const lastRun = results.find((r) => r.p.commit === last);
     assert.equal(lastRun?.p.phase, 'succeeded', 'the run of the last commit applied it');
     const code = await liveCode(repoB, 'stacks/net');
@@ -213,6 +214,28 @@ output "label" { value = terraform_data.r.output }
       assert.equal(op.status, 'superseded');
       assert.ok(p.supersededBy ?? /newer commit/.test(p.error ?? ''), `${id} names the run that superseded it, or the newer commit: ${p.error}`);
     }
+  });
+
+  it('a newer push supersedes a run waiting for approval; the newer run goes on', async () => {
+    repoB.write({ 'stacks/net/stack.hcl': stackHcl('net', 'from-b').replace('auto_deploy = true', 'auto_deploy = false'), 'stacks/net/main.tf': mainTf('gated') }).commit('approval needed');
+    const [older] = (await pushResult((await push(repoB)).deliveryId)).runsStarted;
+    assert.ok(await waitForRunStarted(s.client, older!, 30_000));
+    for (let i = 0; ; i++) {
+      const p = (await apiGet(`/api/runs/${older}`)).body.progress as RunProgress | undefined;
+      if (p?.phase === 'awaiting_approval') break;
+      assert.ok(i < 600 && !(p && FINAL_PHASES.includes(p.phase)), `the first run waits for approval (now ${p?.phase} ${p?.error ?? ''})`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    repoB.write({ 'stacks/net/stack.hcl': stackHcl('net', 'from-b'), 'stacks/net/main.tf': mainTf('gated-2') }).commit('newer');
+    const [newer] = (await pushResult((await push(repoB)).deliveryId)).runsStarted;
+    const first = await runResult(older!);
+    assert.equal(first.phase, 'superseded');
+    assert.equal(first.supersededBy, newer);
+    assert.deepEqual(Object.values(first.units).filter((u) => u.status === 'succeeded'), [], 'nothing of the older run applied');
+    const second = await runResult(newer!);
+    assert.equal(second.phase, 'succeeded', second.error);
+    const ev = await s.t.db.selectFrom('events').select(['type', 'payload']).where('type', '=', 'run_superseded').execute();
+    assert.ok(ev.some((e) => (e.payload as { workflow_id?: string }).workflow_id === older), 'a run_superseded event');
   });
 
   it('a run asked for while another applies waits visibly (queued, naming that run), then plans against its result', async () => {
