@@ -275,8 +275,12 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     const since = Date.now() - 1000;
     let claimedId: string | undefined;
     let busy = false;
-    const tick = async (): Promise<void> => {
-      if (busy || claimedId) return;
+    let inflight: Promise<void> = Promise.resolve();
+    const tick = (): Promise<void> => {
+      if (!busy && !claimedId) inflight = claimOnce();
+      return inflight;
+    };
+    const claimOnce = async (): Promise<void> => {
       busy = true;
       try {
         const lock = await readStateLock(s3, bucket, key);
@@ -298,6 +302,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     return {
       async stop() {
         clearInterval(timer);
+        // A claim being written right now must land before it is judged (else it would outlive the lock).
+        await inflight;
         if (!claimedId) return;
         // The lock is released by now; drop the claim unless another lock (and claim) replaced it.
         const current = await readStateLock(s3, bucket, key).catch(() => undefined);
