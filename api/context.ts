@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db';
 import type { Logger } from '../common/logger';
-import type { TokenAuth } from './auth';
+import type { AccessTokenVerifier, Authenticate, Principal } from './auth/principal';
 import type { SecretBox } from '../common/secret-box';
 import type { SignatureVerifier } from './signature';
 
@@ -12,16 +12,14 @@ export interface ApiDeps {
   logger: Logger;
   /** Temporal client (a lazy connection is fine: an unreachable server gives 503, not a crash). */
   temporal: Client;
-  /** accounts.id of this api's account. */
+  /** accounts.id of the account webhook deliveries are matched in (one account per api until accounts have namespaces of their own). */
   accountId: string;
   /** Global webhook secret (GitHub App / org-wide hooks); repositories may have their own. */
   webhookSecret: string;
   secretBox: SecretBox;
-  /** `name:token` pairs accepted as bearer tokens. */
-  apiTokens: readonly string[];
   bodyLimitBytes: number;
-  /** Authenticated users' groups (API_USER_GROUPS), sent with approvals; users not listed have none. */
-  userGroups?: Readonly<Record<string, readonly string[]>>;
+  /** Verifies signed-in users' access tokens; without it only API keys authenticate. */
+  accessTokens?: AccessTokenVerifier;
   /** How long a request may wait for Temporal before answering 503 (default 5 s). */
   temporalTimeoutMs?: number;
   /** Task queue of pushWorkflow and the runs started by hand (default CONTROL_TASK_QUEUE). */
@@ -33,7 +31,8 @@ export interface ApiDeps {
 }
 
 export interface RouteContext extends ApiDeps {
-  auth: TokenAuth;
+  /** Who the caller is (API key or access token), with their account, role and groups. */
+  authenticate: Authenticate;
   verifySignature: SignatureVerifier;
   taskQueue: string;
   temporalTimeoutMs: number;
@@ -41,7 +40,9 @@ export interface RouteContext extends ApiDeps {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The authenticated user (REST routes). */
+    /** The authenticated caller (REST routes): account, role, groups. */
+    principal: Principal;
+    /** The caller's name (principal.name), for logs and events. */
     user: string;
   }
 }

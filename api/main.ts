@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   if (!s3Settings) logger.warn('no S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: POST /api/states/:id/unlock answers 503');
   const app = await buildApi({
     db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
-    apiTokens: cfg.API_TOKENS, bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES, userGroups: cfg.API_USER_GROUPS,
+    bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
     ...(s3Settings ? { s3: { client: s3Client(s3Settings), bucket: s3Settings.bucket } } : {}),
   });
   const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });

@@ -5,7 +5,8 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
-import { createTokenAuth } from './auth';
+import { authorize } from './auth/authorize';
+import { createAuthenticator, type Principal } from './auth/principal';
 import type { ApiDeps, RouteContext } from './context';
 import { installErrorHandler } from './errors';
 import { createSignatureVerifier } from './signature';
@@ -18,6 +19,7 @@ import { operationRoutes } from './routes/operations';
 import { eventRoutes } from './routes/events';
 import { runRoutes } from './routes/runs';
 import { stateLockRoutes } from './routes/state-locks';
+import { peopleRoutes } from './routes/people';
 
 export type { ApiDeps } from './context';
 export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
@@ -25,12 +27,16 @@ export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<v
 /** Routes with their own authentication (or none). */
 const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes];
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [peopleRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
+
+/** The REST routes an app registered (`METHOD /pattern`), for the test that every one has a role. */
+const restRoutes = new WeakMap<FastifyInstance, string[]>();
+export const registeredRestRoutes = (app: FastifyInstance): readonly string[] => restRoutes.get(app) ?? [];
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const ctx: RouteContext = {
     ...deps,
-    auth: createTokenAuth(deps.apiTokens),
+    authenticate: createAuthenticator({ db: deps.db, ...(deps.accessTokens ? { accessTokens: deps.accessTokens } : {}) }),
     verifySignature: await createSignatureVerifier(),
     taskQueue: deps.taskQueue ?? CONTROL_TASK_QUEUE,
     temporalTimeoutMs: deps.temporalTimeoutMs ?? 5000,
@@ -42,11 +48,18 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   app.decorateRequest('user', '');
+  app.decorateRequest('principal', undefined as unknown as Principal);
   app.get('/healthz', async () => ({ ok: true }));
   for (const r of PUBLIC_ROUTES) await app.register(async (scope) => r(scope, ctx));
+  const rest: string[] = [];
+  restRoutes.set(app, rest);
   await app.register(async (scope) => {
+    scope.addHook('onRoute', (r) => {
+      for (const m of [r.method].flat()) if (m !== 'HEAD') rest.push(`${m} ${r.url}`);
+    });
+    // Who is calling, then whether their role in the account may call this route (api/auth/roles.ts).
     scope.addHook('onRequest', async (req) => {
-      req.user = ctx.auth.authenticate(req);
+      await authorize(ctx, req);
     });
     for (const r of REST_ROUTES) await scope.register(async (inner) => r(inner, ctx));
   });

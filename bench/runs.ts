@@ -42,6 +42,7 @@ import { parseStackConfig } from '../activities/hcl/stack-config';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
 import { dataConverter } from '../common/temporal';
 import { ensureAccount } from '../db/repos/accounts';
+import { createPrincipal } from '../test/harness/principals';
 import { freePort, s3Client, spawnService, waitFor, type ManagedProcess } from '../scripts/services';
 import { progressQuery, type RunProgress } from '../workflows/definitions';
 import { createTestDb } from '../test/harness/db';
@@ -49,7 +50,6 @@ import { makeRepo } from '../test/harness/stackly';
 import * as h from '../test/harness/services';
 
 const REPO_ROOT = resolve(__dirname, '..');
-const API_TOKEN = 'bench-api-token-0123456789abcdef';
 const EventType = proto.api.enums.v1.EventType;
 type HistoryEvent = proto.api.history.v1.IHistoryEvent;
 
@@ -274,6 +274,7 @@ async function main(): Promise<void> {
     // Its own account name: state keys (`<account>/<stack>/<state>/<unit>.tfstate`) never meet an earlier run's in a reused bucket.
     const accountName = `bench-${randomBytes(3).toString('hex')}`;
     const account = await ensureAccount(db, accountName, t.namespace);
+    const apiKey = (await createPrincipal(db, { accountId: account.id, login: 'bench', role: 'operator' })).key;
     const dir = mkdtempSync(join(h.testStateDir(), 'bench-runs-'));
 
     // -------- the repository: the graph stack and a one-unit stack on the same module
@@ -324,7 +325,7 @@ async function main(): Promise<void> {
       return p;
     };
     const procs: Procs = {
-      api: node('api', 'api/main.ts', { API_PORT: String(apiPort), API_TOKENS: `bench:${API_TOKEN}`, GITHUB_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' }),
+      api: node('api', 'api/main.ts', { API_PORT: String(apiPort), GITHUB_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' }),
       control: node('worker-control', 'workers/main.ts', { WORKER_KIND: 'control', WORKER_ID: 'bench-control' }),
       // As many concurrent activities as the stack's parallelism (the worker's default is 4).
       exec: node('worker-exec', 'workers/main.ts', {
@@ -345,7 +346,7 @@ async function main(): Promise<void> {
     /** POST /api/states/:id/runs, then wait for the run's end; times in ms of this machine's clock. */
     const run = async (state: string): Promise<{ workflowId: string; requested: number; finished: number; progress: RunProgress; acts: Act[] }> => {
       const requested = Date.now();
-      const res = await fetch(`${api}/api/states/${stateIds[state]}/runs`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` } });
+      const res = await fetch(`${api}/api/states/${stateIds[state]}/runs`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}` } });
       const body = await res.json() as { workflow_id?: string; message?: string };
       if (res.status !== 202 || !body.workflow_id) throw new Error(`starting the run of ${state}: HTTP ${res.status} ${JSON.stringify(body)}`);
       const handle = client.workflow.getHandle(body.workflow_id);

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const logger = createLogger('bench', 'warn');
   const app = await buildApi({
     db, logger, temporal: client, accountId: account.id, webhookSecret: SECRET, secretBox,
-    apiTokens: [], bodyLimitBytes: 1024 * 1024,
+    bodyLimitBytes: 1024 * 1024,
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const webhookSecretEnc = await secretBox.encrypt(REPO_SECRET);

@@ -70,41 +70,12 @@ const s3 = {
   S3_FORCE_PATH_STYLE: bool.default(true),
 };
 
-const GROUP_NAME = /^[A-Za-z0-9_.@-]{1,100}$/;
-/** `alice=platform-admins|ops;bob=dev` → { alice: ['platform-admins', 'ops'], bob: ['dev'] }. */
-const userGroups = z.string().transform((text, c): Record<string, string[]> => {
-  const out: Record<string, string[]> = {};
-  for (const [i, entry] of text.split(';').map((e) => e.trim()).entries()) {
-    if (entry === '') continue;
-    const eq = entry.indexOf('=');
-    const user = entry.slice(0, eq).trim();
-    const groups = entry.slice(eq + 1).split('|').map((g) => g.trim()).filter((g) => g !== '');
-    const bad = eq <= 0 ? 'expected user=group1|group2'
-      : !GROUP_NAME.test(user) ? `invalid user name "${user}"`
-        : Object.hasOwn(out, user) ? `user "${user}" listed twice`
-          : groups.find((g) => !GROUP_NAME.test(g)) !== undefined ? `invalid group name "${groups.find((g) => !GROUP_NAME.test(g))}"` : undefined;
-    if (bad) {
-      c.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 60)}"): ${bad}` });
-      return z.NEVER;
-    }
-    out[user] = [...new Set(groups)];
-  }
-  return out;
-});
-
 const schemas = {
   api: z.object({
     ...shared, ...database, ...temporal,
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: port.default(8080),
-    /** Bearer tokens accepted by the REST API, `name:token` pairs separated by commas. */
-    API_TOKENS: csv.default([]),
     API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(25 * 1024 * 1024),
-    /**
-     * Groups of API users, for approval policies' `allowed_groups`: `user=group1|group2;user2=group3`.
-     * The only source of an approver's groups (never the request body). Users not listed have none.
-     */
-    API_USER_GROUPS: userGroups.default({}),
     /** Verifies webhook deliveries of repositories without their own secret. Required: the receiver never runs open. */
     GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
     /** Postgres schema (tests run each suite in its own). */

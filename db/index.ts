@@ -7,6 +7,7 @@ import { Pool, type PoolConfig } from 'pg';
 import type { Database } from './schema';
 import * as m0001 from './migrations/20261122_0001_registry';
 import * as m0002 from './migrations/20261201_0002_state_identity';
+import * as m0003 from './migrations/20261202_0003_people';
 
 export type { Database } from './schema';
 export type Db = Kysely<Database>;
@@ -17,6 +18,7 @@ export type DbOrTx = Db | Tx;
 const MIGRATIONS: Record<string, Migration> = {
   '20261122_0001_registry': m0001,
   '20261201_0002_state_identity': m0002,
+  '20261202_0003_people': m0003,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -9,6 +9,9 @@ import type { StackCodesTable } from './tables/stack-codes';
 import type { StackStatesTable } from './tables/stack-states';
 import type { WebhookDeliveriesTable } from './tables/webhook-deliveries';
 import type { WorkersTable } from './tables/workers';
+import type {
+  ApiKeysTable, LoginRequestsTable, MembershipsTable, RateLimitsTable, RefreshTokensTable, UserGroupsTable, UsersTable,
+} from './tables/people';
 
 export interface Database {
   accounts: AccountsTable;
@@ -21,4 +24,11 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   workers: WorkersTable;
   approvals: ApprovalsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  user_groups: UserGroupsTable;
+  api_keys: ApiKeysTable;
+  refresh_tokens: RefreshTokensTable;
+  login_requests: LoginRequestsTable;
+  rate_limits: RateLimitsTable;
 }

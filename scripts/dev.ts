@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDb, migrate } from '../db';
+import { ensureAccount } from '../db/repos/accounts';
+import { ensureFirstAdmin } from './services/admin';
 import { moveLegacyStateObjects, pendingStateMoves } from '../db/state-objects';
 import { s3Client } from '../common/s3';
 import {
@@ -120,7 +122,17 @@ async function main(): Promise<void> {
   say(`temporal ready (${since()})`);
 
   const codecToken = stateSecret(stateDir, 'codec-token', 32);
-  const apiToken = stateSecret(stateDir, 'api-token', 32);
+  // The first admin and its API key (kept in .stackly/api-token; the CLI reads it from there).
+  {
+    const adb = createDb({ url: pg.url, max: 1 });
+    try {
+      const account = await ensureAccount(adb, env.STACKLY_ACCOUNT ?? 'default', namespace);
+      const { created } = await ensureFirstAdmin(adb, account.id, join(stateDir, 'api-token'));
+      say(`${created ? 'first admin created' : 'first admin kept'}: user admin of account ${account.name}, its API key in ${join(stateDir, 'api-token')}`);
+    } finally {
+      await adb.destroy();
+    }
+  }
   const webhookSecret = stateSecret(stateDir, 'webhook-secret', 32);
   const common = {
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
@@ -159,7 +171,6 @@ async function main(): Promise<void> {
   const apiUrl = `http://127.0.0.1:${ports.api}`;
   const api = node('api', 'api/main.js', {
     API_PORT: String(ports.api),
-    API_TOKENS: `dev:${apiToken}`,
     GITHUB_WEBHOOK_SECRET: webhookSecret,
     GIT_CACHE_DIR: join(stateDir, 'git'),
   });

@@ -31,7 +31,7 @@ export const CreateRepositoryBody = z.strictObject({
 });
 
 export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { db, accountId } = ctx;
+  const { db } = ctx;
 
   app.post('/api/repositories', async (req, reply) => {
     const body = parseBody(CreateRepositoryBody, req.body);
@@ -47,7 +47,7 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
     }
     try {
       const row = await insertRepository(db, {
-        accountId, url: body.url, trackedBranch: body.tracked_branch, webhookSecretEnc, credentialsEnc,
+        accountId: req.principal.accountId, url: body.url, trackedBranch: body.tracked_branch, webhookSecretEnc, credentialsEnc,
       });
       ctx.logger.info({ repositoryId: row.id, url: row.url, user: req.user }, 'repository registered');
       return reply.status(201).send(repositoryView(row));
@@ -57,11 +57,11 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
     }
   });
 
-  app.get('/api/repositories', async (req) => pageBody(await listRepositories(db, accountId, pageRequest(req.query)), repositoryView));
+  app.get('/api/repositories', async (req) => pageBody(await listRepositories(db, req.principal.accountId, pageRequest(req.query)), repositoryView));
 
   app.get('/api/repositories/:id', async (req) => {
     const { id } = req.params as { id: string };
-    const row = isUuid(id) ? await getRepository(db, accountId, id) : undefined;
+    const row = isUuid(id) ? await getRepository(db, req.principal.accountId, id) : undefined;
     if (!row) throw notFound('repository');
     return repositoryView(row);
   });

@@ -3,6 +3,7 @@
  * truth for scheduling); approvals are stored in Postgres, then delivered to the run as a signal.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { approveSignal, parseStackRunWorkflowId, progressQuery, rejectSignal } from '../../workflows/definitions';
 import { recordApproval } from '../../db/repos/approvals';
@@ -24,13 +25,13 @@ export const runRoutes: RouteModule = async (app, ctx) => {
    * (before its workflow has recorded the operation), by the state its id names. The operation is
    * then null.
    */
-  const ownRun = async (workflowId: string): Promise<{ id: string | null; status: string | null }> => {
+  const ownRun = async (req: FastifyRequest, workflowId: string): Promise<{ id: string | null; status: string | null }> => {
     if (!ID.test(workflowId)) throw notFound(`run ${workflowId}`);
     // Of several runs under one id (a manual re-run of a commit), the newest: the one Temporal answers for.
-    const op = await findRunOperation(ctx.db, ctx.accountId, workflowId);
+    const op = await findRunOperation(ctx.db, req.principal.accountId, workflowId);
     if (op) return op;
     const named = parseStackRunWorkflowId(workflowId);
-    const state = named && await getState(ctx.db, ctx.accountId, named.stateId);
+    const state = named && await getState(ctx.db, req.principal.accountId, named.stateId);
     if (!state) throw notFound(`run ${workflowId}`);
     try {
       await ctx.temporal.workflow.getHandle(workflowId).describe();
@@ -50,49 +51,49 @@ export const runRoutes: RouteModule = async (app, ctx) => {
   };
 
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (req) => {
-    const op = await ownRun(req.params.id);
+    const op = await ownRun(req, req.params.id);
     const handle = ctx.temporal.workflow.getHandle(req.params.id);
     const progress = await temporal('reading progress', () => handle.query(progressQuery));
     return { operation_id: op.id, operation_status: op.status, progress };
   });
 
-  const groupsOf = (user: string): string[] => [...(Object.hasOwn(ctx.userGroups ?? {}, user) ? ctx.userGroups![user]! : [])];
-
   app.post<{ Params: { id: string } }>('/api/runs/:id/approve', async (req, reply) => {
     const body = parseBody(approveBody, req.body);
-    const op = await ownRun(req.params.id);
-    const groups = groupsOf(req.user);
+    const op = await ownRun(req, req.params.id);
+    // Who approves and their groups come from their credential (api/auth/principal.ts), never the body.
+    const { name: by, groups } = req.principal;
     // The record and the signal go together: a run that has ended (409) or a Temporal that does not
     // answer (503) leaves no approval behind.
     await ctx.db.transaction().execute(async (tx) => {
       await recordApproval(tx, {
-        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: req.user,
-        groups, decision: 'approve', comment: body.comment ?? null,
+        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
+        accountId: req.principal.accountId, groups, decision: 'approve', comment: body.comment ?? null,
       });
       await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
-        by: req.user, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
+        by, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
       }));
     });
-    return reply.status(202).send({ approved: true, by: req.user, scope: body.scope });
+    return reply.status(202).send({ approved: true, by, scope: body.scope });
   });
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/reject', async (req, reply) => {
     const body = parseBody(rejectBody, req.body);
-    const op = await ownRun(req.params.id);
+    const op = await ownRun(req, req.params.id);
+    const { name: by, groups } = req.principal;
     await ctx.db.transaction().execute(async (tx) => {
       await recordApproval(tx, {
-        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: req.user,
-        groups: groupsOf(req.user), decision: 'reject', comment: body.reason ?? null,
+        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
+        accountId: req.principal.accountId, groups, decision: 'reject', comment: body.reason ?? null,
       });
       await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
-        by: req.user, scope: body.scope, groups: groupsOf(req.user), ...(body.reason ? { reason: body.reason } : {}),
+        by, scope: body.scope, groups, ...(body.reason ? { reason: body.reason } : {}),
       }));
     });
-    return reply.status(202).send({ rejected: true, by: req.user });
+    return reply.status(202).send({ rejected: true, by });
   });
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {
-    await ownRun(req.params.id);
+    await ownRun(req, req.params.id);
     const handle = ctx.temporal.workflow.getHandle(req.params.id);
     // Temporal accepts a cancellation of a closed workflow without complaint: say that the run has ended.
     const { status } = await temporal('cancelling', () => handle.describe());

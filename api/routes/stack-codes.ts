@@ -11,14 +11,14 @@ import { stackCodeView, stateView } from '../views';
 const STATUSES: StackCodeStatus[] = ['active', 'invalid', 'deregistered'];
 
 export async function stackCodeRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { db, accountId } = ctx;
+  const { db } = ctx;
 
   app.get('/api/stack-codes', async (req) => {
     const status = str(req.query, 'status');
     if (status && !STATUSES.includes(status as StackCodeStatus)) throw badRequest(`status must be one of ${STATUSES.join(', ')}`);
     const repositoryId = str(req.query, 'repository_id');
     if (repositoryId && !isUuid(repositoryId)) throw badRequest('repository_id must be a uuid');
-    const page = await listStackCodes(db, accountId, {
+    const page = await listStackCodes(db, req.principal.accountId, {
       ...(repositoryId ? { repositoryId } : {}), ...(status ? { status: status as StackCodeStatus } : {}),
     }, pageRequest(req.query));
     return pageBody(page, stackCodeView);
@@ -26,7 +26,7 @@ export async function stackCodeRoutes(app: FastifyInstance, ctx: RouteContext): 
 
   app.get('/api/stack-codes/:id', async (req) => {
     const { id } = req.params as { id: string };
-    const code = await getStackCode(db, accountId, id);
+    const code = await getStackCode(db, req.principal.accountId, id);
     if (!code) throw notFound('stack code');
     return { ...stackCodeView(code), states: (await listStatesOfStackCode(db, code.id)).map(stateView) };
   });

@@ -43,7 +43,7 @@ function lockView(lock: StateLock) {
 }
 
 export async function stateLockRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { db, accountId } = ctx;
+  const { db } = ctx;
   const liveSeconds = ctx.liveWorkerSeconds ?? LIVE_SECONDS;
 
   app.post('/api/states/:id/unlock', async (req) => {
@@ -53,7 +53,7 @@ export async function stateLockRoutes(app: FastifyInstance, ctx: RouteContext): 
       throw new ApiError(503, 's3_not_configured', 'the api has no S3 settings (S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ENDPOINT, S3_BUCKET): it cannot read or break state locks');
     }
     const { client, bucket } = ctx.s3;
-    const state = await getState(db, accountId, id);
+    const state = await getState(db, req.principal.accountId, id);
     if (!state) throw notFound('state');
     let key: string;
     try {
@@ -77,7 +77,7 @@ export async function stateLockRoutes(app: FastifyInstance, ctx: RouteContext): 
     if (!broken) throw new ApiError(409, 'lock_changed', `the lock of unit ${body.unit} changed while it was being broken (lock ${lock.id} is gone); look again`);
     const view = lockView(lock);
     await recordEvent(db, {
-      accountId, stackCodeId: state.stack_code_id, stackStateId: state.id, type: 'state_unlocked',
+      accountId: req.principal.accountId, stackCodeId: state.stack_code_id, stackStateId: state.id, type: 'state_unlocked',
       payload: { by: req.user, reason: body.reason, unit: body.unit, key, lock_id: lock.id, why, lock: view, holder: view.holder },
     });
     req.log.warn({ stateId: state.id, unit: body.unit, lockId: lock.id, holder: h, by: req.user, why }, 'state lock broken by hand');

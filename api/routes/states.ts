@@ -26,7 +26,7 @@ function meta(v: unknown): Record<string, unknown> {
 }
 
 export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { db, accountId } = ctx;
+  const { db } = ctx;
 
   /**
    * Queues a run on the state's queue and answers with its id once the request is durable (in the
@@ -50,7 +50,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     if (status && !STATUSES.includes(status as StackStateStatus)) throw badRequest(`status must be one of ${STATUSES.join(', ')}`);
     const stackCodeId = str(req.query, 'stack_code_id');
     if (stackCodeId && !isUuid(stackCodeId)) throw badRequest('stack_code_id must be a uuid');
-    const page = await listStates(db, accountId, {
+    const page = await listStates(db, req.principal.accountId, {
       ...(stackCodeId ? { stackCodeId } : {}), ...(status ? { status: status as StackStateStatus } : {}),
     }, pageRequest(req.query));
     return pageBody(page, stateView);
@@ -58,7 +58,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
 
   app.get('/api/states/:id', async (req) => {
     const { id } = req.params as { id: string };
-    const s = await getState(db, accountId, id);
+    const s = await getState(db, req.principal.accountId, id);
     if (!s) throw notFound('state');
     return stateView(s);
   });
@@ -67,10 +67,10 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const { id } = req.params as { id: string };
     const body = parseBody(ReassociateBody, req.body);
     const updated = await db.transaction().execute(async (tx) => {
-      const s = await lockState(tx, accountId, id);
+      const s = await lockState(tx, req.principal.accountId, id);
       if (!s) throw notFound('state');
       if (s.status !== 'loose') throw new ApiError(409, 'state_not_loose', `state is ${s.status}; only loose states can be re-associated`);
-      const code = await getStackCode(tx, accountId, body.stack_code_id);
+      const code = await getStackCode(tx, req.principal.accountId, body.stack_code_id);
       if (!code) throw notFound('stack code');
       if (code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code.status}`);
       const clash = await findStateByName(tx, code.id, s.name);
@@ -81,7 +81,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       delete m.loose_reason;
       const row = await updateState(tx, s.id, { status: 'active', stackCodeId: code.id, metadata: m, bumpGeneration: true });
       await recordEvent(tx, {
-        accountId, stackCodeId: code.id, stackStateId: s.id, type: 'module_updated',
+        accountId: req.principal.accountId, stackCodeId: code.id, stackStateId: s.id, type: 'module_updated',
         payload: { action: 'state_reassociated', state: s.name, by: req.user },
       });
       return row;
@@ -91,7 +91,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
 
   app.post('/api/states/:id/destroy', async (req, reply) => {
     const { id } = req.params as { id: string };
-    const s = await getState(db, accountId, id);
+    const s = await getState(db, req.principal.accountId, id);
     if (!s) throw notFound('state');
     if (s.status !== 'loose' && s.status !== 'destroying') {
       throw new ApiError(409, 'state_not_loose', `state is ${s.status}; only loose states are cleaned up by hand`);
@@ -104,7 +104,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     await db.transaction().execute(async (tx) => {
       await updateState(tx, s.id, { status: 'destroying' });
       await recordEvent(tx, {
-        accountId, stackCodeId, stackStateId: s.id, type: 'destroy_initiated',
+        accountId: req.principal.accountId, stackCodeId, stackStateId: s.id, type: 'destroy_initiated',
         payload: { reason: 'cleanup of a loose state', by: req.user },
       });
     });
@@ -116,10 +116,10 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
 
   app.post('/api/states/:id/runs', async (req, reply) => {
     const { id } = req.params as { id: string };
-    const s = await getState(db, accountId, id);
+    const s = await getState(db, req.principal.accountId, id);
     if (!s) throw notFound('state');
     if (s.status !== 'active' || !s.stack_code_id) throw new ApiError(409, 'state_not_active', `state is ${s.status}`);
-    const code = await getStackCode(db, accountId, s.stack_code_id);
+    const code = await getStackCode(db, req.principal.accountId, s.stack_code_id);
     if (!code || code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code?.status ?? 'missing'}`);
     const { runId } = await startRun(WORKFLOWS.stackRun, {
       stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user },

@@ -18,6 +18,7 @@ import { getDelivery, insertDelivery, markDeliveryStarted } from '../../db/repos
 import type { Repository } from '../../db/tables/repositories';
 import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflows/definitions';
 import type { RouteContext } from '../context';
+import { authorize } from '../auth/authorize';
 import { ApiError } from '../errors';
 
 const COMMIT = z.string().regex(/^[0-9a-f]{40}$/);
@@ -153,11 +154,12 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
 
   // Used by tests and the CLI to see what happened to a delivery (same signature-free rule as GitHub's UI: bearer auth).
   app.get('/webhooks/github/deliveries/:id', async (req) => {
-    ctx.auth.authenticate(req);
+    await authorize(ctx, req);
     const { id } = req.params as { id: string };
     const row = await getDelivery(db, id);
-    if (!row) throw new ApiError(404, 'not_found', 'delivery not found');
-    const repo = row.repository_id ? await getRepositoryById(db, row.repository_id) : undefined;
+    const repo = row?.repository_id ? await getRepositoryById(db, row.repository_id) : undefined;
+    // Only deliveries of the caller's account's repositories (or matched to none) are shown.
+    if (!row || (repo && repo.account_id !== req.principal.accountId)) throw new ApiError(404, 'not_found', 'delivery not found');
     return {
       delivery_id: row.delivery_id, event: row.event, status: row.status, reason: row.reason, workflow_id: row.workflow_id,
       repository_id: repo?.id ?? null, received_at: row.received_at, updated_at: row.updated_at,

@@ -8,7 +8,10 @@ export interface NewApproval {
   workflowId: string;
   scope: string;
   approver: string;
-  /** The approver's groups from authentication (API_USER_GROUPS), never from the request. */
+  /** users.id of the approver, or the API key's id for a key of no user. */
+  principalId: string;
+  accountId: string;
+  /** The approver's groups at that moment, from their sign-in or an admin's mapping, never from the request. */
   groups: string[];
   decision: ApprovalsTable['decision'];
   comment: string | null;
@@ -16,7 +19,7 @@ export interface NewApproval {
 
 export async function recordApproval(db: DbOrTx, a: NewApproval): Promise<void> {
   await db.insertInto('approvals').values({
-    operation_id: a.operationId, workflow_id: a.workflowId, scope: a.scope, approver: a.approver,
+    operation_id: a.operationId, workflow_id: a.workflowId, scope: a.scope, approver: a.approver, principal_id: a.principalId, account_id: a.accountId,
     groups: JSON.stringify(a.groups), decision: a.decision, comment: a.comment,
   }).execute();
 }

@@ -13,6 +13,9 @@ export interface ApprovalsTable {
   /** Whether the policy counted it (member of an allowed group, first from this person). */
   counted: Generated<boolean>;
   reason: string | null;
+  /** Who recorded it: users.id, or api_keys.id for a key of no user (null before people existed). */
+  principal_id: Generated<string | null>;
+  account_id: Generated<string | null>;
   created_at: Generated<Date>;
 }
 export type Approval = Selectable<ApprovalsTable>;

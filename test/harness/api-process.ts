@@ -13,8 +13,6 @@ export interface ApiProcessSettings {
   db: { url: string; schema: string };
   temporal: TemporalEndpoint;
   vault: VaultEndpoint;
-  /** API_TOKENS: `name:token` pairs. */
-  tokens: string;
   webhookSecret: string;
   extra?: Record<string, string>;
 }
@@ -24,7 +22,7 @@ export function apiProcessEnv(s: ApiProcessSettings): NodeJS.ProcessEnv {
     PATH: process.env.PATH, HOME: process.env.HOME,
     DATABASE_URL: s.db.url, DATABASE_SCHEMA: s.db.schema,
     TEMPORAL_ADDRESS: s.temporal.address, TEMPORAL_NAMESPACE: s.temporal.namespace,
-    API_HOST: '127.0.0.1', API_PORT: '0', API_TOKENS: s.tokens, LOG_LEVEL: 'info',
+    API_HOST: '127.0.0.1', API_PORT: '0', LOG_LEVEL: 'info',
     GITHUB_WEBHOOK_SECRET: s.webhookSecret,
     VAULT_ADDR: s.vault.addr, VAULT_TOKEN: s.vault.token,
     ...s.extra,

@@ -12,12 +12,14 @@ import { join } from 'node:path';
 import { CONTROL_TASK_QUEUE } from '../../workflows/definitions';
 import type { RunBody } from '../../cli/api-client';
 import { apiProcessEnv, startApiProcess, type ApiProcess } from '../harness/api-process';
+import { createPrincipal } from '../harness/principals';
 import * as h from '../harness/services';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import { registerStack, stackHcl, type StackSpec } from '../workflows/helpers';
 
 const ROOT = join(__dirname, '..', '..');
-const TOKEN = 'cli-test-token-0123456789abcdef';
+/** alice's API key (admin of account acme), made in the suite's schema. */
+let TOKEN = '';
 
 interface CliProcess {
   child: ChildProcess;
@@ -111,8 +113,9 @@ describe('stackly run: the CLI against the api process and real runs', function 
     const ids = await registerStack(s, { ...spec, repoUrl: repo.url, commit: repo.commit('pair stack') });
     codeId = ids.codeId;
     stateId = ids.stateId;
+    TOKEN = (await createPrincipal(s.t.db, { accountId: ids.accountId, login: 'alice', role: 'admin' })).key;
     api = await startApiProcess(apiProcessEnv({
-      db: s.t, temporal: await h.temporal(), vault: await h.vault(), tokens: `alice:${TOKEN}`,
+      db: s.t, temporal: await h.temporal(), vault: await h.vault(),
       webhookSecret: 'cli-run-webhook-secret-0123456789', extra: { STACKLY_ACCOUNT: 'acme' },
     }));
   });

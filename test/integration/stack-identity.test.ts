@@ -15,12 +15,13 @@ import { s3Client } from '../../common/s3';
 import { ensureAccount } from '../../db/repos/accounts';
 import { FINAL_PHASES, pushWorkflowId, type RunProgress } from '../../workflows/definitions';
 import type { PushResult } from '../../workflows/push';
+import { createPrincipal } from '../harness/principals';
 import * as h from '../harness/services';
 import { startStackly, type Stackly } from '../harness/stackly';
 import { deliver, GitRepo, pushPayload } from './webhooks/helpers';
 
-const TOKEN = 'identity-test-token-0123456789';
-const AUTH = { authorization: `Bearer ${TOKEN}` };
+/** The suite's admin (an API key made in its schema). */
+const AUTH = { authorization: '' };
 
 describe('stack identity and one run at a time (end to end)', function () {
   this.timeout(900_000);
@@ -113,10 +114,11 @@ output "label" { value = terraform_data.r.output }
     label = s.t.schema;
     const vault = await h.vault();
     const account = await ensureAccount(s.t.db, 'default', s.namespace);
+    AUTH.authorization = (await createPrincipal(s.t.db, { accountId: account.id, login: 'tester', role: 'admin' })).auth.authorization;
     api = await buildApi({
       db: s.t.db, logger: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'), temporal: s.client, accountId: account.id,
       webhookSecret: 'global-secret-not-used-here-0123', secretBox: new CachingSecretBox(new VaultTransitSecretBox({ addr: vault.addr, token: vault.token })),
-      apiTokens: [`tester:${TOKEN}`], bodyLimitBytes: 1024 * 1024, temporalTimeoutMs: 10_000, taskQueue: s.taskQueue,
+      bodyLimitBytes: 1024 * 1024, temporalTimeoutMs: 10_000, taskQueue: s.taskQueue,
     });
     url = await api.listen({ host: '127.0.0.1', port: 0 });
     await s.startExecWorker('exec-identity', { suite: label });

@@ -17,10 +17,12 @@ import { s3Client } from '../../common/s3';
 import { stateKey, stateKeyPrefix } from '../../common/state-keys';
 import { ensureAccount } from '../../db/repos/accounts';
 import { registerWorker } from '../../db/repos/workers';
+import { createPrincipal } from '../harness/principals';
 import { createTestDb, type TestDb } from '../harness/db';
 import * as h from '../harness/services';
 
-const TOKEN = 'unlock-token-0123456789';
+/** alice's API key: an admin of the suite's account (unlocking needs the admin role). */
+let TOKEN = '';
 
 describe('api: POST /api/states/:id/unlock', function () {
   this.timeout(120_000);
@@ -65,6 +67,7 @@ describe('api: POST /api/states/:id/unlock', function () {
       id: stateId, account_id: accountId, stack_code_id: code.id, name: 'prod', commit_hash: '0'.repeat(40),
       tf_state_key: prefix, variables: '{}', metadata: '{}', status: 'active',
     }).execute();
+    TOKEN = (await createPrincipal(tdb.db, { accountId, login: 'alice', role: 'admin' })).key;
     // exec-live runs (incarnation live-1); exec-restarted was restarted: its row names the new process.
     const caps = { features: ['terraform'], labels: {}, resources: {}, version: '0' };
     await registerWorker(tdb.db, { id: 'exec-live', kind: 'execution', taskQueue: 'q', capabilities: caps, host: 'h', pid: 1, incarnation: 'live-1' });
@@ -73,7 +76,7 @@ describe('api: POST /api/states/:id/unlock', function () {
     connection = Connection.lazy({ address: '127.0.0.1:1' });
     const deps = {
       db: tdb.db, logger: createLogger('test', 'silent'), temporal: new Client({ connection }), accountId, webhookSecret: 'unused-webhook-secret-0123',
-      secretBox: { encrypt: async (t: string) => t, decrypt: async (t: string) => t }, apiTokens: [`alice:${TOKEN}`], bodyLimitBytes: 1 << 20,
+      secretBox: { encrypt: async (t: string) => t, decrypt: async (t: string) => t }, bodyLimitBytes: 1 << 20,
     };
     app = await buildApi({ ...deps, s3: { client, bucket } });
     noS3 = await buildApi(deps);

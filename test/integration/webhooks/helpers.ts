@@ -26,13 +26,17 @@ import { dataConverter } from '../../../common/temporal';
 import { ensureAccount } from '../../../db/repos/accounts';
 import { CONTROL_TASK_QUEUE, WORKFLOWS } from '../../../workflows/definitions';
 import { createTestDb, type TestDb } from '../../harness/db';
+import { createPrincipal } from '../../harness/principals';
 import * as h from '../../harness/services';
 import { recordSuiteHistories } from '../../replay/record';
 
 export const ZERO = '0000000000000000000000000000000000000000';
 export const GLOBAL_SECRET = 'global-webhook-secret-for-tests';
-export const API_TOKEN = 'alice:test-token-alice-0123456789';
-export const AUTH = { authorization: 'Bearer test-token-alice-0123456789' };
+/**
+ * The Authorization header of the suite's admin `alice`: an API key setupEnv makes in the suite's
+ * schema (suites run one after another, each sets it).
+ */
+export const AUTH: { authorization: string } = { authorization: '' };
 
 /** A bare origin plus a working clone. */
 export class GitRepo {
@@ -218,6 +222,7 @@ export async function setupEnv(label: string): Promise<Env> {
   const codec = keyring.codec(t.namespace);
   const converter = dataConverter(codec)!;
   const account = await ensureAccount(tdb.db, 'default', t.namespace);
+  AUTH.authorization = (await createPrincipal(tdb.db, { accountId: account.id, login: 'alice', role: 'admin' })).auth.authorization;
   const connection = await Connection.connect({ address: t.address });
   const client = new Client({ connection, namespace: t.namespace, dataConverter: converter });
   const gitCacheDir = mkdtempSync(join(h.testStateDir(), 'git-cache-'));
@@ -249,7 +254,6 @@ export async function startApi(env: Env, opts: { client?: Client; secretBox?: Se
     accountId: env.accountId,
     webhookSecret: GLOBAL_SECRET,
     secretBox: opts.secretBox ?? env.secretBox,
-    apiTokens: [API_TOKEN],
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     temporalTimeoutMs: 3000,
     taskQueue: env.taskQueue,

@@ -12,14 +12,14 @@ import { apiProcessEnv, startApiProcess } from '../../harness/api-process';
 import { waitForRunStarted } from '../../../activities/run-requests';
 import { CONTROL_TASK_QUEUE, pushWorkflowId, stackRunWorkflowId, type PushWorkflowResult, type StackRunInput } from '../../../workflows/definitions';
 import {
-  API_TOKEN, AUTH, GLOBAL_SECRET, GitRepo, MAIN_TF, STACK_HCL, deliver, pushPayload, setupEnv, startWorker, type Env,
+  AUTH, GLOBAL_SECRET, GitRepo, MAIN_TF, STACK_HCL, deliver, pushPayload, setupEnv, startWorker, type Env,
 } from './helpers';
 
 const REPO_SECRET = 'kill-api-repo-secret-0123456789';
 
 function apiEnv(env: Env): NodeJS.ProcessEnv {
   return apiProcessEnv({
-    db: env.tdb, temporal: { address: env.address, namespace: env.namespace }, vault: env.vault, tokens: API_TOKEN, webhookSecret: GLOBAL_SECRET,
+    db: env.tdb, temporal: { address: env.address, namespace: env.namespace }, vault: env.vault, webhookSecret: GLOBAL_SECRET,
   });
 }
 

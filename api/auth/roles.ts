@@ -1,0 +1,46 @@
+/**
+ * Roles per account and what each route needs. Roles are cumulative: viewer (read) < operator (start
+ * and cancel runs) < approver (approve and reject) < admin (repositories, keys, members, groups,
+ * policies, unlocking states). Every REST route is in ROUTE_ROLES; a route missing from it answers
+ * 403 (fail closed), and a test walks every registered route against every role.
+ */
+import { ROLES, type Role } from '../../db/tables/people';
+
+export { ROLES, type Role };
+
+export const roleAtLeast = (have: Role, need: Role): boolean => ROLES.indexOf(have) >= ROLES.indexOf(need);
+
+/** The lower of two roles (an API key never does more than its user may). */
+export const lowerRole = (a: Role, b: Role): Role => (ROLES.indexOf(a) <= ROLES.indexOf(b) ? a : b);
+
+/** `METHOD /route/pattern` (as Fastify registers it) → the least role that may call it. */
+export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
+  'GET /api/me': 'viewer',
+  'GET /api/repositories': 'viewer',
+  'GET /api/repositories/:id': 'viewer',
+  'POST /api/repositories': 'admin',
+  'GET /api/stack-codes': 'viewer',
+  'GET /api/stack-codes/:id': 'viewer',
+  'GET /api/states': 'viewer',
+  'GET /api/states/:id': 'viewer',
+  'POST /api/states/:id/runs': 'operator',
+  'POST /api/states/:id/destroy': 'operator',
+  'POST /api/states/:id/reassociate': 'admin',
+  'POST /api/states/:id/unlock': 'admin',
+  'GET /api/operations': 'viewer',
+  'GET /api/operations/:id': 'viewer',
+  'GET /api/events': 'viewer',
+  'GET /api/events/:id': 'viewer',
+  'GET /api/runs/:id': 'viewer',
+  'POST /api/runs/:id/cancel': 'operator',
+  'POST /api/runs/:id/approve': 'approver',
+  'POST /api/runs/:id/reject': 'approver',
+  'GET /api/api-keys': 'admin',
+  'POST /api/api-keys': 'admin',
+  'DELETE /api/api-keys/:id': 'admin',
+  'GET /webhooks/github/deliveries/:id': 'viewer',
+};
+
+export function roleFor(method: string, url: string | undefined): Role | undefined {
+  return url === undefined ? undefined : ROUTE_ROLES[`${method.toUpperCase()} ${url}`];
+}
