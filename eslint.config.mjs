@@ -53,13 +53,10 @@ export default tseslint.config(
     },
   },
   {
-    // Where process.env may still be read (common/README.md says why): the config loader; the dev
-    // launchers, which build the environments of the processes they start; and, until their owners
-    // inject a child environment, the tofu and git child environments of the execution worker.
-    files: [
-      'common/config.ts', 'scripts/**/*.ts',
-      'activities/analysis.ts', 'activities/git-mirror.ts', 'activities/terraform/index.ts', 'activities/terraform/tofu.ts',
-    ],
+    // Where process.env may still be read (common/README.md says why): the config loader (also
+    // hostEnvironment(), the base of tofu's and git's child environments), and the dev launchers,
+    // which build the environments of the processes they start.
+    files: ['common/config.ts', 'scripts/**/*.ts'],
     rules: {
       'no-restricted-properties': ['error', ...noQueryBuilders],
     },

@@ -2,6 +2,7 @@
  * Execution-side activities around the unit graph: analyse a stack at a commit (units + wiring),
  * read units' outputs from their state objects, and evaluate the root outputs from unit outputs.
  */
+import { hostEnvironment } from '../common/config';
 import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,7 +92,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
         }
         writeFileSync(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), { mode: 0o600 });
         if (wiring.inputs.length) writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs));
-        const env = tofuEnv(writeCliConfig(deps.workDir), {}, process.env);
+        const env = tofuEnv(writeCliConfig(deps.workDir), {}, hostEnvironment());
         const common = { bin: deps.tfBinary, cwd: dir, env, redact: createRedactor(secrets), ctx: currentActivityCtx() };
         await runTofu({ ...common, args: ['init', '-input=false', '-no-color', '-backend=false'], phase: 'init', what: 'tofu init of the root outputs' });
         await runTofu({ ...common, args: ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], phase: 'apply', what: 'evaluating the root outputs' });

@@ -15,6 +15,7 @@
  * Every command runs through the helper process of common/spawner.ts: a fork from a worker process
  * (large) blocks its event loop for tens of milliseconds each.
  */
+import { hostEnvironment } from '../common/config';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,7 +120,7 @@ export class GitMirror {
 
   constructor(readonly gitDir: string, readonly repoUrl: string, private readonly opts: MirrorOptions = {}) {
     this.dir = mirrorDir(gitDir, repoUrl);
-    this.baseEnv = opts.baseEnv ?? process.env;
+    this.baseEnv = opts.baseEnv ?? hostEnvironment();
   }
 
   /** git in the mirror (without credentials); rejects with GitError carrying the exit code. */

@@ -1,6 +1,6 @@
 /**
  * Activity factories, grouped by the worker that runs them. Each group is a factory over injected
- * dependencies (what still defaults to process.env: activities/README.md) that implements its port
+ * dependencies that implements its port
  * of workflows/model/activities.ts, the interfaces workflows type their proxies with.
  */
 import type { Logger } from 'pino';

@@ -164,3 +164,16 @@ export function loadConfigOrExit<P extends ProcessName>(name: P, env: Env = proc
     throw e;
   }
 }
+
+let host: Readonly<Record<string, string | undefined>> | undefined;
+
+/**
+ * The environment this process was started with, read once, for the few places that build a child
+ * process's environment from a short list of harmless variables of it (PATH, HOME, TMPDIR, locale,
+ * CA bundle, proxies: tofu and git on execution workers). Nothing reads secrets from it: those come
+ * from the validated config.
+ */
+export function hostEnvironment(): Readonly<Record<string, string | undefined>> {
+  host ??= Object.freeze({ ...process.env });
+  return host;
+}

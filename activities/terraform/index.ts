@@ -8,6 +8,7 @@
  * the repository at the run's commit (stack-code.ts), and for units the generated root of
  * activities/hcl/synthesize.ts. Plans and logs go to S3 under `runs/<runId>/`.
  */
+import { hostEnvironment } from '../../common/config';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -104,7 +105,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   mkdirSync(jobsDir, { recursive: true });
   const s3: S3Client = s3Client(deps.s3);
   const bucket = deps.s3.bucket;
-  const baseEnv = deps.baseEnv ?? process.env;
+  const baseEnv = deps.baseEnv ?? hostEnvironment();
   const getCtx = deps.activityCtx ?? currentActivityCtx;
   const liveSeconds = deps.liveWorkerSeconds ?? 15;
   /** The stack's analysis at a commit, parsed once per worker (the code at a commit never changes). */

@@ -16,6 +16,7 @@
  *   being done and the tail of the redacted output, and are classified (bad config: non-retryable;
  *   lock held; anything else: retryable).
  */
+import { hostEnvironment } from '../../common/config';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -241,7 +242,7 @@ export class GroupSupervisor {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.child.stdin?.writable) return this.child;
     try {
       const child = spawn(process.execPath, ['-e', SUPERVISOR_SCRIPT], {
-        stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: { PATH: process.env.PATH ?? '' },
+        stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: { PATH: hostEnvironment().PATH ?? '' },
       });
       child.on('error', () => { if (this.child === child) this.child = undefined; });
       child.on('exit', () => { if (this.child === child) this.child = undefined; });
@@ -289,7 +290,7 @@ const UNSHARE_VARIANTS: Array<{ flags: string[]; what: string }> = [
  * Finds out once what this machine allows (see {@link Containment}): each PID-namespace variant is
  * tried with `sh -c 'echo $$'` (it must print 1), then the process-group supervisor, then none.
  */
-export function detectContainment(path: string | undefined = process.env.PATH, platform: NodeJS.Platform = process.platform): Containment {
+export function detectContainment(path: string | undefined = hostEnvironment().PATH, platform: NodeJS.Platform = process.platform): Containment {
   const setpriv = platform === 'linux' ? findExecutable('setpriv', path) : null;
   const pdeath = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : [];
   const unshare = platform === 'linux' ? findExecutable('unshare', path) : null;
