@@ -101,15 +101,8 @@ export interface StateLock {
   holder?: LockHolder;
 }
 
-export interface LockHolder {
-  workerId: string;
-  /** Absent when the claim was written by an older version. */
-  incarnation?: string;
-  runId: string;
-  unit: string;
-  phase: string;
-  claimedAt: string;
-}
+/** Who holds a lock: its claim without the lock id (incarnation absent in claims of older versions). */
+export type LockHolder = Omit<LockClaim, 'lockId'>;
 
 /**
  * The current lock of a state key, parsed, with the worker and run that hold it when known, or
