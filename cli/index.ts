@@ -5,13 +5,14 @@
  * which keeps the `#!/usr/bin/env node` line above: tsc carries a first-line shebang over).
  */
 import { Command } from 'commander';
+import { registerApiKey } from './api-key';
 import { registerGraph } from './graph';
 import { registerPolicyCommand } from './policy';
 import { registerRun } from './run';
 import { registerState } from './state';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');
