@@ -184,6 +184,7 @@ async function main(): Promise<void> {
   say(`everything is up in ${since()}\n`);
   const lines = [
     ['API', apiUrl, `Authorization: Bearer <token in ${join(stateDir, 'api-token')}>`],
+    ['', '', `first admin's API key in ${join(stateDir, 'api-token')} (the CLI's default); more: stackly api-key create <name> --role <role>`],
     ['GitHub webhook', `${apiUrl}/webhooks/github`, `secret in ${join(stateDir, 'webhook-secret')}`],
     ['Temporal Web UI', temporal.uiUrl!, `namespace ${namespace}`],
     ['Temporal gRPC', temporal.address, ''],
