@@ -1,5 +1,6 @@
 /** The pure parts of the rate limits (api/rate-limit.ts): time left in a window, Retry-After, which limit answers, the message. */
 import assert from 'node:assert/strict';
+import { openapi } from '../../api/openapi';
 import { exceededMessage, retryAfterSeconds, stricter, windowTtlMs, type LimitOutcome } from '../../api/rate-limit';
 
 const o = (kind: LimitOutcome['kind'], max: number, remaining: number, ttlMs: number, exceeded = false): LimitOutcome => ({ kind, max, remaining, ttlMs, exceeded });
@@ -36,5 +37,11 @@ describe('rate limits: window arithmetic and the stricter limit', () => {
       'rate limit of account acme exceeded: all its credentials together may make 3000 requests a minute; retry in 1 s');
     assert.equal(exceededMessage(o('address', 600, 0, 2000, true), 10_000),
       'rate limit of requests without a valid credential exceeded: one address may make 600 requests every 10 s; retry in 2 s');
+  });
+
+  it('the OpenAPI description gives every operation a 429 but the webhook receiver\'s', () => {
+    for (const [path, ops] of Object.entries(openapi.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
+      for (const [method, op] of Object.entries(ops)) assert.equal('429' in op.responses, path !== '/webhooks/github', `${method} ${path}`);
+    }
   });
 });
