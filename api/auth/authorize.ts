@@ -1,6 +1,7 @@
 /** The REST routes' gate: authenticate the caller, then check their role against the route's (api/auth/roles.ts). */
 import type { FastifyRequest } from 'fastify';
 import type { RouteContext } from '../context';
+import type { Principal } from './principal';
 import { ApiError } from '../errors';
 import { roleAtLeast, roleFor, type Role } from './roles';
 
@@ -11,7 +12,7 @@ import { roleAtLeast, roleFor, type Role } from './roles';
  * request without a valid credential counts against its address. 429 past a limit.
  */
 export async function authorize(ctx: Pick<RouteContext, 'authenticate' | 'rateLimiter'>, req: FastifyRequest, need?: Role): Promise<void> {
-  let principal;
+  let principal: Principal;
   try {
     principal = await ctx.authenticate(req);
   } catch (e) {
