@@ -6,7 +6,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import { isStateKeyPrefix } from '../common/state-keys';
+import { approvalsOfOperation } from '../db/repos/approvals';
 import { recordEvent } from '../db/repos/events';
+import { loginsOfPeople } from '../db/repos/people';
 import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
 import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
 import type { EventType } from '../db/tables/events';
@@ -49,12 +51,15 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         );
       }
       const config = row.config as StackConfig;
+      const people = [input.trigger.author, input.trigger.pusher].filter((p): p is string => !!p);
+      const authors = [...new Set([...people, ...await loginsOfPeople(db, people)])];
       return {
         accountId: row.accountId, account: row.account, stackCodeId: row.stackCodeId, stack: row.stack,
         stateId: row.stateId, state: row.state, stateKeyPrefix: row.stateKeyPrefix, environment: config.environment ?? row.state,
         repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
+        authors,
       };
     },
 
@@ -89,6 +94,10 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         accountId: input.ctx.accountId, stackCodeId: input.ctx.stackCodeId, stackStateId: input.ctx.stateId,
         operationId: input.operationId, type: input.type, payload: input.payload, dedupeKey: input.dedupeKey,
       });
+    },
+
+    async readApprovals({ operationId }) {
+      return approvalsOfOperation(db, operationId);
     },
 
     async markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void> {

@@ -31,18 +31,19 @@ function who(name: string): string {
 
 /**
  * Counts approvals in the order given. Only members of `allowed_groups` count (any user when the
- * list is empty); one person counts once; the push author is refused unless `allow_author = true`;
+ * list is empty); one person counts once; the run's authors (its starter, or the pusher and the head
+ * commit's author, under each name they go by) are refused unless `allow_author = true`;
  * any valid rejection makes `rejected` true, also after approvals.
  */
 export function countApprovals(
   policy: Policy | ApprovalRule,
   approvals: readonly Approval[],
-  opts: { author?: string } = {},
+  opts: { author?: string | readonly string[] } = {},
 ): ApprovalCount {
   const rule: ApprovalRule | undefined = 'minApprovers' in policy ? policy : policy.approval;
   if (!rule) throw new TypeError(`counting approvals: policy "${(policy as Policy).name}" has no approval block`);
   const allowed = new Set(rule.allowedGroups);
-  const author = opts.author ? who(opts.author) : undefined;
+  const authors = new Set((typeof opts.author === 'string' ? [opts.author] : opts.author ?? []).map(who).filter((a) => a !== ''));
   const seen = new Set<string>();
   const counted: string[] = [];
   const ignored: IgnoredApproval[] = [];
@@ -62,7 +63,7 @@ export function countApprovals(
       });
       continue;
     }
-    if (!rule.allowAuthor && author !== undefined && id === author) {
+    if (!rule.allowAuthor && authors.has(id)) {
       ignored.push({ approver: a.approver, decision: a.decision, reason: 'the author of the push cannot approve this run' });
       continue;
     }

@@ -220,8 +220,8 @@ export interface EvaluationContext {
   plan?: unknown;
   /** Approvals/rejections received so far (pre_apply). */
   approvals?: Approval[];
-  /** Author of the push (cannot approve unless the policy allows it). */
-  author?: string;
+  /** Author(s) of the run: the pusher and commit author, or its starter (cannot approve unless the policy allows it). */
+  author?: string | readonly string[];
 }
 
 export type Verdict = 'allow' | 'deny' | 'queue' | 'require_approval';

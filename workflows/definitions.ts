@@ -35,8 +35,10 @@ export interface RunTrigger {
   type: 'push' | 'manual' | 'drift' | 'cleanup';
   /** Who or what caused it: a user name, `github:<delivery id>`, `schedule:<id>`. */
   by: string;
-  /** Author of the pushed commit (an approval policy may bar them from approving). */
+  /** Author of the pushed commit, or the user who started the run (an approval policy may bar them from approving). */
   author?: string;
+  /** The GitHub login that pushed (a push's run: also barred where the author is). */
+  pusher?: string;
   deliveryId?: string;
 }
 
@@ -123,6 +125,8 @@ export interface PushWorkflowInput {
   forced: boolean;
   /** Author of the head commit (`name <email>` or login). */
   author?: string;
+  /** `pusher.name` of the push: the GitHub login of who pushed. */
+  pusher?: string;
 }
 
 /** What pushWorkflow did, returned as its result (and shown in the Web UI). */
@@ -176,7 +180,10 @@ export interface RunProgress {
   supersededBy?: string;
 }
 
-/** `groups`: the approver's groups as authenticated by the API (API_USER_GROUPS), never taken from a request body. */
+/**
+ * Approve and reject signals are nudges: a run reads the approvals the api recorded in Postgres and
+ * believes nothing a signal says (runs started before that counted these fields; see RunSession).
+ */
 export interface ApproveSignal { by: string; scope?: string; comment?: string; groups?: string[] }
 export interface RejectSignal { by: string; scope?: string; reason?: string; groups?: string[] }
 

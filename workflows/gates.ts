@@ -12,8 +12,8 @@ export interface GateContext {
   policies: readonly Policy[];
   environment?: string;
   state?: string;
-  /** Author of the pushed commit. */
-  author?: string;
+  /** The run's authors (pusher and commit author, or the user who started it), barred from approving by policy. */
+  author?: string | readonly string[];
 }
 
 /** A decision as stored in an event payload: no plan values, only the address. */
@@ -102,6 +102,16 @@ export function approvalGate(g: GateContext, now: number, approvals: readonly Ap
   const decisions = onlyRule(evaluate({ policies: g.policies, stage: 'pre_apply', context: { now, environment: g.environment, state: g.state, approvals: [...approvals], author: g.author } }), 'approval');
   const s = summarize(decisions);
   return { verdict: s.verdict, decisions, reason: s.reasons.map((d) => `${d.policy}: ${d.message}`).join('; ') };
+}
+
+/**
+ * Is a unit's difference approved? Through the same approval policies as the review (allowed groups,
+ * min_approvers, the author barred) when any applies, else by one approval; `approvals` are those
+ * that count for the unit's scope (recorded after it asked).
+ */
+export function unitApproved(g: GateContext, now: number, approvals: readonly ApproveSignal[], scope: string): boolean {
+  if (!hasApprovalPolicy(g)) return approvals.some((a) => a.scope === scope);
+  return approvalGate(g, now, toApprovals(approvals, [], scope)).verdict === 'allow';
 }
 
 export interface WindowGate {

@@ -181,7 +181,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
   const ref = (repoPath: string, expectedLatest: string | null) => ({
     accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, repoPath, commit, deliveryId: input.deliveryId, expectedLatest,
   });
-  const trigger = { type: 'push' as const, by: `github:${input.deliveryId}`, deliveryId: input.deliveryId, ...(input.author ? { author: input.author } : {}) };
+  const trigger = { type: 'push' as const, by: `github:${input.deliveryId}`, deliveryId: input.deliveryId, ...(input.author ? { author: input.author } : {}), ...(input.pusher ? { pusher: input.pusher } : {}) };
   const configs: Awaited<ReturnType<GitActivities['loadStackConfigs']>> = {};
   let cached = new Set<string>();
   let analysis: PushAnalysis | undefined;

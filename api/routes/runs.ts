@@ -1,6 +1,7 @@
 /**
  * Runs: progress, approve, reject, cancel. Progress comes from the workflow's query (the source of
- * truth for scheduling); approvals are stored in Postgres, then delivered to the run as a signal.
+ * truth for scheduling); approvals are stored in Postgres, which the run reads back; the signal that
+ * follows is only a nudge.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyRequest } from 'fastify';
@@ -15,7 +16,7 @@ import { parseBody } from '../validation';
 
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
 const scope = z.string().regex(/^(review|unit:[A-Za-z0-9_.-]+)$/, 'must be "review" or "unit:<name>"').default('review');
-// No `groups` here: an approver's groups come from authentication (API_USER_GROUPS), never from the body.
+// No `groups` here: an approver's groups come from their credential (api/auth/principal.ts), never from the body.
 const approveBody = z.strictObject({ scope, comment: z.string().max(2000).optional() });
 const rejectBody = z.strictObject({ scope, reason: z.string().max(2000).optional() });
 
@@ -57,39 +58,44 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     return { operation_id: op.id, operation_status: op.status, progress };
   });
 
+  /**
+   * Records an approval or rejection, then nudges the run to read it back. The record is what counts
+   * (the run reads it from Postgres); the signal carries nothing the run believes. Recorded first and
+   * committed, so a nudge that Temporal does not take (503) loses nothing: the run reads its approvals
+   * again every few minutes.
+   */
+  const decide = async (req: FastifyRequest<{ Params: { id: string } }>, decision: 'approve' | 'reject', scope: string, comment: string | undefined) => {
+    const op = await ownRun(req, req.params.id);
+    if (!op.id) throw new ApiError(409, 'run_not_waiting', `run ${req.params.id} has not asked for approval yet`);
+    if (op.status && ['succeeded', 'failed', 'cancelled', 'superseded'].includes(op.status)) throw new ApiError(409, 'run_not_running', `run ${req.params.id} has ended (${op.status})`);
+    // Who decides and their groups come from their credential (api/auth/principal.ts), never the body.
+    const { name: by, groups } = req.principal;
+    await recordApproval(ctx.db, {
+      operationId: op.id, workflowId: req.params.id, scope, approver: by, principalId: req.principal.id,
+      accountId: req.principal.accountId, groups, decision, comment: comment ?? null,
+    });
+    const signal = decision === 'approve' ? approveSignal : rejectSignal;
+    try {
+      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => ctx.temporal.workflow.getHandle(req.params.id).signal(signal, { by, scope }));
+      return { by, nudged: true };
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) throw new ApiError(409, 'run_not_running', `run ${req.params.id} is not running`);
+      // Recorded all the same: the run reads its approvals again within minutes.
+      req.log.warn({ err: (e as Error).message, run: req.params.id }, 'approval recorded; nudging the run failed');
+      return { by, nudged: false };
+    }
+  };
+
   app.post<{ Params: { id: string } }>('/api/runs/:id/approve', async (req, reply) => {
     const body = parseBody(approveBody, req.body);
-    const op = await ownRun(req, req.params.id);
-    // Who approves and their groups come from their credential (api/auth/principal.ts), never the body.
-    const { name: by, groups } = req.principal;
-    // The record and the signal go together: a run that has ended (409) or a Temporal that does not
-    // answer (503) leaves no approval behind.
-    await ctx.db.transaction().execute(async (tx) => {
-      await recordApproval(tx, {
-        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
-        accountId: req.principal.accountId, groups, decision: 'approve', comment: body.comment ?? null,
-      });
-      await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
-        by, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
-      }));
-    });
-    return reply.status(202).send({ approved: true, by, scope: body.scope });
+    const { by, nudged } = await decide(req, 'approve', body.scope, body.comment);
+    return reply.status(202).send({ approved: true, by, scope: body.scope, nudged });
   });
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/reject', async (req, reply) => {
     const body = parseBody(rejectBody, req.body);
-    const op = await ownRun(req, req.params.id);
-    const { name: by, groups } = req.principal;
-    await ctx.db.transaction().execute(async (tx) => {
-      await recordApproval(tx, {
-        operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
-        accountId: req.principal.accountId, groups, decision: 'reject', comment: body.reason ?? null,
-      });
-      await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
-        by, scope: body.scope, groups, ...(body.reason ? { reason: body.reason } : {}),
-      }));
-    });
-    return reply.status(202).send({ rejected: true, by });
+    const { by, nudged } = await decide(req, 'reject', body.scope, body.reason);
+    return reply.status(202).send({ rejected: true, by, nudged });
   });
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {

@@ -109,7 +109,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       });
     });
     const { runId } = await startRun(WORKFLOWS.destroy, {
-      stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user }, generation: Number(s.generation),
+      stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user, author: req.user }, generation: Number(s.generation),
     });
     return reply.status(202).send({ workflow_id: runId, run_id: runId });
   });
@@ -122,7 +122,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const code = await getStackCode(db, req.principal.accountId, s.stack_code_id);
     if (!code || code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code?.status ?? 'missing'}`);
     const { runId } = await startRun(WORKFLOWS.stackRun, {
-      stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user },
+      stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user, author: req.user },
       generation: Number(s.generation),
     });
     return reply.status(202).send({ workflow_id: runId, run_id: runId, commit: code.current_commit });

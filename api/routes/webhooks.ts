@@ -125,6 +125,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     const input: PushWorkflowInput = {
       deliveryId, accountId, repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch,
       before: push.before, after: push.after, forced: push.forced, ...(author ? { author } : {}),
+      ...(push.pusher?.name ? { pusher: push.pusher.name } : {}),
     };
     try {
       await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => ctx.temporal.workflow.start(WORKFLOWS.push, {

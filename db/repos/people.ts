@@ -19,6 +19,22 @@ export async function upsertUser(db: DbOrTx, u: { provider: User['provider']; su
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * The logins of the users who are these people: a GitHub login (users who signed in with GitHub) or an
+ * e-mail address (any user with that address). Case-insensitive, as GitHub's logins and e-mail are.
+ */
+export async function loginsOfPeople(db: DbOrTx, people: readonly string[]): Promise<string[]> {
+  const names = [...new Set(people.map((p) => p.toLowerCase()))];
+  if (names.length === 0) return [];
+  const rows = await db.selectFrom('users').select('login')
+    .where((eb) => eb.or([
+      eb.and([eb('provider', '=', 'github'), eb(sql<string>`lower(login)`, 'in', names)]),
+      eb(sql<string>`lower(email)`, 'in', names),
+    ]))
+    .execute();
+  return rows.map((r) => r.login);
+}
+
 export async function getAccount(db: DbOrTx, id: string): Promise<Account | undefined> {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 }

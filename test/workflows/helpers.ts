@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { StackConfig } from '../../workflows/model/stack';
 import { stateKeyPrefix } from '../../common/state-keys';
-import { progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { approveSignal, progressQuery, rejectSignal, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { recordApproval } from '../../db/repos/approvals';
 import * as h from '../harness/services';
 import type { Stackly } from '../harness/stackly';
 
@@ -61,6 +62,25 @@ export function stackHcl(spec: Omit<StackSpec, 'account' | 'repoUrl' | 'repoPath
   }
 }
 `;
+}
+
+/**
+ * Approves or rejects as the api does: records it in Postgres for the run's operation (who, their
+ * groups), then nudges the run with a signal that carries nothing the run believes.
+ */
+export async function decide(
+  s: Stackly, handle: WorkflowHandle,
+  d: { by: string; groups?: string[]; scope?: string; comment?: string; decision?: 'approve' | 'reject' },
+): Promise<void> {
+  const op = await s.t.db.selectFrom('operations').innerJoin('stack_states', 'stack_states.id', 'operations.stack_state_id')
+    .select(['operations.id', 'stack_states.account_id']).where('operations.workflow_id', '=', handle.workflowId)
+    .orderBy('operations.started_at', 'desc').executeTakeFirstOrThrow();
+  const decision = d.decision ?? 'approve';
+  await recordApproval(s.t.db, {
+    operationId: op.id, workflowId: handle.workflowId, scope: d.scope ?? 'review', approver: d.by, principalId: `test:${d.by}`,
+    accountId: op.account_id, groups: d.groups ?? [], decision, comment: d.comment ?? null,
+  });
+  await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, { by: d.by, scope: d.scope ?? 'review' });
 }
 
 /** Finds or creates the account. */

@@ -16,9 +16,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createSignatureVerifier } from '../../api/signature';
-import { progressQuery, rejectSignal, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { progressQuery, stackRunWorkflowId, type RunKind, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
-import { commitOneResourceStack, waitForPhase, waitForProgress, type OneResourceStackSpec } from './helpers';
+import { commitOneResourceStack, decide, waitForPhase, waitForProgress, type OneResourceStackSpec } from './helpers';
 import * as h from '../harness/services';
 
 const SECRET_ENV = 'STACKLY_HOOK_SECRET_HOOKSTEST';
@@ -207,11 +207,11 @@ hook "notify" {
     const ids = await stack('gated', 'gated', { policies: ['admins'] });
     const handle = await start(ids, 'deploy', 'carol');
     await waitForPhase(handle, ['awaiting_approval'], 180_000);
-    await handle.signal(rejectSignal, { by: 'mallory', groups: ['dev'], reason: 'no' });
-    await handle.signal(rejectSignal, { by: 'carol', groups: ['platform-admins'], reason: 'my own run' });
+    await decide(s, handle, { decision: 'reject', by: 'mallory', groups: ['dev'], comment: 'no' });
+    await decide(s, handle, { decision: 'reject', by: 'carol', groups: ['platform-admins'], comment: 'my own run' });
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await handle.query(progressQuery)).phase, 'awaiting_approval', 'non-member and author rejections do not count');
-    await handle.signal(rejectSignal, { by: 'alice', groups: ['platform-admins'], reason: 'too risky' });
+    await decide(s, handle, { decision: 'reject', by: 'alice', groups: ['platform-admins'], comment: 'too risky' });
     const p = await outcome(handle);
     assert.equal(p.phase, 'rejected');
     assert.equal(p.error, 'rejected by alice: too risky');

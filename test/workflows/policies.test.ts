@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { approveSignal, progressQuery, stackRunWorkflowId, type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
-import { commitOneResourceStack, waitForPhase } from './helpers';
+import { commitOneResourceStack, decide, waitForPhase } from './helpers';
 import * as h from '../harness/services';
 
 const POLICIES = `
@@ -104,20 +104,27 @@ describe('policy gates of StackRunWorkflow on real components', function () {
     assert.ok(q >= 0 && q < types.indexOf('deploy_initiated'), `queue decision recorded before deploy (have ${types.join(', ')})`);
   });
 
-  it('needs two approvers from the group: a non-member, a duplicate and the author do not count', async () => {
+  it('needs two approvers from the group, recorded by the api: a forged signal, a non-member, a duplicate and the author do not count', async () => {
     const ids = await stack('gated', 'prod', ['two_admins'], 'v1', true);
     const handle = await start(ids, 'carol');
     await waitForPhase(handle, ['awaiting_approval'], 180_000);
     const admins = ['platform-admins'];
-    await handle.signal(approveSignal, { by: 'mallory', groups: ['dev'] });
+    // Anyone who reaches Temporal can signal: a signal that claims a group adds no approval.
     await handle.signal(approveSignal, { by: 'alice', groups: admins });
-    await handle.signal(approveSignal, { by: 'alice', groups: admins });
-    await handle.signal(approveSignal, { by: 'carol', groups: admins });
+    await handle.signal(approveSignal, { by: 'bob', groups: admins });
+    await new Promise((r) => setTimeout(r, 1500));
+    const forged = await handle.query(progressQuery);
+    assert.equal(forged.phase, 'awaiting_approval', 'signals sent straight to Temporal count for nothing');
+    assert.deepEqual(forged.approvals, [], 'and are not shown as approvals');
+    await decide(s, handle, { by: 'mallory', groups: ['dev'] });
+    await decide(s, handle, { by: 'alice', groups: admins });
+    await decide(s, handle, { by: 'alice', groups: admins });
+    await decide(s, handle, { by: 'carol', groups: admins });
     await new Promise((r) => setTimeout(r, 1500));
     const still = await handle.query(progressQuery);
     assert.equal(still.phase, 'awaiting_approval', `still waiting: ${still.waitingReason}`);
     assert.match(still.waitingReason ?? '', /1 more/);
-    await handle.signal(approveSignal, { by: 'bob', groups: admins });
+    await decide(s, handle, { by: 'bob', groups: admins });
     const result = (await handle.result()) as RunProgress;
     assert.equal(result.phase, 'succeeded', result.error);
     const ev = await events(handle.workflowId);

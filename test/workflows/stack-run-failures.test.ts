@@ -21,11 +21,11 @@ import { stateKey } from '../../common/state-keys';
 import { logKeyOf } from '../../activities/terraform';
 import { getObject, readStateLock } from '../../activities/terraform/store';
 import { s3Client } from '../../scripts/services';
-import { approveSignal, progressQuery, type RunProgress } from '../../workflows/definitions';
+import { progressQuery, type RunProgress } from '../../workflows/definitions';
 import { makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import * as h from '../harness/services';
 import {
-  registerStack, spawnExecWorkerProcess, stackHcl, startRun, waitForPhase, waitForProgress, type StackIds, type WorkerProcess,
+  decide, registerStack, spawnExecWorkerProcess, stackHcl, startRun, waitForPhase, waitForProgress, type StackIds, type WorkerProcess,
 } from './helpers';
 
 /** A unit made of one terraform_data, with a local-exec command (timing, failure) at create. */
@@ -272,7 +272,9 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       assert.ok(review.review!.changes.some((c) => c.address === 'module.app.terraform_data.t'));
       // plantimestamp() has a resolution of a second: let the unit plans stamp another one.
       await sleep(1100);
-      await handle.signal(approveSignal, { by: 'alice' });
+      // An approval of the unit's difference given before the unit asked does not count for it.
+      await decide(s, handle, { by: 'dave', scope: 'unit:app' });
+      await decide(s, handle, { by: 'alice' });
 
       const asking = await waitForProgress(handle, (p) => p.units.app?.status === 'awaiting_approval', 'app asking for approval');
       const diffs = asking.units.app.differences!;
@@ -285,17 +287,17 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       assert.equal(asking.units.release.status, 'succeeded', 'the upstream itself fitted and was applied');
       // Independent units go on meanwhile.
       const meanwhile = await waitForProgress(handle, (p) => p.units.side?.status === 'succeeded', 'side applied while app waits');
-      assert.equal(meanwhile.units.app.status, 'awaiting_approval');
+      assert.equal(meanwhile.units.app.status, 'awaiting_approval', 'dave\'s approval, given before the question, does not count');
       const { events } = await eventsOf(s, handle.workflowId);
       const ask = events.find((e) => e.type === 'approval_required' && e.payload.scope === 'unit:app');
       assert.ok(ask, 'approval_required for unit:app recorded');
       assert.deepEqual(ask.payload.differences, diffs);
 
-      await handle.signal(approveSignal, { by: 'bob', scope: 'unit:app' });
+      await decide(s, handle, { by: 'bob', scope: 'unit:app' });
       const result = (await handle.result()) as RunProgress;
       assert.equal(result.phase, 'succeeded', result.error);
       assert.ok(Object.values(result.units).every((u) => u.status === 'succeeded'), JSON.stringify(result.units));
-      assert.deepEqual(result.approvals.map((a) => `${a.by}:${a.scope}`), ['alice:review', 'bob:unit:app']);
+      assert.deepEqual(result.approvals.map((a) => `${a.by}:${a.scope}`), ['dave:unit:app', 'alice:review', 'bob:unit:app']);
       // What was applied is the approved difference: the release id of the unit's own plan.
       assert.equal(result.outputs!.app.value, `app<-${m[2]}`);
     });
@@ -377,12 +379,12 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       const handle = await startRun(s, ids.rebuilt);
       await waitForPhase(handle, ['awaiting_approval']);
       await sleep(1100);
-      await handle.signal(approveSignal, { by: 'alice' });
+      await decide(s, handle, { by: 'alice' });
       // Its own plan stamps another build than the review: a first question, approved.
       const first = await waitForProgress(handle, (p) => p.units.build?.status === 'awaiting_approval', 'the first question');
       assert.equal(first.units.build.reason, 'its plan differs from the reviewed plan');
       await sleep(1100);
-      await handle.signal(approveSignal, { by: 'bob', scope: 'unit:build' });
+      await decide(s, handle, { by: 'bob', scope: 'unit:build' });
       const key = await applyingOn(a2, 'rebuilt', 'build', handle.workflowId);
 
       await s.startExecWorker('exec-inproc-b2', labels);
@@ -400,7 +402,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       await sleep(2000);
       assert.equal((await handle.query(progressQuery)).units.build.status, 'awaiting_approval', 'the first approval does not count for the second question');
 
-      await handle.signal(approveSignal, { by: 'carol', scope: 'unit:build' });
+      await decide(s, handle, { by: 'carol', scope: 'unit:build' });
       const result = (await handle.result()) as RunProgress;
       assert.equal(result.phase, 'succeeded', result.error);
       assert.equal(result.units.build.status, 'succeeded');

@@ -10,10 +10,10 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '../../scripts/services';
-import { approveSignal, type RunProgress, type StackRunInput } from '../../workflows/definitions';
+import { type RunProgress, type StackRunInput } from '../../workflows/definitions';
 import { copyFixture, makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import * as h from '../harness/services';
-import { registerStack, startRun, waitForPhase, type StackIds } from './helpers';
+import { decide, registerStack, startRun, waitForPhase, type StackIds } from './helpers';
 
 const FIXTURE = resolve(__dirname, '../fixtures/graph/tofu-chain');
 
@@ -63,7 +63,7 @@ describe('StackRunWorkflow on real components', function () {
     assert.equal(review.review!.counts.add, managed.length, 'a fresh state: every change is a create');
     assert.ok(Object.values(review.units).every((u) => u.status === 'pending'), 'nothing applied before approval');
 
-    await handle.signal(approveSignal, { by: 'alice' });
+    await decide(s, handle, { by: 'alice' });
     const result = (await handle.result()) as RunProgress;
     assert.equal(result.phase, 'succeeded', result.error);
     const statuses = Object.entries(result.units).map(([n, u]) => `${n}:${u.status}`);
@@ -106,7 +106,7 @@ describe('StackRunWorkflow on real components', function () {
     assert.equal(review.review!.counts.destroy, review.review!.changes.length, 'a destroy plan removes, nothing else');
     assert.ok(Object.values(review.units).every((u) => u.status === 'pending'), 'nothing destroyed before approval');
 
-    await handle.signal(approveSignal, { by: 'alice' });
+    await decide(s, handle, { by: 'alice' });
     const result = (await handle.result()) as RunProgress;
     assert.equal(result.phase, 'succeeded', result.error);
     // Every unit's state is empty afterwards.

@@ -13,7 +13,7 @@ import type { Requirement } from '../capabilities';
 import type { RunKind, RunRequest, StackRunInput } from '../definitions';
 import type { AnalyseInput, FetchInput, PushAnalysis, RepoRef } from './git';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from './registry';
-import type { RouteResult, RunContext, RunHooksInput, RunPolicies } from './run';
+import type { RecordedApproval, RouteResult, RunContext, RunHooksInput, RunPolicies } from './run';
 import type { StackConfig, StackConfigError, StackConfigResult } from './stack';
 import type {
   ReviewPlan, RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitApplyInput, UnitApplyResult, UnitOutput, UnitPlanInput,
@@ -49,6 +49,12 @@ export interface RunActivities {
     payload: unknown;
     dedupeKey: string;
   }): Promise<void>;
+  /**
+   * The approvals and rejections the api recorded for this run's operation, and the database's clock
+   * now (a question asked at `now` counts only approvals recorded after it). A run counts nothing else:
+   * an approve signal only says that there is something new to read.
+   */
+  readApprovals(input: { operationId: string }): Promise<{ now: number; records: RecordedApproval[] }>;
   /** After a successful deploy: the state now runs this commit. After a destroy: it is gone. */
   markStateDeployed(input: { stateId: string; commit: string; kind: RunKind }): Promise<void>;
 }

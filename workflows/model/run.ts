@@ -28,6 +28,24 @@ export interface RunContext {
   variables: Record<string, unknown>;
   /** The commit deployed last is no longer on the tracked branch (history rewritten): the run needs approval. */
   deployedCommitUnreachable: boolean;
+  /**
+   * Who may not approve this run where a policy bars its author: the user who started it, or, for a
+   * push, the pusher and the head commit's author (each GitHub login also as the Stackly user it maps
+   * to). Absent in histories of runs started before it existed.
+   */
+  authors?: string[];
+}
+
+/** An approval or rejection recorded by the api (db approvals), as a run reads it back. */
+export interface RecordedApproval {
+  by: string;
+  /** The approver's groups when they approved, from their credential. */
+  groups: string[];
+  scope: string;
+  decision: 'approve' | 'reject';
+  comment: string | null;
+  /** When it was recorded, in epoch ms of the database's clock. */
+  at: number;
 }
 
 export interface RunPolicies {

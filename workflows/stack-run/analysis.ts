@@ -22,7 +22,7 @@ export async function analyse(s: RunSession): Promise<Analysed> {
   for (const u of units.units) progress.units[u.name] = { status: 'pending' };
 
   const policies = await s.onWorker('loading policies', true, (a) => a.loadRunPolicies({ source: s.source }));
-  const gates: GateContext = { policies: policies.policies, environment: ctx.environment, state: ctx.state, author: input.trigger.author };
+  const gates: GateContext = { policies: policies.policies, environment: ctx.environment, state: ctx.state, author: ctx.authors ?? input.trigger.author };
   await s.event('policy_check', {
     stage: 'pre_plan', outcome: 'pass', policies: policies.policies.map((p) => p.name), decisions: decisionRecords(prePlanDecisions(gates, Date.now())),
   });

@@ -4,7 +4,6 @@
  * destroy, or a state whose deployed commit left the branch) waits for one approval. Only a rejection
  * that counts ends the run (group-checked like approvals); others are recorded.
  */
-import { condition } from '@temporalio/workflow';
 import type { RejectSignal, RunProgress } from '../definitions';
 import {
   approvalGate, decisionRecords, hasApprovalPolicy, rejectionIgnoredReason, toApprovals, validRejection, type GateContext,
@@ -18,17 +17,20 @@ const rejectedReason = (r: RejectSignal) => `rejected by ${r.by}${r.reason ? `: 
 
 /** Resolves undefined when the run may go on, or with its final progress (rejected). */
 export async function approval(s: RunSession, gates: GateContext, nothingToReview: boolean): Promise<RunProgress | undefined> {
-  const { input, ctx, approvals, rejections, progress } = s;
+  const { input, ctx, progress } = s;
   const policyApproval = hasApprovalPolicy(gates);
   // A state whose deployed commit is gone from the branch (history rewritten) is never changed unasked.
   const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy' || ctx.deployedCommitUnreachable) && !nothingToReview;
   if (!needsApproval) return undefined;
   const rejected = () => rejectedBy(s, gates);
+  // From here on, approvals of the review count (recorded after this question; see RunSession).
+  await s.ask('review');
   s.setPhase('awaiting_approval', 'waiting for approval of the plan');
   await s.event('approval_required', { scope: 'review' });
   if (policyApproval) {
     let rejectionsSeen = 0;
     const noteRejections = async () => {
+      const rejections = s.rejections;
       for (; rejectionsSeen < rejections.length; rejectionsSeen++) {
         const r = rejections[rejectionsSeen]!;
         const why = rejectionIgnoredReason(gates, r);
@@ -36,14 +38,14 @@ export async function approval(s: RunSession, gates: GateContext, nothingToRevie
       }
     };
     await noteRejections();
-    let g = approvalGate(gates, Date.now(), toApprovals(approvals, rejections));
+    let g = approvalGate(gates, Date.now(), toApprovals(s.approvals, s.rejections));
     while (g.verdict === 'require_approval' && rejected() === undefined) {
       progress.waitingReason = g.reason;
-      const seen = approvals.length;
-      const seenRejections = rejections.length;
-      await condition(() => rejections.length > seenRejections || approvals.length > seen);
+      const seen = s.approvals.length;
+      const seenRejections = s.rejections.length;
+      await s.awaitDecision(() => s.rejections.length > seenRejections || s.approvals.length > seen);
       await noteRejections();
-      g = approvalGate(gates, Date.now(), toApprovals(approvals, rejections));
+      g = approvalGate(gates, Date.now(), toApprovals(s.approvals, s.rejections));
     }
     const rej = rejected();
     await s.event('policy_check', { stage: 'pre_apply', rule: 'approval', outcome: rej || g.verdict !== 'allow' ? 'fail' : 'pass', decisions: decisionRecords(g.decisions) });
@@ -52,9 +54,10 @@ export async function approval(s: RunSession, gates: GateContext, nothingToRevie
     await s.event('approval_received', { scope: 'review', by: g.decisions.flatMap((d) => d.approval?.approvedBy ?? []) });
     return undefined;
   }
-  await condition(() => rejected() !== undefined || approvals.some((a) => (a.scope ?? 'review') === 'review'));
+  const reviewApproval = () => s.approvals.find((a) => (a.scope ?? 'review') === 'review');
+  await s.awaitDecision(() => rejected() !== undefined || reviewApproval() !== undefined);
   const rej = rejected();
   if (rej) return s.finish('rejected', rejectedReason(rej));
-  await s.event('approval_received', { scope: 'review', by: approvals.find((a) => (a.scope ?? 'review') === 'review')!.by });
+  await s.event('approval_received', { scope: 'review', by: reviewApproval()!.by });
   return undefined;
 }

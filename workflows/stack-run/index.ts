@@ -17,7 +17,7 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import type { TerraformBase, UnitOutput } from '../model/terraform';
 import type { RunProgress, StackRunInput } from '../definitions';
-import { decisionRecords, securityVerdict, unitSecurityDecisions } from '../gates';
+import { decisionRecords, securityVerdict, unitApproved, unitSecurityDecisions } from '../gates';
 import { control } from './proxies';
 import { analyse, type Analysed } from './analysis';
 import { approval, rejectedBy } from './approval';
@@ -97,7 +97,10 @@ async function applyAndFinish(s: RunSession, a: Analysed, hooks: HookRunner, bas
   const destroy = input.kind === 'destroy';
   const ok = await runUnits({
     s, units: a.units, wiring: a.wiring, parallelism: ctx.config.parallelism, destroy, review, base, outputs,
-    approvalsOf: (scope) => s.approvals.filter((x) => x.scope === scope).length,
+    // Legacy runs counted any approval of the scope, one more per question; others ask the policy.
+    unitApproved: (scope, asks) => (s.trustsRecords
+      ? unitApproved(a.gates, Date.now(), s.approvals, scope)
+      : s.approvals.filter((x) => x.scope === scope).length >= asks),
     rejected: () => rejectedBy(s, a.gates),
     checkSecurity: destroy && a.policies.policies.some((p) => p.security)
       ? async (unit, changes) => {

@@ -5,9 +5,9 @@
  * worker. Phases read and change it; nothing else is shared between them.
  */
 import {
-  ActivityFailure, CancellationScope, TimeoutFailure, log, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  ActivityFailure, CancellationScope, TimeoutFailure, condition, log, patched, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { RunContext } from '../model/run';
+import type { RecordedApproval, RunContext } from '../model/run';
 import type { RunRef, StackSource } from '../model/terraform';
 import type { EventType } from '../../db/tables/events';
 import {
@@ -17,6 +17,8 @@ import {
 import { control, exec, type Exec } from './proxies';
 
 const WORKER_POLL = '5 seconds';
+/** While waiting for a decision, the recorded approvals are read again at least this often (a nudge the api could not deliver). */
+const APPROVALS_REREAD = '5 minutes';
 
 /** The units that failed, and those not run because an upstream failed, each with its reason. */
 export function failedUnits(p: RunProgress): Array<{ unit: string; status: 'failed' | 'skipped'; reason: string }> {
@@ -39,9 +41,17 @@ export function describe(e: unknown): string {
 export class RunSession {
   readonly workflowId = workflowInfo().workflowId;
   readonly progress: RunProgress;
-  /** Every approval and rejection received (only those that count by policy are counted). */
-  readonly approvals: ApproveSignal[] = [];
-  readonly rejections: RejectSignal[] = [];
+  /**
+   * Approvals are what the api recorded in Postgres for this run, read back by a control activity; an
+   * approve or reject signal only says that there is something new to read, so a signal sent straight
+   * to Temporal adds nothing. Runs started before this counted the signals themselves (kept for them).
+   */
+  readonly trustsRecords: boolean;
+  private readonly signalled = { approvals: [] as ApproveSignal[], rejections: [] as RejectSignal[] };
+  private recorded: RecordedApproval[] = [];
+  /** When the run asked for each scope's approval (database clock): only later approvals count for it. */
+  private readonly askedAt = new Map<string, number>();
+  private nudges = 0;
   /** The state queue gave this run its turn. */
   turn = false;
   /** A newer run of the state asked this one to step aside (honoured only before it applies). */
@@ -56,11 +66,19 @@ export class RunSession {
   constructor(readonly input: StackRunInput) {
     this.progress = { workflowId: this.workflowId, kind: input.kind, phase: 'starting', commit: input.commit, units: {}, approvals: [] };
     setHandler(progressQuery, () => this.progress);
+    this.trustsRecords = patched('approvals-from-postgres');
     setHandler(approveSignal, (a) => {
-      this.approvals.push(a);
+      if (this.trustsRecords) {
+        this.nudges++;
+        return;
+      }
+      this.signalled.approvals.push(a);
       this.progress.approvals.push({ by: a.by, scope: a.scope ?? 'review', ...(a.comment ? { comment: a.comment } : {}) });
     });
-    setHandler(rejectSignal, (r) => { this.rejections.push(r); });
+    setHandler(rejectSignal, (r) => {
+      if (this.trustsRecords) this.nudges++;
+      else this.signalled.rejections.push(r);
+    });
     setHandler(supersedeSignal, (s) => {
       if (this.applyStarted || this.superseded) return;
       this.superseded = s;
@@ -74,6 +92,55 @@ export class RunSession {
       this.progress.phase = 'queued';
       this.waitFor(input.queue.waitingFor);
     }
+  }
+
+  /** The approvals that count for their scope: recorded after the run asked for that scope's approval. */
+  get approvals(): ApproveSignal[] {
+    if (!this.trustsRecords) return this.signalled.approvals;
+    return this.recorded
+      .filter((a) => a.decision === 'approve' && this.askedAt.has(a.scope) && a.at > this.askedAt.get(a.scope)!)
+      .map((a) => ({ by: a.by, groups: a.groups, scope: a.scope, ...(a.comment ? { comment: a.comment } : {}) }));
+  }
+
+  /** Every rejection recorded for the run (whether one counts is the policy's business: gates.ts). */
+  get rejections(): RejectSignal[] {
+    if (!this.trustsRecords) return this.signalled.rejections;
+    return this.recorded
+      .filter((a) => a.decision === 'reject')
+      .map((a) => ({ by: a.by, groups: a.groups, scope: a.scope, ...(a.comment ? { reason: a.comment } : {}) }));
+  }
+
+  /** Asks for the approval of `scope` (call before announcing the question): only approvals recorded after now count. */
+  async ask(scope: string): Promise<void> {
+    if (!this.trustsRecords) return;
+    const now = await this.readApprovals();
+    this.askedAt.set(scope, now);
+  }
+
+  /**
+   * Waits until `decided()`. The approvals are read again on every nudge (an approve or reject signal
+   * from the api) and every few minutes; runs of the legacy branch wait for a signal.
+   */
+  async awaitDecision(decided: () => boolean): Promise<void> {
+    if (!this.trustsRecords) {
+      await condition(decided);
+      return;
+    }
+    while (!decided()) {
+      const seen = this.nudges;
+      await condition(() => this.nudges > seen, APPROVALS_REREAD);
+      await this.readApprovals();
+    }
+  }
+
+  /** Reads the recorded approvals; returns the database's clock at that moment. */
+  private async readApprovals(): Promise<number> {
+    const { now, records } = await control.readApprovals({ operationId: this.operationId });
+    this.recorded = records;
+    this.progress.approvals = records
+      .filter((a) => a.decision === 'approve')
+      .map((a) => ({ by: a.by, scope: a.scope, ...(a.comment ? { comment: a.comment } : {}) }));
+    return now;
   }
 
   waitFor(runId: string | undefined): void {

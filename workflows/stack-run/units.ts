@@ -27,8 +27,8 @@ export interface UnitsRun {
   base: TerraformBase;
   /** Outputs of the units applied so far (the inputs of their dependants). */
   outputs: Map<string, Record<string, UnitOutput>>;
-  /** How many approvals the run received for `scope` (a unit asks again after a lost worker: one more each time). */
-  approvalsOf: (scope: string) => number;
+  /** Is the unit's difference approved, after its `asks`-th question (a unit asks again after a lost worker)? */
+  unitApproved: (scope: string, asks: number) => boolean;
   rejected: () => RejectSignal | undefined;
   /** Destroy runs: security rules over a unit's plan before it is applied; the reason when refused. */
   checkSecurity?: (unit: string, changes: ResourceChange[]) => Promise<string | undefined>;
@@ -148,9 +148,11 @@ async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean):
         asks++;
         const reason = attempt > 1 ? 'planned again after its worker was lost, its plan differs from what was approved' : 'its plan differs from the reviewed plan';
         view[name] = { status: 'awaiting_approval', counts: plan.counts, differences: fit.problems, reason };
+        // Only approvals recorded after this question count for it.
+        await s.ask(scope);
         await s.event('approval_required', { scope, unit: name, attempt, reason, differences: fit.problems });
-        await condition(() => r.approvalsOf(scope) >= asks || r.rejected() !== undefined);
-        if (r.approvalsOf(scope) < asks) {
+        await s.awaitDecision(() => r.unitApproved(scope, asks) || r.rejected() !== undefined);
+        if (!r.unitApproved(scope, asks)) {
           view[name] = { status: 'failed', reason: `difference rejected by ${r.rejected()!.by}`, differences: fit.problems };
           return { ok: false, reason: view[name]!.reason };
         }
