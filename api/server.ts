@@ -20,12 +20,13 @@ import { eventRoutes } from './routes/events';
 import { runRoutes } from './routes/runs';
 import { stateLockRoutes } from './routes/state-locks';
 import { peopleRoutes } from './routes/people';
+import { signInRoutes } from './routes/sign-in';
 
 export type { ApiDeps } from './context';
 export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
 
 /** Routes with their own authentication (or none). */
-const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes];
+const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes, signInRoutes];
 /** Routes behind `Authorization: Bearer <token>`. */
 const REST_ROUTES: RouteModule[] = [peopleRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
 

@@ -21,6 +21,8 @@ export interface MembershipsTable {
   account_id: string;
   user_id: string;
   role: Role;
+  /** admin: an admin's decision (never changed by sign-in); idp: made by a role mapping at sign-in. */
+  source: Generated<'admin' | 'idp'>;
   created_at: Generated<Date>;
 }
 export type Membership = Selectable<MembershipsTable>;

@@ -1,0 +1,47 @@
+/**
+ * login_requests: sign-ins in progress (api/auth/sign-in.ts), kept in Postgres so that any api
+ * instance can finish one. The state is claimed once by the callback (completed_at), a command line's
+ * poll collects the result once (consumed_at).
+ */
+import { sql, type Selectable } from 'kysely';
+import type { DbOrTx } from '../index';
+import type { LoginRequestsTable } from '../tables/people';
+
+export type LoginRequest = Selectable<LoginRequestsTable>;
+
+export async function insertLoginRequest(db: DbOrTx, r: {
+  state: string; provider: string; codeVerifier: string; nonce: string | null; cliPollHash: string | null; expiresAt: Date;
+}): Promise<void> {
+  await db.insertInto('login_requests').values({
+    state: r.state, provider: r.provider, code_verifier: r.codeVerifier, nonce: r.nonce, cli_poll_hash: r.cliPollHash, expires_at: r.expiresAt,
+  }).execute();
+  // Old sign-ins are of no use to anyone: drop those expired for a day.
+  await db.deleteFrom('login_requests').where('expires_at', '<', sql<Date>`now() - interval '1 day'`).execute();
+}
+
+export async function getLoginRequest(db: DbOrTx, state: string): Promise<LoginRequest | undefined> {
+  return db.selectFrom('login_requests').selectAll().where('state', '=', state).executeTakeFirst();
+}
+
+export async function getLoginRequestByPollHash(db: DbOrTx, pollHash: string): Promise<LoginRequest | undefined> {
+  return db.selectFrom('login_requests').selectAll().where('cli_poll_hash', '=', pollHash).executeTakeFirst();
+}
+
+/** The callback's claim of a state: true for the first caller only (a replayed callback gets false). */
+export async function claimLoginRequest(db: DbOrTx, state: string): Promise<boolean> {
+  const r = await db.updateTable('login_requests').set({ completed_at: sql<Date>`now()` })
+    .where('state', '=', state).where('completed_at', 'is', null).where('expires_at', '>', sql<Date>`now()`).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Records who signed in through this request (the command line's poll hands them their tokens). */
+export async function setLoginRequestUser(db: DbOrTx, state: string, userId: string): Promise<void> {
+  await db.updateTable('login_requests').set({ user_id: userId }).where('state', '=', state).execute();
+}
+
+/** The poll's collection of a finished sign-in: true for the first caller only. */
+export async function consumeLoginRequest(db: DbOrTx, state: string): Promise<boolean> {
+  const r = await db.updateTable('login_requests').set({ consumed_at: sql<Date>`now()` })
+    .where('state', '=', state).where('consumed_at', 'is', null).where('user_id', 'is not', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
