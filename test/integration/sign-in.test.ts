@@ -8,12 +8,17 @@
  * clients of those point nowhere here.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT, importJWK } from 'jose';
 import { generateSigningKey, signingKeysJson, type SigningJwk } from '../../common/signing-keys';
 import { ensureAccount } from '../../db/repos/accounts';
 import { apiProcessEnv, startApiProcess, type ApiProcess } from '../harness/api-process';
 import { TestBrowser } from '../harness/browser';
 import { createTestDb, type TestDb } from '../harness/db';
+import { createPrincipal } from '../harness/principals';
 import { startGithubStandIn, type GithubStandIn } from '../harness/github-stand-in';
 import { startOidcProvider, type TestOidcProvider } from '../harness/oidc-provider';
 
@@ -252,5 +257,81 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
     const e = await errorOf(bad);
     assert.equal(e.code, 'sign_in_failed');
     assert.match(e.message, /^signing in with github: /);
+  });
+
+  describe('the command line: stackly login, whoami, logout', () => {
+    const ROOT = join(__dirname, '..', '..');
+    let config: string;
+    before(() => { config = mkdtempSync(join(tmpdir(), 'stackly-cli-config-')); });
+    after(() => rmSync(config, { recursive: true, force: true }));
+
+    /** The CLI from its sources, as a user runs it; `onErr` sees stderr as it comes. */
+    function stackly(args: string[], env: Record<string, string> = {}, onErr?: (all: string) => void) {
+      const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'cli/index.ts', ...args], {
+        cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_CONFIG_HOME: config, STACKLY_API_URL: api.url, STACKLY_STATE_DIR: join(config, 'no-dev-stack'), ...env },
+      });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); onErr?.(err); });
+      return new Promise<{ code: number | null; out: string; err: string }>((r) => child.on('exit', (code) => r({ code, out, err })));
+    }
+    const credentials = () => JSON.parse(readFileSync(join(config, 'stackly', 'credentials.json'), 'utf8')) as { servers: Record<string, { login: string; access_token: string; access_expires_at: string; refresh_token: string }> };
+
+    it('login: the browser signs in at the provider, the command line gets the tokens (0600 file); whoami renews them; an explicit key wins; logout revokes', async () => {
+      idp.people.set('dave', { email: 'dave@example.com', groups: ['sre', 'observers'] });
+      let browsing: Promise<Response> | undefined;
+      const done = stackly(['login', '--provider', 'oidc', '--no-browser'], {}, (err) => {
+        const m = /(http:\/\/\S+\/auth\/login\?\S+)/.exec(err);
+        if (m && !browsing) {
+          // The person at the browser: the provider's login and consent, then the api's page.
+          browsing = new TestBrowser().signIn(m[1]!, { login: 'dave', stopAt: url('/auth/callback'), accept: 'text/html' }).then((x) => x.res);
+        }
+      });
+      const r = await done;
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, `Signed in as dave to ${api.url}\n`);
+      const page = await browsing!;
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /Signed in as <b>dave<\/b>\. Go back to the command line/);
+      assert.ok(!/srt_|eyJ/.test(html), 'the browser never sees the command line\'s tokens');
+      const file = join(config, 'stackly', 'credentials.json');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const first = credentials().servers[api.url]!;
+      assert.equal(first.login, 'dave');
+
+      const who = await stackly(['whoami']);
+      assert.equal(who.code, 0, who.err);
+      assert.equal(who.out, 'dave (oidc), operator in account default\ngroups: observers, sre\n');
+
+      // The access token has expired: the next command renews it with the refresh token, once.
+      const c = credentials();
+      c.servers[api.url]!.access_expires_at = new Date(Date.now() - 1000).toISOString();
+      writeFileSync(file, JSON.stringify(c));
+      const again = await stackly(['whoami', '--json']);
+      assert.equal(again.code, 0, again.err);
+      assert.equal((JSON.parse(again.out) as { name: string }).name, 'dave');
+      const renewed = credentials().servers[api.url]!;
+      assert.notEqual(renewed.refresh_token, first.refresh_token);
+      assert.notEqual(renewed.access_token, first.access_token);
+      assert.ok(Date.parse(renewed.access_expires_at) > Date.now());
+
+      // An API key given explicitly wins over the stored sign-in.
+      const account = await tdb.db.selectFrom('accounts').select('id').where('name', '=', 'default').executeTakeFirstOrThrow();
+      const key = await createPrincipal(tdb.db, { accountId: account.id, login: 'erin', role: 'viewer' });
+      const asKey = await stackly(['whoami'], { STACKLY_API_TOKEN: key.key });
+      assert.match(asKey.out, /^erin \(local, through an API key\), viewer in account default/);
+
+      const out = await stackly(['logout']);
+      assert.equal(out.code, 0, out.err);
+      assert.equal(out.out, `Signed out of ${api.url}\n`);
+      assert.equal(credentials().servers[api.url], undefined);
+      assert.equal((await post('/auth/token', { refresh_token: renewed.refresh_token })).status, 401, 'revoked at the api');
+      const none = await stackly(['whoami']);
+      assert.equal(none.code, 1);
+      assert.match(none.err, /^stackly: no API token: run stackly login/);
+    });
   });
 });
