@@ -17,7 +17,8 @@ import * as oidc from 'openid-client';
 import type { Logger } from '../../common/logger';
 import type { Db } from '../../db';
 import {
-  claimLoginRequest, consumeLoginRequest, getLoginRequest, getLoginRequestByPollHash, insertLoginRequest, setLoginRequestUser,
+  claimLoginRequest, consumeLoginRequest, failLoginRequest, getLoginRequest, getLoginRequestByPollHash, insertLoginRequest, setLoginRequestUser,
+  type LoginRequest,
 } from '../../db/repos/login-requests';
 import { applyMappedMemberships, getAccountByName, getUser, setIdpGroups, upsertUser } from '../../db/repos/people';
 import type { User } from '../../db/tables/people';
@@ -95,6 +96,41 @@ export function createSignIn(deps: {
     return out;
   }
 
+  /** The claimed sign-in's exchange at the provider, then the user, groups, memberships and tokens. */
+  async function finish(req: LoginRequest, params: URLSearchParams, query: string): Promise<CallbackResult> {
+    const state = req.state;
+    const provider = byName.get(req.provider as ProviderName);
+    if (!provider) throw bad(`state: this sign-in went through ${req.provider}, which is no longer configured`, 'invalid_state');
+    const error = params.get('error');
+    if (error) {
+      const why = params.get('error_description');
+      throw bad(`the identity provider refused the sign-in: ${error}${why ? ` (${why.slice(0, 200)})` : ''}`, 'sign_in_refused');
+    }
+    if (!params.get('code')) throw bad('code: missing from the callback');
+    let identity: Identity;
+    try {
+      const callbackUrl = new URL(redirectUri());
+      callbackUrl.search = query;
+      identity = await provider.finish({ callbackUrl, redirectUri: redirectUri(), state, codeVerifier: req.code_verifier, nonce: req.nonce });
+    } catch (e) {
+      // The provider's message, never the code or tokens (openid-client's errors carry neither).
+      const why = e instanceof oidc.ResponseBodyError ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : (e as Error).message;
+      logger.warn({ provider: provider.name, why }, 'sign-in failed at the identity provider');
+      throw new ApiError(400, 'sign_in_failed', `signing in with ${provider.name}: ${why}`);
+    }
+    const mapped = await memberships(identity);
+    const user = await db.transaction().execute(async (tx) => {
+      const u = await upsertUser(tx, { provider: identity.provider, subject: identity.subject, login: identity.login, email: identity.email, name: identity.name, signedIn: true });
+      await setIdpGroups(tx, u.id, identity.groups);
+      await applyMappedMemberships(tx, u.id, mapped);
+      await setLoginRequestUser(tx, state, u.id);
+      return u;
+    });
+    logger.info({ provider: identity.provider, userId: user.id, login: user.login, groups: identity.groups.length, cli: !!req.cli_poll_hash }, 'signed in');
+    if (req.cli_poll_hash) return { kind: 'cli', user, groups: identity.groups };
+    return { kind: 'tokens', user, groups: identity.groups, tokens: await deps.sessions.start(user.id) };
+  }
+
   return {
     providers: [...byName.keys()],
     sessions: deps.sessions,
@@ -135,45 +171,23 @@ export function createSignIn(deps: {
       if (req.completed_at) throw bad('state: this sign-in was already completed (a replayed callback): start a new sign-in', 'invalid_state');
       if (req.expires_at.getTime() <= Date.now()) throw bad('state: this sign-in has expired (10 minutes): start a new sign-in', 'invalid_state');
       if (!(await claimLoginRequest(db, state))) throw bad('state: this sign-in was already completed (a replayed callback): start a new sign-in', 'invalid_state');
-      const provider = byName.get(req.provider as ProviderName);
-      if (!provider) throw bad(`state: this sign-in went through ${req.provider}, which is no longer configured`, 'invalid_state');
-      const error = params.get('error');
-      if (error) {
-        const why = params.get('error_description');
-        throw bad(`the identity provider refused the sign-in: ${error}${why ? ` (${why.slice(0, 200)})` : ''}`, 'sign_in_refused');
-      }
-      if (!params.get('code')) throw bad('code: missing from the callback');
-      let identity: Identity;
+      // From here on the state is used up: a failure closes it, so a command line waiting for it stops.
       try {
-        const callbackUrl = new URL(redirectUri());
-        callbackUrl.search = query;
-        identity = await provider.finish({ callbackUrl, redirectUri: redirectUri(), state, codeVerifier: req.code_verifier, nonce: req.nonce });
+        return await finish(req, params, query);
       } catch (e) {
-        // The provider's message, never the code or tokens (openid-client's errors carry neither).
-        const why = e instanceof oidc.ResponseBodyError ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : (e as Error).message;
-        logger.warn({ provider: provider.name, why }, 'sign-in failed at the identity provider');
-        throw new ApiError(400, 'sign_in_failed', `signing in with ${provider.name}: ${why}`);
+        await failLoginRequest(db, state);
+        throw e;
       }
-      const mapped = await memberships(identity);
-      const user = await db.transaction().execute(async (tx) => {
-        const u = await upsertUser(tx, { provider: identity.provider, subject: identity.subject, login: identity.login, email: identity.email, name: identity.name, signedIn: true });
-        await setIdpGroups(tx, u.id, identity.groups);
-        await applyMappedMemberships(tx, u.id, mapped);
-        await setLoginRequestUser(tx, state, u.id);
-        return u;
-      });
-      logger.info({ provider: identity.provider, userId: user.id, login: user.login, groups: identity.groups.length, cli: !!req.cli_poll_hash }, 'signed in');
-      if (req.cli_poll_hash) return { kind: 'cli', user, groups: identity.groups };
-      return { kind: 'tokens', user, groups: identity.groups, tokens: await deps.sessions.start(user.id) };
     },
 
     async poll(secret) {
       if (typeof secret !== 'string' || !POLL_SECRET.test(secret)) throw bad('poll_secret: expected the 43-character base64url secret whose hash the login URL carries');
       const req = await getLoginRequestByPollHash(db, pollHash(secret));
       if (!req) throw new ApiError(404, 'unknown_login', 'poll_secret: no sign-in was started with it (open the login URL first)');
+      if (req.consumed_at && !req.user_id) throw new ApiError(400, 'sign_in_failed', 'the sign-in failed at the identity provider: start a new one');
       if (req.consumed_at) throw new ApiError(410, 'login_collected', 'poll_secret: this sign-in\'s tokens were collected already');
-      if (req.completed_at && !req.user_id) throw new ApiError(400, 'sign_in_failed', 'the sign-in failed at the identity provider: start a new one');
-      if (!req.completed_at) {
+      // Claimed by the callback but not finished yet (the provider is answering): still pending.
+      if (!req.completed_at || !req.user_id) {
         if (req.expires_at.getTime() <= Date.now()) throw new ApiError(410, 'login_expired', 'the sign-in was not finished within 10 minutes: start a new one');
         return { status: 'pending' };
       }

@@ -69,7 +69,8 @@ export async function signInRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     return noStore(reply).redirect(url.href, 302);
   });
 
-  app.get('/auth/callback', async (req, reply) => {
+  // Fastify's request log line carries the URL, here with the provider's code: not logged (warn and up only).
+  app.get('/auth/callback', { logLevel: 'warn' }, async (req, reply) => {
     const s = signIn();
     const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
     try {

@@ -39,6 +39,11 @@ export async function setLoginRequestUser(db: DbOrTx, state: string, userId: str
   await db.updateTable('login_requests').set({ user_id: userId }).where('state', '=', state).execute();
 }
 
+/** A claimed sign-in that failed: closed without a user (the command line's poll then says so). */
+export async function failLoginRequest(db: DbOrTx, state: string): Promise<void> {
+  await db.updateTable('login_requests').set({ consumed_at: sql<Date>`now()` }).where('state', '=', state).where('user_id', 'is', null).execute();
+}
+
 /** The poll's collection of a finished sign-in: true for the first caller only. */
 export async function consumeLoginRequest(db: DbOrTx, state: string): Promise<boolean> {
   const r = await db.updateTable('login_requests').set({ consumed_at: sql<Date>`now()` })

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,7 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
   let api: ApiProcess;
   let key: SigningJwk;
   let old: SigningJwk;
+  let apiLog = '';
 
   const url = (p: string) => `${api.url}${p}`;
   const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -78,9 +80,15 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
         AUTH_DEFAULT_ROLE: 'viewer',
       },
     }));
+    api.child.stdout!.on('data', (c: Buffer) => { apiLog += c.toString(); });
     await idp.serve(url('/auth/callback'));
     idp.people.set('alice', { name: 'Alice A', email: 'alice@example.com', groups: ['platform', 'sre', 'ghost'] });
     idp.people.set('bob', { email: 'bob@example.com', groups: ['sre', 'acme/admins'] });
+  });
+
+  afterEach(function () {
+    // A failed test shows what the api logged about sign-ins.
+    if (this.currentTest?.state === 'failed') process.stderr.write(apiLog.split('\n').filter((l) => /sign-in|signed in|refresh/.test(l)).join('\n') + '\n');
   });
 
   after(async () => {
@@ -129,6 +137,15 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
     const third = await oidcSignIn('bob');
     const m3 = (await (await me(third.tokens.access_token, 'beta')).json()) as Me;
     assert.equal(m3.account.role, 'approver');
+  });
+
+  it('the api\'s log names sign-ins but never carries the provider\'s code or the tokens', async () => {
+    const { tokens, callback } = await oidcSignIn('alice');
+    const code = new URL(callback).searchParams.get('code')!;
+    await post('/auth/token', { refresh_token: tokens.refresh_token });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(apiLog, /"msg":"signed in"/);
+    for (const secret of [code, tokens.access_token, tokens.refresh_token, tokens.refresh_token.slice(4)]) assert.ok(!apiLog.includes(secret), 'not in the log');
   });
 
   it('refresh tokens rotate; a reused one is refused and revokes the sign-in; logout revokes', async () => {
@@ -257,6 +274,23 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
     const e = await errorOf(bad);
     assert.equal(e.code, 'sign_in_failed');
     assert.match(e.message, /^signing in with github: /);
+  });
+
+  it('a command line\'s poll: unknown before the browser comes, pending while it signs in, the failure when the provider refuses', async () => {
+    const secret = randomBytes(32).toString('base64url');
+    const poll = () => post('/auth/cli/poll', { poll_secret: secret });
+    const before = await poll();
+    assert.equal(before.status, 404);
+    assert.equal((await errorOf(before)).code, 'unknown_login');
+    const login = await fetch(url(`/auth/login?provider=github&cli=${createHash('sha256').update(secret).digest('hex')}`), { redirect: 'manual' });
+    assert.equal(login.status, 302);
+    assert.equal((await poll()).status, 202);
+    const state = new URL(login.headers.get('location')!).searchParams.get('state')!;
+    assert.equal((await fetch(url(`/auth/callback?code=forged&state=${state}`), { headers: { accept: 'application/json' } })).status, 400);
+    const failed = await poll();
+    assert.equal(failed.status, 400);
+    assert.equal((await errorOf(failed)).code, 'sign_in_failed');
+    assert.equal((await post('/auth/cli/poll', { poll_secret: 'short' })).status, 400);
   });
 
   describe('the command line: stackly login, whoami, logout', () => {
