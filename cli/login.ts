@@ -1,10 +1,11 @@
 /**
  * `stackly login`, `stackly logout`, `stackly whoami`.
  *
- * login: the command line makes a poll secret (256 random bits), opens (or prints) the api's login URL
- * carrying only its SHA-256, and polls `POST /auth/cli/poll` with the secret until the browser's
- * sign-in at the identity provider has come back to the api; the tokens it then receives (once) are
- * kept in the credentials file (credentials.ts). Whoever sees the URL cannot collect the tokens.
+ * login: the command line makes a poll secret (256 random bits), starts a sign-in at the api
+ * (`GET /auth/login?cli=<its SHA-256>`, whose redirect is the identity provider's URL), opens (or
+ * prints) that URL, and polls `POST /auth/cli/poll` with the secret until the browser's sign-in has
+ * come back to the api; the tokens it then receives (once) are kept in the credentials file
+ * (credentials.ts). Whoever sees the URL cannot collect the tokens.
  * logout: revokes the sign-in at the api (POST /auth/logout) and forgets it.
  * whoami: GET /api/me with whatever credential the other commands would use.
  */
@@ -52,7 +53,19 @@ export async function login(o: LoginOptions): Promise<string> {
   const fetchFn = o.fetchFn ?? fetch;
   const secret = randomBytes(32).toString('base64url');
   const q = new URLSearchParams({ ...(o.provider ? { provider: o.provider } : {}), cli: createHash('sha256').update(secret).digest('hex') });
-  const loginUrl = `${url}/auth/login?${q.toString()}`;
+  // The api starts the sign-in (so a bad provider or an api without sign-in fails here, at once) and
+  // answers the identity provider's URL, which the browser opens.
+  let started: Response;
+  try {
+    started = await fetchFn(`${url}/auth/login?${q.toString()}`, { redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  } catch (e) {
+    throw new Error(`signing in: cannot reach the API at ${url} (${(e as Error).message})`);
+  }
+  const loginUrl = started.headers.get('location');
+  if (started.status !== 302 || !loginUrl) {
+    const err = ((await started.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }).error;
+    throw new Error(`signing in: HTTP ${started.status} ${err?.code ?? 'error'}: ${err?.message ?? started.statusText}`);
+  }
   say(`Open this URL in a browser to sign in (it is good for 10 minutes):\n\n  ${loginUrl}\n\nWaiting for the sign-in…\n`);
   if (o.browser !== false) openBrowser(loginUrl);
   const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
@@ -71,12 +84,10 @@ export async function login(o: LoginOptions): Promise<string> {
       saveSession(credentialsPath(loadConfig('cli').XDG_CONFIG_HOME), url, sessionFromAnswer(body.login, body, o.account));
       return body.login;
     }
-    if (res && res.status !== 202) {
+    // 502/503: the api restarting behind a proxy; keep waiting.
+    if (res && res.status !== 202 && res.status !== 502 && res.status !== 503) {
       const err = ((await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }).error;
-      // Not opened yet: the api learns of the sign-in when the browser comes.
-      if (!(res.status === 404 && err?.code === 'unknown_login')) {
-        throw new Error(`signing in: HTTP ${res.status} ${err?.code ?? 'error'}: ${err?.message ?? res.statusText}`);
-      }
+      throw new Error(`signing in: HTTP ${res.status} ${err?.code ?? 'error'}: ${err?.message ?? res.statusText}`);
     }
     if (Date.now() > deadline) throw new Error('signing in: no sign-in within 10 minutes: run stackly login again');
     await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));

@@ -152,7 +152,13 @@ export function createSignIn(deps: {
       const state = oidc.randomState();
       const codeVerifier = oidc.randomPKCECodeVerifier();
       const nonce = provider.usesNonce ? oidc.randomNonce() : null;
-      const url = await provider.authorizationUrl({ redirectUri: redirectUri(), state, codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier), nonce });
+      let url: URL;
+      try {
+        url = await provider.authorizationUrl({ redirectUri: redirectUri(), state, codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier), nonce });
+      } catch (e) {
+        logger.warn({ provider: provider.name, why: (e as Error).message }, 'sign-in cannot start: the identity provider is unavailable');
+        throw new ApiError(503, 'identity_provider_unavailable', `${provider.name}: ${(e as Error).message}`);
+      }
       try {
         await insertLoginRequest(db, { state, provider: provider.name, codeVerifier, nonce, cliPollHash: q.cli ?? null, expiresAt: new Date(Date.now() + LOGIN_TTL_MS) });
       } catch (e) {

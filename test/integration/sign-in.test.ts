@@ -317,7 +317,7 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
       idp.people.set('dave', { email: 'dave@example.com', groups: ['sre', 'observers'] });
       let browsing: Promise<Response> | undefined;
       const done = stackly(['login', '--provider', 'oidc', '--no-browser'], {}, (err) => {
-        const m = /(http:\/\/\S+\/auth\/login\?\S+)/.exec(err);
+        const m = /^ {2}(http:\/\/\S+)$/m.exec(err);
         if (m && !browsing) {
           // The person at the browser: the provider's login and consent, then the api's page.
           browsing = new TestBrowser().signIn(m[1]!, { login: 'dave', stopAt: url('/auth/callback'), accept: 'text/html' }).then((x) => x.res);
@@ -363,6 +363,9 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
       assert.equal(out.out, `Signed out of ${api.url}\n`);
       assert.equal(credentials().servers[api.url], undefined);
       assert.equal((await post('/auth/token', { refresh_token: renewed.refresh_token })).status, 401, 'revoked at the api');
+      const noProvider = await stackly(['login', '--provider', 'saml', '--no-browser']);
+      assert.equal(noProvider.code, 1);
+      assert.match(noProvider.err, /^stackly: signing in: HTTP 400 invalid_request: provider: must be one of oidc, github$/m);
       const none = await stackly(['whoami']);
       assert.equal(none.code, 1);
       assert.match(none.err, /^stackly: no API token: run stackly login/);
