@@ -7,6 +7,7 @@ import type { AccessTokenVerifier, Authenticate, Principal } from './auth/princi
 import type { SecretBox } from '../common/secret-box';
 import type { SignatureVerifier } from './signature';
 import type { SignIn } from './auth/sign-in';
+import type { RateLimiter, RateLimitSettings } from './rate-limit';
 
 export interface ApiDeps {
   db: Db;
@@ -31,6 +32,10 @@ export interface ApiDeps {
   s3?: { client: S3Client; bucket: string };
   /** A worker is alive when it heartbeated within this many seconds (default workers/registration LIVE_SECONDS). */
   liveWorkerSeconds?: number;
+  /** Requests a minute per credential, per account and per address without a credential (api/rate-limit.ts); without it, none. */
+  rateLimits?: RateLimitSettings;
+  /** Fastify's trustProxy: whose X-Forwarded-For gives the client address (per-address limits, logs); default none. */
+  trustProxy?: boolean | string[];
 }
 
 export interface RouteContext extends ApiDeps {
@@ -39,6 +44,8 @@ export interface RouteContext extends ApiDeps {
   verifySignature: SignatureVerifier;
   taskQueue: string;
   temporalTimeoutMs: number;
+  /** The rate limits, when any is on (authorize() applies them). */
+  rateLimiter?: RateLimiter;
 }
 
 declare module 'fastify' {

@@ -66,6 +66,10 @@ async function main(): Promise<void> {
     ...(auth ?? {}),
     db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
     bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
+    rateLimits: {
+      perCredential: cfg.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, perAccount: cfg.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, perAddress: cfg.RATE_LIMIT_PER_IP_PER_MINUTE,
+    },
+    ...(cfg.API_TRUST_PROXY !== undefined ? { trustProxy: cfg.API_TRUST_PROXY } : {}),
     ...(s3Settings ? { s3: { client: s3Client(s3Settings), bucket: s3Settings.bucket } } : {}),
   });
   const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });

@@ -174,3 +174,15 @@ export const openapi = {
     '/openapi.json': { get: { tags: ['meta'], summary: 'This description', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } },
   },
 };
+
+// Every REST operation, and the public description, may answer 429 past a rate limit
+// (api/rate-limit.ts); the webhook receiver is never limited.
+openapi.components.responses.E429 = {
+  description: 'past a rate limit (per credential, per account, or per address without a credential); the message names it',
+  headers: { 'Retry-After': { description: 'seconds until the window ends', schema: { type: 'integer', minimum: 1 } } },
+  ...json(ref('Error')),
+} as (typeof openapi.components.responses)[string];
+for (const [path, operations] of Object.entries(openapi.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
+  if (path === '/webhooks/github') continue;
+  for (const op of Object.values(operations)) op.responses['429'] = { $ref: '#/components/responses/E429' };
+}

@@ -9,6 +9,7 @@ import { authorize } from './auth/authorize';
 import { createAuthenticator, type Principal } from './auth/principal';
 import type { ApiDeps, RouteContext } from './context';
 import { installErrorHandler } from './errors';
+import { installRateLimits } from './rate-limit';
 import { createSignatureVerifier } from './signature';
 import { webhookRoutes } from './routes/webhooks';
 import { openapiRoutes } from './routes/openapi';
@@ -28,6 +29,8 @@ export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<v
 
 /** Routes with their own authentication (or none). */
 const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes, signInRoutes];
+/** Public routes no rate limit applies to (the authenticated route among them limits itself through authorize()). */
+const NOT_RATE_LIMITED = new Set<RouteModule>([webhookRoutes]);
 /** Routes behind `Authorization: Bearer <token>`. */
 const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
 
@@ -36,23 +39,33 @@ const restRoutes = new WeakMap<FastifyInstance, string[]>();
 export const registeredRestRoutes = (app: FastifyInstance): readonly string[] => restRoutes.get(app) ?? [];
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    return503OnClosing: true,
+    ...(deps.trustProxy !== undefined ? { trustProxy: deps.trustProxy } : {}),
+  });
+  installErrorHandler(app);
+  const rateLimiter = deps.rateLimits ? await installRateLimits(app, { db: deps.db, logger: deps.logger, settings: deps.rateLimits }) : undefined;
   const ctx: RouteContext = {
     ...deps,
     authenticate: createAuthenticator({ db: deps.db, ...(deps.accessTokens ? { accessTokens: deps.accessTokens } : {}) }),
     verifySignature: await createSignatureVerifier(),
     taskQueue: deps.taskQueue ?? CONTROL_TASK_QUEUE,
     temporalTimeoutMs: deps.temporalTimeoutMs ?? 5000,
+    ...(rateLimiter ? { rateLimiter } : {}),
   };
-  const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: deps.bodyLimitBytes,
-    return503OnClosing: true,
-  });
-  installErrorHandler(app);
   app.decorateRequest('user', '');
   app.decorateRequest('principal', undefined as unknown as Principal);
   app.get('/healthz', async () => ({ ok: true }));
-  for (const r of PUBLIC_ROUTES) await app.register(async (scope) => r(scope, ctx));
+  for (const r of PUBLIC_ROUTES) {
+    await app.register(async (scope) => {
+      // Without a credential to count, public routes count per client address; the webhook receiver
+      // not at all (api/README.md, "Rate limits"): its deliveries are verified by signature first.
+      if (rateLimiter && !NOT_RATE_LIMITED.has(r)) scope.addHook('onRequest', async (req) => rateLimiter.address(req));
+      await r(scope, ctx);
+    });
+  }
   const rest: string[] = [];
   restRoutes.set(app, rest);
   await app.register(async (scope) => {

@@ -103,7 +103,8 @@ export class ApiClient {
     return this.conn.url;
   }
 
-  async request<T>(what: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  /** `T` is undefined for 204 No Content (DELETE). */
+  async request<T>(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const send = async (renew: boolean): Promise<Response> => {
       const token = this.conn.session ? await this.conn.session.accessToken(renew) : this.conn.token;
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
@@ -136,6 +137,7 @@ export class ApiClient {
       const message = typeof err?.message === 'string' ? err.message : (text.trim().split('\n')[0]?.slice(0, 200) || res.statusText);
       throw new ApiRequestError(what, res.status, code, message);
     }
+    if (res.status === 204) return undefined as T;
     if (parsed === undefined) throw new ApiRequestError(what, res.status, 'bad_response', 'the API answered without a JSON body');
     return parsed as T;
   }

@@ -5,6 +5,7 @@
  * which keeps the `#!/usr/bin/env node` line above: tsc carries a first-line shebang over).
  */
 import { Command } from 'commander';
+import { registerApiKey } from './api-key';
 import { registerGraph } from './graph';
 import { registerLogin } from './login';
 import { registerPolicyCommand } from './policy';
@@ -12,7 +13,7 @@ import { registerRun } from './run';
 import { registerState } from './state';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerLogin];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey, registerLogin];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');

@@ -34,6 +34,14 @@ const labels = z.string().transform((s, ctx) => {
   }
   return out;
 });
+/** A rate limit: a whole number of requests, 0 meaning no limit. */
+const perMinute = z.coerce.number().int().min(0).max(1_000_000);
+/** Fastify's trustProxy: `true`/`false`, or a comma-separated list of proxy addresses or CIDRs. */
+const trustProxy = z.string().transform((s): boolean | string[] => {
+  if (s === 'true' || s === '1') return true;
+  if (s === 'false' || s === '0') return false;
+  return s.split(',').map((x) => x.trim()).filter(Boolean);
+});
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 /**
  * A schema key ending in `*` stands for every variable whose name starts with what precedes it,
@@ -145,6 +153,13 @@ const schemas = {
     VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
     /** Optional: the bucket of the state locks, for POST /api/states/:id/unlock (503 without keys). */
     ...s3,
+    /** Rate limits (api/rate-limit.ts), requests a minute counted in Postgres across api instances; 0 = off. */
+    RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE: perMinute.default(600),
+    RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: perMinute.default(3000),
+    /** Requests without a valid credential, and to public routes other than the webhook receiver, per client address. */
+    RATE_LIMIT_PER_IP_PER_MINUTE: perMinute.default(600),
+    /** Behind a proxy: `true` (trust X-Forwarded-For from anyone) or the proxies' addresses/CIDRs; default off. */
+    API_TRUST_PROXY: trustProxy.optional(),
     ...auth,
   }).superRefine((c, ctx) => {
     const need = (when: boolean, key: string, why: string) => {

@@ -192,6 +192,7 @@ async function main(): Promise<void> {
   say(`everything is up in ${since()}\n`);
   const lines = [
     ['API', apiUrl, `Authorization: Bearer <token in ${join(stateDir, 'api-token')}>`],
+    ['', '', `first admin's API key in ${join(stateDir, 'api-token')} (the CLI's default); more: stackly api-key create <name> --role <role>`],
     ['', '', env.AUTH_OIDC_CLIENT_ID || env.AUTH_GITHUB_CLIENT_ID
       ? `sign in: stackly login (browser), or ${apiUrl}/auth/login`
       : 'sign-in through an identity provider: set AUTH_OIDC_* or AUTH_GITHUB_* (README "Signing in")'],

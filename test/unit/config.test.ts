@@ -21,6 +21,17 @@ describe('config', () => {
     );
   });
 
+  it("reads the api's rate limits (0 = off, defaults 600/3000/600) and whom to trust as a proxy", () => {
+    const base = { DATABASE_URL: 'postgres://x@h/db', GITHUB_WEBHOOK_SECRET: 'a'.repeat(16), VAULT_TOKEN: 't' };
+    const d = loadConfig('api', base);
+    assert.deepEqual([d.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, d.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, d.RATE_LIMIT_PER_IP_PER_MINUTE, d.API_TRUST_PROXY], [600, 3000, 600, undefined]);
+    const c = loadConfig('api', { ...base, RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE: '0', RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: '50', API_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' });
+    assert.deepEqual([c.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, c.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, c.API_TRUST_PROXY], [0, 50, ['10.0.0.0/8', '127.0.0.1']]);
+    assert.equal(loadConfig('api', { ...base, API_TRUST_PROXY: 'true' }).API_TRUST_PROXY, true);
+    assert.throws(() => loadConfig('api', { ...base, RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: '-1' }), /RATE_LIMIT_PER_ACCOUNT_PER_MINUTE is invalid/);
+    assert.throws(() => loadConfig('api', { ...base, RATE_LIMIT_PER_IP_PER_MINUTE: 'lots' }), /RATE_LIMIT_PER_IP_PER_MINUTE is invalid/);
+  });
+
   it('refuses to run the codec server without a token', () => {
     assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't' }), /CODEC_AUTH_TOKENS is required/);
     assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't', CODEC_AUTH_TOKENS: 'short' }), /CODEC_AUTH_TOKENS is invalid/);
