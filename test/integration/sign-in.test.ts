@@ -243,6 +243,27 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
     assert.ok(row.code_verifier && !to.href.includes(row.code_verifier), 'the verifier stays on the server');
   });
 
+  it('a person who cancels at the provider: 400 sign_in_refused naming the provider\'s error', async () => {
+    const b = new TestBrowser();
+    let at = url('/auth/login?provider=oidc');
+    let res = await b.request(at);
+    while (res.status >= 300 && res.status < 400) {
+      at = new URL(res.headers.get('location')!, at).href;
+      res = await b.request(at);
+    }
+    assert.match(at, /\/interaction\/[^/]+$/, 'on the provider\'s login page');
+    // The page's cancel link: the provider sends the browser back with error=access_denied.
+    let back = await b.request(`${at}/abort`);
+    while (back.status >= 300 && back.status < 400 && !back.headers.get('location')!.startsWith(url('/auth/callback'))) {
+      back = await b.request(new URL(back.headers.get('location')!, at).href);
+    }
+    const callback = await b.request(back.headers.get('location')!, { accept: 'application/json' });
+    assert.equal(callback.status, 400);
+    const e = await errorOf(callback);
+    assert.equal(e.code, 'sign_in_refused');
+    assert.match(e.message, /^the identity provider refused the sign-in: access_denied/);
+  });
+
   it('an expired sign-in is 400 at its callback', async () => {
     const login = await fetch(url('/auth/login?provider=oidc'), { redirect: 'manual' });
     const state = new URL(login.headers.get('location')!).searchParams.get('state')!;
