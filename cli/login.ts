@@ -3,9 +3,11 @@
  *
  * login: the command line makes a poll secret (256 random bits), starts a sign-in at the api
  * (`GET /auth/login?cli=<its SHA-256>`, whose redirect is the identity provider's URL), opens (or
- * prints) that URL, and polls `POST /auth/cli/poll` with the secret until the browser's sign-in has
- * come back to the api; the tokens it then receives (once) are kept in the credentials file
- * (credentials.ts). Whoever sees the URL cannot collect the tokens.
+ * prints) that URL with the code the api gave it, and polls `POST /auth/cli/poll` with the secret
+ * until the browser's sign-in has come back to the api and the person there typed the code; the
+ * tokens it then receives (once) are kept in the credentials file (credentials.ts). Whoever sees the
+ * URL cannot collect the tokens, and a URL sent to someone else gets theirs only if they type a code
+ * they were never shown.
  * logout: revokes the sign-in at the api (POST /auth/logout) and forgets it.
  * whoami: GET /api/me with whatever credential the other commands would use.
  */
@@ -66,7 +68,9 @@ export async function login(o: LoginOptions): Promise<string> {
     const err = ((await started.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }).error;
     throw new Error(`signing in: HTTP ${started.status} ${err?.code ?? 'error'}: ${err?.message ?? started.statusText}`);
   }
-  say(`Open this URL in a browser to sign in (it is good for 10 minutes):\n\n  ${loginUrl}\n\nWaiting for the sign-in…\n`);
+  const code = started.headers.get('x-stackly-login-code');
+  say(`Open this URL in a browser to sign in (it is good for 10 minutes):\n\n  ${loginUrl}\n\n`
+    + (code ? `When the browser asks, type this code: ${code}\n\n` : '') + 'Waiting for the sign-in…\n');
   if (o.browser !== false) openBrowser(loginUrl);
   const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
   for (;;) {

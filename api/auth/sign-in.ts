@@ -12,12 +12,12 @@
  *
  * A state is good for one callback within 10 minutes; the command line's tokens are collected once.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Logger } from '../../common/logger';
 import type { Db } from '../../db';
 import {
-  claimLoginRequest, consumeLoginRequest, failLoginRequest, getLoginRequest, getLoginRequestByPollHash, insertLoginRequest, setLoginRequestUser,
+  cancelLoginRequest, claimLoginRequest, confirmLoginRequest, consumeLoginRequest, failLoginRequest, getLoginRequest, getLoginRequestByPollHash, insertLoginRequest, setLoginRequestUser,
   type LoginRequest,
 } from '../../db/repos/login-requests';
 import { applyMappedMemberships, getAccountByName, getUser, setIdpGroups, upsertUser } from '../../db/repos/people';
@@ -55,17 +55,33 @@ export const pollHash = (secret: string): string => createHash('sha256').update(
 
 export type CallbackResult =
   | { kind: 'tokens'; user: User; groups: string[]; tokens: TokenPair }
-  | { kind: 'cli'; user: User; groups: string[] };
+  /** A command line's sign-in: the browser confirms it with the code and this cookie (confirm()). */
+  | { kind: 'cli'; user: User; groups: string[]; state: string; browserToken: string };
+
+/** The code a command line shows: 8 letters and digits without look-alikes, as `XXXX-XXXX`. */
+export function newCliCode(): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  const c = Array.from({ length: 8 }, () => alphabet[randomInt(alphabet.length)]).join('');
+  return `${c.slice(0, 4)}-${c.slice(4)}`;
+}
+const normalCode = (c: string) => c.toUpperCase().replace(/[^A-Z0-9]/g, '');
+function sameSecret(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y);
+}
 
 export type PollResult = { status: 'pending' } | { status: 'signed_in'; login: string; tokens: TokenPair };
 
 export interface SignIn {
   readonly providers: readonly ProviderName[];
-  /** Where to send the browser (and remembers the sign-in). */
-  begin(q: { provider?: string; cli?: string }): Promise<URL>;
+  /** Where to send the browser (and remembers the sign-in); for a command line, the code it shows. */
+  begin(q: { provider?: string; cli?: string }): Promise<{ url: URL; cliCode: string | null }>;
   /** The provider's redirect back; `query` is the raw query string. */
   complete(query: string): Promise<CallbackResult>;
   poll(secret: unknown): Promise<PollResult>;
+  /** The browser's confirmation of a command line's sign-in: its cookie and the code typed. */
+  confirm(state: string, browserToken: string | undefined, code: string): Promise<User>;
   readonly sessions: Sessions;
 }
 
@@ -119,15 +135,17 @@ export function createSignIn(deps: {
       throw new ApiError(400, 'sign_in_failed', `signing in with ${provider.name}: ${why}`);
     }
     const mapped = await memberships(identity);
+    // A command line's sign-in waits for this browser to confirm it (confirm()): its cookie's hash.
+    const browserToken = req.cli_poll_hash ? randomBytes(32).toString('base64url') : null;
     const user = await db.transaction().execute(async (tx) => {
       const u = await upsertUser(tx, { provider: identity.provider, subject: identity.subject, login: identity.login, email: identity.email, name: identity.name, signedIn: true });
       await setIdpGroups(tx, u.id, identity.groups);
       await applyMappedMemberships(tx, u.id, mapped);
-      await setLoginRequestUser(tx, state, u.id);
+      await setLoginRequestUser(tx, state, u.id, browserToken ? createHash('sha256').update(browserToken).digest('hex') : null);
       return u;
     });
     logger.info({ provider: identity.provider, userId: user.id, login: user.login, groups: identity.groups.length, cli: !!req.cli_poll_hash }, 'signed in');
-    if (req.cli_poll_hash) return { kind: 'cli', user, groups: identity.groups };
+    if (browserToken) return { kind: 'cli', user, groups: identity.groups, state, browserToken };
     return { kind: 'tokens', user, groups: identity.groups, tokens: await deps.sessions.start(user.id) };
   }
 
@@ -152,6 +170,7 @@ export function createSignIn(deps: {
       const state = oidc.randomState();
       const codeVerifier = oidc.randomPKCECodeVerifier();
       const nonce = provider.usesNonce ? oidc.randomNonce() : null;
+      const cliCode = q.cli !== undefined ? newCliCode() : null;
       let url: URL;
       try {
         url = await provider.authorizationUrl({ redirectUri: redirectUri(), state, codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier), nonce });
@@ -160,12 +179,12 @@ export function createSignIn(deps: {
         throw new ApiError(503, 'identity_provider_unavailable', `${provider.name}: ${(e as Error).message}`);
       }
       try {
-        await insertLoginRequest(db, { state, provider: provider.name, codeVerifier, nonce, cliPollHash: q.cli ?? null, expiresAt: new Date(Date.now() + LOGIN_TTL_MS) });
+        await insertLoginRequest(db, { state, provider: provider.name, codeVerifier, nonce, cliPollHash: q.cli ?? null, cliCode, expiresAt: new Date(Date.now() + LOGIN_TTL_MS) });
       } catch (e) {
         if ((e as { code?: string }).code === '23505') throw new ApiError(409, 'login_in_progress', 'cli: a sign-in with this poll secret was started already: start a new one');
         throw e;
       }
-      return url;
+      return { url, cliCode };
     },
 
     async complete(query) {
@@ -186,14 +205,37 @@ export function createSignIn(deps: {
       }
     },
 
+    async confirm(state, browserToken, code) {
+      const req = await getLoginRequest(db, state);
+      const refuse = (m: string) => new ApiError(400, 'confirmation_refused', m);
+      if (!req || !req.cli_poll_hash || !req.user_id || !req.cli_browser_hash || !req.cli_code) throw refuse('state: no command-line sign-in waits for confirmation with this state');
+      if (req.cli_confirmed_at || req.consumed_at) throw refuse('this sign-in was confirmed already');
+      if (req.expires_at.getTime() <= Date.now()) throw refuse('this sign-in has expired (10 minutes): run stackly login again');
+      // Only the browser that finished the sign-in may confirm it (its cookie), and only with the code
+      // the command line shows: a login URL someone else started gives them nothing.
+      if (!browserToken || !sameSecret(createHash('sha256').update(browserToken).digest('hex'), req.cli_browser_hash)) {
+        throw refuse('this browser did not finish this sign-in (its confirmation cookie is missing)');
+      }
+      if (!sameSecret(normalCode(code), normalCode(req.cli_code))) {
+        await cancelLoginRequest(db, state);
+        throw refuse('code: not the code the command line shows; this sign-in is cancelled: if you did not run stackly login yourself just now, someone tried to get your tokens');
+      }
+      if (!(await confirmLoginRequest(db, state))) throw refuse('this sign-in was confirmed already');
+      const user = await getUser(db, req.user_id);
+      if (!user) throw refuse('the signed-in user no longer exists');
+      logger.info({ userId: user.id, login: user.login }, 'command-line sign-in confirmed');
+      return user;
+    },
+
     async poll(secret) {
       if (typeof secret !== 'string' || !POLL_SECRET.test(secret)) throw bad('poll_secret: expected the 43-character base64url secret whose hash the login URL carries');
       const req = await getLoginRequestByPollHash(db, pollHash(secret));
       if (!req) throw new ApiError(404, 'unknown_login', 'poll_secret: no sign-in was started with it (open the login URL first)');
       if (req.consumed_at && !req.user_id) throw new ApiError(400, 'sign_in_failed', 'the sign-in failed at the identity provider: start a new one');
       if (req.consumed_at) throw new ApiError(410, 'login_collected', 'poll_secret: this sign-in\'s tokens were collected already');
-      // Claimed by the callback but not finished yet (the provider is answering): still pending.
-      if (!req.completed_at || !req.user_id) {
+      // Claimed by the callback but not finished yet (the provider is answering), or not yet confirmed
+      // at the browser with the command line's code: still pending.
+      if (!req.completed_at || !req.user_id || !req.cli_confirmed_at) {
         if (req.expires_at.getTime() <= Date.now()) throw new ApiError(410, 'login_expired', 'the sign-in was not finished within 10 minutes: start a new one');
         return { status: 'pending' };
       }

@@ -5,6 +5,7 @@
  *
  *   GET  /auth/login?provider=oidc|github[&cli=<hash>]  302 to the identity provider
  *   GET  /auth/callback                                 tokens (JSON, or a page for a browser)
+ *   POST /auth/cli/confirm {state, code}                 the browser confirms a command line's sign-in
  *   POST /auth/cli/poll {poll_secret}                    202 pending / 200 the command line's tokens
  *   POST /auth/token {refresh_token}                     a new pair; the old refresh token is used up
  *   POST /auth/logout {refresh_token}                    204; the sign-in is revoked
@@ -18,6 +19,11 @@ import { parseBody } from '../validation';
 
 const RefreshBody = z.strictObject({ refresh_token: z.string().min(1) });
 const PollBody = z.strictObject({ poll_secret: z.string().min(1) });
+const ConfirmBody = z.strictObject({ state: z.string().min(1).max(200), code: z.string().min(1).max(40) });
+
+export const CLI_CODE_HEADER = 'x-stackly-login-code';
+/** The cookie binding a command line's sign-in to the browser that finished it (sign-in.ts confirm()). */
+const CLI_COOKIE = 'stackly_cli_confirm';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -39,8 +45,14 @@ function page(reply: FastifyReply, status: number, title: string, body: string):
 function callbackAnswer(req: FastifyRequest, reply: FastifyReply, r: CallbackResult): FastifyReply {
   const who = { id: r.user.id, login: r.user.login, provider: r.user.provider, groups: r.groups };
   if (r.kind === 'cli') {
-    if (!wantsHtml(req)) return noStore(reply).send({ status: 'signed_in', cli: true, user: who });
-    return page(reply, 200, 'Signed in', `<p>Signed in as <b>${escapeHtml(r.user.login)}</b>. Go back to the command line: it has its tokens. You may close this window.</p>`);
+    const secure = req.protocol === 'https' ? '; Secure' : '';
+    reply.header('set-cookie', `${CLI_COOKIE}=${r.browserToken}; Path=/auth/cli; HttpOnly; SameSite=Lax; Max-Age=600${secure}`);
+    if (!wantsHtml(req)) return noStore(reply).send({ status: 'confirm', cli: true, user: who, confirm: { url: '/auth/cli/confirm', state: r.state } });
+    return page(reply, 200, 'Confirm the command line\'s sign-in',
+      `<p>Signed in as <b>${escapeHtml(r.user.login)}</b> for a command line. Type the code your terminal shows after <code>stackly login</code>.</p>`
+      + '<p>If you did not run <code>stackly login</code> yourself just now, stop here: someone sent you this link to get your access.</p>'
+      + `<form method="post" action="/auth/cli/confirm"><input type="hidden" name="state" value="${escapeHtml(r.state)}">`
+      + '<input name="code" autocomplete="off" autofocus placeholder="XXXX-XXXX" size="12"> <button type="submit">Confirm</button></form>');
   }
   if (!wantsHtml(req)) return noStore(reply).send({ ...r.tokens, user: who });
   return page(reply, 200, 'Signed in',
@@ -65,7 +77,9 @@ export async function signInRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     const q = req.query as Record<string, unknown>;
     const provider = one(q.provider, 'provider');
     const cli = one(q.cli, 'cli');
-    const url = await signIn().begin({ ...(provider !== undefined ? { provider } : {}), ...(cli !== undefined ? { cli } : {}) });
+    const { url, cliCode } = await signIn().begin({ ...(provider !== undefined ? { provider } : {}), ...(cli !== undefined ? { cli } : {}) });
+    // A command line starts its own sign-in and shows this code, which the browser must type.
+    if (cliCode) reply.header(CLI_CODE_HEADER, cliCode);
     return noStore(reply).redirect(url.href, 302);
   });
 
@@ -77,6 +91,25 @@ export async function signInRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       return callbackAnswer(req, reply, await s.complete(query));
     } catch (e) {
       if (e instanceof ApiError && wantsHtml(req)) return page(reply, e.statusCode, 'Sign-in failed', `<p>${escapeHtml(e.message)}</p>`);
+      throw e;
+    }
+  });
+
+  // The confirmation form posts as a browser does (application/x-www-form-urlencoded).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  app.post('/auth/cli/confirm', async (req, reply) => {
+    const body = parseBody(ConfirmBody, req.body);
+    const cookie = /(?:^|;\s*)stackly_cli_confirm=([A-Za-z0-9_-]+)/.exec(String(req.headers.cookie ?? ''))?.[1];
+    try {
+      const user = await signIn().confirm(body.state, cookie, body.code);
+      reply.header('set-cookie', `${CLI_COOKIE}=; Path=/auth/cli; HttpOnly; SameSite=Lax; Max-Age=0`);
+      if (!wantsHtml(req)) return noStore(reply).send({ status: 'confirmed', login: user.login });
+      return page(reply, 200, 'Signed in', `<p>Signed in as <b>${escapeHtml(user.login)}</b>. Go back to the command line: it has its tokens. You may close this window.</p>`);
+    } catch (e) {
+      if (e instanceof ApiError && wantsHtml(req)) return page(reply, e.statusCode, 'Not confirmed', `<p>${escapeHtml(e.message)}</p>`);
       throw e;
     }
   });

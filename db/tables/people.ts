@@ -68,6 +68,11 @@ export interface LoginRequestsTable {
   nonce: string | null;
   redirect_to: string | null;
   cli_poll_hash: string | null;
+  /** The code a command line shows, typed at the browser to confirm its sign-in (migration 0004). */
+  cli_code: Generated<string | null>;
+  /** SHA-256 of the confirmation cookie of the browser that finished the sign-in. */
+  cli_browser_hash: Generated<string | null>;
+  cli_confirmed_at: Generated<Date | null>;
   user_id: string | null;
   created_at: Generated<Date>;
   expires_at: Date;

@@ -314,6 +314,44 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
     assert.equal((await post('/auth/cli/poll', { poll_secret: 'short' })).status, 400);
   });
 
+  it('a command line\'s sign-in is handed out only once the browser that finished it types the code: a link sent to someone else gets nothing', async () => {
+    idp.people.set('frank', { groups: [] });
+    const start = async () => {
+      const secret = randomBytes(32).toString('base64url');
+      const login = await fetch(url(`/auth/login?provider=oidc&cli=${createHash('sha256').update(secret).digest('hex')}`), { redirect: 'manual' });
+      const code = login.headers.get('x-stackly-login-code')!;
+      assert.match(code, /^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+      const b = new TestBrowser();
+      const { res } = await b.signIn(login.headers.get('location')!, { login: 'frank', stopAt: url('/auth/callback') });
+      const body = (await res.json()) as { status: string; confirm: { state: string } };
+      assert.equal(body.status, 'confirm');
+      return { secret, code, b, state: body.confirm.state, poll: () => post('/auth/cli/poll', { poll_secret: secret }) };
+    };
+    const s1 = await start();
+    assert.equal((await s1.poll()).status, 202, 'signed in at the provider, not yet confirmed');
+    // Whoever started it knows the state and the code, but not the browser's cookie.
+    const stranger = await post('/auth/cli/confirm', { state: s1.state, code: s1.code });
+    assert.equal(stranger.status, 400);
+    assert.match((await errorOf(stranger)).message, /this browser did not finish this sign-in/);
+    assert.equal((await s1.poll()).status, 202);
+    // The person at the browser was never shown a code: a wrong one cancels the sign-in.
+    const wrong = await s1.b.request(url('/auth/cli/confirm'), { form: { state: s1.state, code: 'AAAA-AAAA' }, accept: 'application/json' });
+    assert.equal(wrong.status, 400);
+    assert.match((await errorOf(wrong)).message, /^code: not the code the command line shows; this sign-in is cancelled/);
+    const failed = await s1.poll();
+    assert.equal(failed.status, 400);
+    assert.equal((await errorOf(failed)).code, 'sign_in_failed');
+    // The right code in the right browser: the command line gets its tokens, once.
+    const s2 = await start();
+    const ok = await s2.b.request(url('/auth/cli/confirm'), { form: { state: s2.state, code: s2.code }, accept: 'application/json' });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal((await s2.b.request(url('/auth/cli/confirm'), { form: { state: s2.state, code: s2.code }, accept: 'application/json' })).status, 400, 'confirmed once');
+    const got = await s2.poll();
+    assert.equal(got.status, 200);
+    assert.equal(((await got.json()) as { login: string }).login, 'frank');
+    assert.equal((await s2.poll()).status, 410, 'collected once');
+  });
+
   describe('the command line: stackly login, whoami, logout', () => {
     const ROOT = join(__dirname, '..', '..');
     let config: string;
@@ -339,14 +377,25 @@ describe('sign-in: OpenID Connect and GitHub, through the api process', function
       let browsing: Promise<Response> | undefined;
       const done = stackly(['login', '--provider', 'oidc', '--no-browser'], {}, (err) => {
         const m = /^ {2}(http:\/\/\S+)$/m.exec(err);
-        if (m && !browsing) {
-          // The person at the browser: the provider's login and consent, then the api's page.
-          browsing = new TestBrowser().signIn(m[1]!, { login: 'dave', stopAt: url('/auth/callback'), accept: 'text/html' }).then((x) => x.res);
+        const code = /type this code: (\S+)/.exec(err)?.[1];
+        if (m && code && !browsing) {
+          // The person at the browser: the provider's login and consent, then the api's page, where
+          // they type the code their terminal shows.
+          const b = new TestBrowser();
+          browsing = (async () => {
+            const { res } = await b.signIn(m[1]!, { login: 'dave', stopAt: url('/auth/callback'), accept: 'text/html' });
+            const form = await res.text();
+            assert.match(form, /Type the code your terminal shows/);
+            assert.ok(!/srt_|eyJ/.test(form), 'the browser never sees the command line\'s tokens');
+            const state = /name="state" value="([^"]+)"/.exec(form)![1]!;
+            return b.request(url('/auth/cli/confirm'), { form: { state, code: code.toLowerCase() } });
+          })();
         }
       });
       const r = await done;
       assert.equal(r.code, 0, r.err);
       assert.equal(r.out, `Signed in as dave to ${api.url}\n`);
+      assert.match(r.err, /When the browser asks, type this code: [A-Z2-9]{4}-[A-Z2-9]{4}/);
       const page = await browsing!;
       assert.equal(page.status, 200);
       const html = await page.text();
