@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger';
 import type { AccessTokenVerifier, Authenticate, Principal } from './auth/principal';
 import type { SecretBox } from '../common/secret-box';
 import type { SignatureVerifier } from './signature';
+import type { SignIn } from './auth/sign-in';
 import type { RateLimiter, RateLimitSettings } from './rate-limit';
 
 export interface ApiDeps {
@@ -21,6 +22,8 @@ export interface ApiDeps {
   bodyLimitBytes: number;
   /** Verifies signed-in users' access tokens; without it only API keys authenticate. */
   accessTokens?: AccessTokenVerifier;
+  /** Signing in through identity providers and refreshing tokens (/auth/*); without it those answer 404. */
+  signIn?: SignIn;
   /** How long a request may wait for Temporal before answering 503 (default 5 s). */
   temporalTimeoutMs?: number;
   /** Task queue of pushWorkflow and the runs started by hand (default CONTROL_TASK_QUEUE). */

@@ -12,6 +12,10 @@ import { ensureAccount } from '../db/repos/accounts';
 import { dataConverter } from '../common/temporal';
 import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { buildApi } from './server';
+import { createAccessTokens } from './auth/tokens';
+import { createSessions } from './auth/sessions';
+import { createSignIn } from './auth/sign-in';
+import { githubProvider, oidcProvider, type SignInProvider } from './auth/providers';
 
 async function main(): Promise<void> {
   const cfg = loadConfigOrExit('api');
@@ -32,7 +36,34 @@ async function main(): Promise<void> {
   // The bucket, for breaking state locks (POST /api/states/:id/unlock); optional.
   const s3Settings = s3SettingsFromConfig(cfg);
   if (!s3Settings) logger.warn('no S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: POST /api/states/:id/unlock answers 503');
+  // Signing in (api/auth/): access tokens need AUTH_SIGNING_KEYS; providers are on when configured.
+  let publicUrl = cfg.API_PUBLIC_URL;
+  const auth = cfg.AUTH_SIGNING_KEYS ? await (async () => {
+    const accessTokens = await createAccessTokens({ keys: cfg.AUTH_SIGNING_KEYS!, ttlSeconds: cfg.AUTH_ACCESS_TOKEN_TTL_SECONDS });
+    const sessions = createSessions({
+      db, accessTokens, sessionTtlSeconds: cfg.AUTH_SESSION_TTL_SECONDS,
+      onReuse: (userId) => logger.warn({ userId }, 'a used refresh token was presented again: its sign-in is revoked'),
+    });
+    const providers: SignInProvider[] = [];
+    if (cfg.AUTH_OIDC_CLIENT_ID) {
+      providers.push(oidcProvider({
+        issuer: cfg.AUTH_OIDC_ISSUER!, clientId: cfg.AUTH_OIDC_CLIENT_ID, clientSecret: cfg.AUTH_OIDC_CLIENT_SECRET!,
+        scopes: cfg.AUTH_OIDC_SCOPES, groupsClaim: cfg.AUTH_OIDC_GROUPS_CLAIM,
+      }));
+    }
+    if (cfg.AUTH_GITHUB_CLIENT_ID) {
+      providers.push(githubProvider({ url: cfg.AUTH_GITHUB_URL, apiUrl: cfg.AUTH_GITHUB_API_URL, clientId: cfg.AUTH_GITHUB_CLIENT_ID, clientSecret: cfg.AUTH_GITHUB_CLIENT_SECRET! }));
+    }
+    const signIn = createSignIn({
+      db, logger, providers, sessions, publicUrl: () => publicUrl ?? '', roleMappings: cfg.AUTH_ROLE_MAPPINGS,
+      defaultAccount: cfg.STACKLY_ACCOUNT, ...(cfg.AUTH_DEFAULT_ROLE ? { defaultRole: cfg.AUTH_DEFAULT_ROLE } : {}),
+    });
+    logger.info({ providers: signIn.providers, signingKeys: cfg.AUTH_SIGNING_KEYS!.map((k) => k.kid) }, 'sign-in configured');
+    return { accessTokens, signIn };
+  })() : undefined;
+  if (!auth) logger.warn('no AUTH_SIGNING_KEYS: only API keys authenticate (no sign-in)');
   const app = await buildApi({
+    ...(auth ?? {}),
     db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
     bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
     rateLimits: {
@@ -42,6 +73,8 @@ async function main(): Promise<void> {
     ...(s3Settings ? { s3: { client: s3Client(s3Settings), bucket: s3Settings.bucket } } : {}),
   });
   const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });
+  // Without API_PUBLIC_URL, identity providers send browsers back to the address the api listens on.
+  publicUrl ??= address;
   logger.info({ address }, 'api listening');
   let closing = false;
   const stop = async (signal: string) => {

@@ -38,6 +38,10 @@ export const openapi = {
     responses: Object.fromEntries([400, 401, 404, 409, 413, 503].map((c) => [`E${c}`, { description: `error ${c}`, ...json(ref('Error')) }])),
     schemas: {
       Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: str, message: str } } } },
+      TokenPair: {
+        type: 'object', required: ['token_type', 'access_token', 'expires_in', 'refresh_token', 'refresh_expires_at'],
+        properties: { token_type: { const: 'Bearer' }, access_token: str, expires_in: { type: 'integer' }, refresh_token: str, refresh_expires_at: ts },
+      },
       Repository: { type: 'object', properties: { id: str, url: str, tracked_branch: str, has_webhook_secret: { type: 'boolean' }, has_credentials: { type: 'boolean' }, created_at: ts, updated_at: ts } },
       CreateRepository: {
         type: 'object', required: ['url'], additionalProperties: false,
@@ -153,6 +157,21 @@ export const openapi = {
     '/api/runs/{id}/approve': { post: { tags: ['runs'], summary: 'Approve the review plan (scope "review") or a unit\'s difference (scope "unit:<name>")', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, comment: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
     '/api/runs/{id}/reject': { post: { tags: ['runs'], summary: 'Reject a run; the run ends without applying', parameters: [idParam], requestBody: { required: false, ...json({ type: 'object', properties: { scope: str, reason: str } }) }, responses: { 202: { description: 'signalled', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409, 503) } } },
     '/api/runs/{id}/cancel': { post: { tags: ['runs'], summary: 'Cancel a run (running tofu is interrupted so its lock is released)', parameters: [idParam], responses: { 202: { description: 'cancelling', ...json({ type: 'object' }) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/auth/login': { get: { tags: ['sign-in'], summary: 'Start signing in: 302 to the identity provider (state, PKCE S256, nonce kept server-side for 10 minutes)', security: [], parameters: [filter('provider', 'oidc | github (default: the only one configured)'), filter('cli', 'SHA-256 (hex) of a command line\'s poll secret')], responses: { 302: { description: 'to the identity provider' }, ...errorResponses(400, 404, 409) } } },
+    '/auth/callback': { get: { tags: ['sign-in'], summary: 'The identity provider\'s redirect back: the code exchanged, the user and groups updated, tokens answered (JSON, or a page for Accept: text/html)', security: [], responses: { 200: { description: 'signed in', ...json(ref('TokenPair')) }, ...errorResponses(400, 404) } } },
+    '/auth/cli/confirm': { post: { tags: ['sign-in'], summary: 'The browser that finished a command line\'s sign-in confirms it with the code the command line shows (its cookie from the callback required; a wrong code cancels)', security: [], requestBody: { required: true, ...json({ type: 'object', required: ['state', 'code'], properties: { state: str, code: str } }) }, responses: { 200: { description: 'confirmed' }, ...errorResponses(400, 404) } } },
+    '/auth/cli/poll': { post: { tags: ['sign-in'], summary: 'A command line collects its tokens (once) after the browser signed in', security: [], requestBody: { required: true, ...json({ type: 'object', required: ['poll_secret'], properties: { poll_secret: str } }) }, responses: { 200: { description: 'signed in', ...json(ref('TokenPair')) }, 202: { description: 'pending' }, 410: { description: 'expired or collected', ...json(ref('Error')) }, ...errorResponses(400, 404) } } },
+    '/auth/token': { post: { tags: ['sign-in'], summary: 'A new token pair for a refresh token (used up; a reused one revokes the sign-in)', security: [], requestBody: { required: true, ...json({ type: 'object', required: ['refresh_token'], properties: { refresh_token: str } }) }, responses: { 200: { description: 'a new pair', ...json(ref('TokenPair')) }, ...errorResponses(400, 401, 404) } } },
+    '/auth/logout': { post: { tags: ['sign-in'], summary: 'End the sign-in a refresh token belongs to', security: [], requestBody: { required: true, ...json({ type: 'object', required: ['refresh_token'], properties: { refresh_token: str } }) }, responses: { 204: { description: 'revoked' }, ...errorResponses(400, 401, 404) } } },
+    '/api/members': { get: { tags: ['members'], summary: 'The account\'s members, roles (and whether an admin or a sign-in mapping set them) and groups (admin)', responses: { 200: { description: 'members', ...json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object' } } } }) }, ...errorResponses(401) } } },
+    '/api/members/{userId}': {
+      put: { tags: ['members'], summary: 'Set a user\'s role in the account (an admin\'s decision, kept by sign-in)', parameters: [{ ...idParam, name: 'userId' }], requestBody: { required: true, ...json({ type: 'object', required: ['role'], properties: { role: { enum: ['viewer', 'operator', 'approver', 'admin'] } } }) }, responses: { 200: { description: 'set', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404, 409) } },
+      delete: { tags: ['members'], summary: 'Remove a member from the account', parameters: [{ ...idParam, name: 'userId' }], responses: { 204: { description: 'removed' }, ...errorResponses(400, 401, 404, 409) } },
+    },
+    '/api/members/{userId}/groups/{group}': {
+      put: { tags: ['members'], summary: 'Map a member to a group in this account (for approval policies; URL-encode the / of org/team)', parameters: [{ ...idParam, name: 'userId' }, { ...idParam, name: 'group' }], responses: { 200: { description: 'mapped', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404) } },
+      delete: { tags: ['members'], summary: 'Remove an admin\'s group mapping', parameters: [{ ...idParam, name: 'userId' }, { ...idParam, name: 'group' }], responses: { 204: { description: 'removed' }, ...errorResponses(400, 401, 404) } },
+    },
     '/openapi.json': { get: { tags: ['meta'], summary: 'This description', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } },
   },
 };

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../common/config';
+import { credentialsPath, sessionFor, SessionTokens } from './credentials';
 import type { RunProgress } from '../workflows/definitions';
 
 /** Where `scripts/dev` serves the API (API_PORT's default). */
@@ -14,7 +15,12 @@ export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
 export interface Connection {
   url: string;
+  /** An API key or token given explicitly (or the dev stack's); empty when `session` is used. */
   token: string;
+  /** A `stackly login` session (credentials.ts): its access token, renewed when it expires. */
+  session?: Pick<SessionTokens, 'accessToken'>;
+  /** X-Stackly-Account, for a user of several accounts. */
+  account?: string;
 }
 
 export interface ConnectionOptions {
@@ -23,9 +29,11 @@ export interface ConnectionOptions {
 }
 
 /**
- * `--api-url` / STACKLY_API_URL (default the dev stack's API), `--token` / STACKLY_API_TOKEN, else the
- * dev stack's token file (`.stackly/api-token`, or STACKLY_STATE_DIR's) when it exists. `env` is the
- * CLI's config (common/config.ts), loaded when a command needs the API.
+ * `--api-url` / STACKLY_API_URL (default the dev stack's API); the credential: `--token` /
+ * STACKLY_API_TOKEN (an API key given explicitly always wins), else the `stackly login` session for
+ * that URL (credentials.ts), else the dev stack's token file (`.stackly/api-token`, or
+ * STACKLY_STATE_DIR's) when it exists. `env` is the CLI's config (common/config.ts), loaded when a
+ * command needs the API.
  */
 export function resolveConnection(opts: ConnectionOptions, env: Config<'cli'> = loadConfig('cli'), cwd = process.cwd()): Connection {
   const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : undefined);
@@ -38,10 +46,15 @@ export function resolveConnection(opts: ConnectionOptions, env: Config<'cli'> = 
   }
   let token = nonEmpty(opts.token) ?? nonEmpty(env.STACKLY_API_TOKEN);
   if (!token) {
+    const file = credentialsPath(env.XDG_CONFIG_HOME);
+    const stored = sessionFor(file, url);
+    if (stored) return { url, token: '', session: new SessionTokens(file, url), ...(stored.account ? { account: stored.account } : {}) };
+  }
+  if (!token) {
     const file = join(nonEmpty(env.STACKLY_STATE_DIR) ?? join(cwd, '.stackly'), 'api-token');
     if (existsSync(file)) token = nonEmpty(readFileSync(file, 'utf8'));
   }
-  if (!token) throw new Error('no API token: pass --token or set STACKLY_API_TOKEN (scripts/dev keeps one in .stackly/api-token)');
+  if (!token) throw new Error('no API token: run stackly login, or pass --token or set STACKLY_API_TOKEN (scripts/dev keeps one in .stackly/api-token)');
   return { url, token };
 }
 
@@ -70,6 +83,17 @@ export interface RunStarted { workflow_id: string; commit?: string }
 /** GET /api/runs/:id */
 export interface RunBody { operation_id: string | null; operation_status: string | null; progress: RunProgress }
 
+/** GET /api/me */
+export interface MeBody {
+  kind: 'user' | 'api_key';
+  name: string;
+  user: { id: string; login: string; email: string | null; name: string | null; provider: string } | null;
+  api_key_id: string | null;
+  account: { id: string; name: string; namespace: string; role: string };
+  accounts: Array<{ id: string; name: string; role: string }>;
+  groups: string[];
+}
+
 type Fetch = typeof fetch;
 
 export class ApiClient {
@@ -81,19 +105,25 @@ export class ApiClient {
 
   /** `T` is undefined for 204 No Content (DELETE). */
   async request<T>(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.conn.token}`, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await this.fetchFn(`${this.conn.url}${path}`, {
-        method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (e as Error).message;
-      throw new ApiRequestError(what, 0, 'unreachable', `cannot reach the API at ${this.conn.url} (${why})`);
-    }
+    const send = async (renew: boolean): Promise<Response> => {
+      const token = this.conn.session ? await this.conn.session.accessToken(renew) : this.conn.token;
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+      if (this.conn.account) headers['x-stackly-account'] = this.conn.account;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      try {
+        return await this.fetchFn(`${this.conn.url}${path}`, {
+          method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(30_000),
+        });
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        const why = cause?.code ?? cause?.message ?? (e as Error).message;
+        throw new ApiRequestError(what, 0, 'unreachable', `cannot reach the API at ${this.conn.url} (${why})`);
+      }
+    };
+    let res = await send(false);
+    // A signed-in session's access token may have been refused early (clock skew, a new signing key): renew once.
+    if (res.status === 401 && this.conn.session) res = await send(true);
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -110,6 +140,10 @@ export class ApiClient {
     if (res.status === 204) return undefined as T;
     if (parsed === undefined) throw new ApiRequestError(what, res.status, 'bad_response', 'the API answered without a JSON body');
     return parsed as T;
+  }
+
+  me(): Promise<MeBody> {
+    return this.request('reading who you are', 'GET', '/api/me');
   }
 
   stackCode(id: string): Promise<StackCodeWithStates> {

@@ -7,12 +7,13 @@
 import { Command } from 'commander';
 import { registerApiKey } from './api-key';
 import { registerGraph } from './graph';
+import { registerLogin } from './login';
 import { registerPolicyCommand } from './policy';
 import { registerRun } from './run';
 import { registerState } from './state';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey, registerLogin];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { HOOK_ENV_NAME } from '../policies/hooks';
+import { signingKeysSchema } from './signing-keys';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -55,6 +56,65 @@ const hookVariables = z.record(z.string(), z.string()).superRefine((vars, c) => 
   }
 }).transform((vars): Readonly<Record<string, string>> => Object.freeze({ ...vars }));
 
+const ROLE_NAMES = ['viewer', 'operator', 'approver', 'admin'] as const;
+/** A JSON value of a variable, then checked by `schema`. */
+const jsonOf = <S extends z.ZodType>(schema: S, expected: string) => z.string().transform((s, ctx): z.output<S> => {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not JSON (expected ${expected})` });
+    return z.NEVER;
+  }
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    ctx.addIssue({ code: 'custom', message: `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message} (expected ${expected})` });
+    return z.NEVER;
+  }
+  return r.data;
+});
+/**
+ * Which identity-provider group gives which role in which account, applied at every sign-in: the
+ * highest role of the matching entries; `provider` limits an entry to one provider's groups.
+ */
+const roleMappings = jsonOf(
+  z.array(z.strictObject({
+    group: z.string().min(1), account: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), role: z.enum(ROLE_NAMES),
+    provider: z.enum(['oidc', 'github']).optional(),
+  })),
+  '[{"group":"…","account":"…","role":"viewer|operator|approver|admin"}]',
+);
+
+/**
+ * Sign-in (api/auth/): access tokens signed with AUTH_SIGNING_KEYS, refresh tokens, and the
+ * identity providers. Without AUTH_SIGNING_KEYS only API keys authenticate; a provider is on when
+ * its client id is set (its secret is then required).
+ */
+const auth = {
+  AUTH_SIGNING_KEYS: signingKeysSchema.optional(),
+  AUTH_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(900),
+  /** How long a sign-in lasts: refresh tokens rotate, but never beyond this from the sign-in. */
+  AUTH_SESSION_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(7 * 86400),
+  /** The api's address as browsers and identity providers reach it (redirect URI `<url>/auth/callback`); default the listen address. */
+  API_PUBLIC_URL: url.optional(),
+  AUTH_OIDC_ISSUER: url.optional(),
+  AUTH_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  AUTH_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  AUTH_OIDC_SCOPES: z.string().min(1).default('openid profile email'),
+  /** The ID token / userinfo claim holding the user's groups. */
+  AUTH_OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  AUTH_GITHUB_CLIENT_ID: z.string().min(1).optional(),
+  AUTH_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+  /** github.com, or a GitHub Enterprise Server (`https://ghe.example.com`); the OAuth endpoints are under it. */
+  AUTH_GITHUB_URL: url.default('https://github.com'),
+  /** GitHub's REST API (`https://ghe.example.com/api/v3` for Enterprise Server). */
+  AUTH_GITHUB_API_URL: url.default('https://api.github.com'),
+  AUTH_ROLE_MAPPINGS: roleMappings.default([]),
+  /** The role a signed-in user gets in the api's account (STACKLY_ACCOUNT) when no mapping gives them any account. */
+  AUTH_DEFAULT_ROLE: z.enum(ROLE_NAMES).optional(),
+};
+
 const shared = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STACKLY_ACCOUNT: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default('default'),
@@ -100,6 +160,15 @@ const schemas = {
     RATE_LIMIT_PER_IP_PER_MINUTE: perMinute.default(600),
     /** Behind a proxy: `true` (trust X-Forwarded-For from anyone) or the proxies' addresses/CIDRs; default off. */
     API_TRUST_PROXY: trustProxy.optional(),
+    ...auth,
+  }).superRefine((c, ctx) => {
+    const need = (when: boolean, key: string, why: string) => {
+      if (when && c[key as keyof typeof c] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required ${why}` });
+    };
+    need(!!c.AUTH_OIDC_CLIENT_ID, 'AUTH_OIDC_ISSUER', 'with AUTH_OIDC_CLIENT_ID');
+    need(!!c.AUTH_OIDC_CLIENT_ID, 'AUTH_OIDC_CLIENT_SECRET', 'with AUTH_OIDC_CLIENT_ID');
+    need(!!c.AUTH_GITHUB_CLIENT_ID, 'AUTH_GITHUB_CLIENT_SECRET', 'with AUTH_GITHUB_CLIENT_ID');
+    need(!!(c.AUTH_OIDC_CLIENT_ID || c.AUTH_GITHUB_CLIENT_ID), 'AUTH_SIGNING_KEYS', 'when a sign-in provider is configured');
   }),
   codec: z.object({
     ...shared, ...vault,
@@ -138,6 +207,8 @@ const schemas = {
     STACKLY_API_TOKEN: z.string().optional(),
     /** Where the dev stack keeps its files (the api token): `.stackly` of the working directory by default. */
     STACKLY_STATE_DIR: z.string().optional(),
+    /** `stackly login` keeps its tokens in `$XDG_CONFIG_HOME/stackly/credentials.json` (default `~/.config`). */
+    XDG_CONFIG_HOME: z.string().optional(),
   }),
 } as const;
 

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDb, migrate } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
-import { ensureFirstAdmin } from './services/admin';
+import { ensureFirstAdmin, ensureSigningKeys } from './services/admin';
 import { moveLegacyStateObjects, pendingStateMoves } from '../db/state-objects';
 import { s3Client } from '../common/s3';
 import {
@@ -133,6 +133,13 @@ async function main(): Promise<void> {
       await adb.destroy();
     }
   }
+  // Access tokens of signed-in users (api/auth/tokens.ts): the environment's keys, else one kept here.
+  let signingKeys = env.AUTH_SIGNING_KEYS;
+  if (!signingKeys) {
+    const k = await ensureSigningKeys(join(stateDir, 'signing-keys.json'));
+    signingKeys = k.json;
+    say(`${k.created ? 'access-token signing key made' : 'access-token signing key kept'} in ${join(stateDir, 'signing-keys.json')} (AUTH_SIGNING_KEYS)`);
+  }
   const webhookSecret = stateSecret(stateDir, 'webhook-secret', 32);
   const common = {
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
@@ -173,6 +180,7 @@ async function main(): Promise<void> {
     API_PORT: String(ports.api),
     GITHUB_WEBHOOK_SECRET: webhookSecret,
     GIT_CACHE_DIR: join(stateDir, 'git'),
+    AUTH_SIGNING_KEYS: signingKeys,
   });
   node('worker-control', 'workers/main.js', { WORKER_KIND: 'control', WORKER_ID: 'control-dev' });
   node('worker-exec', 'workers/main.js', {
@@ -185,6 +193,9 @@ async function main(): Promise<void> {
   const lines = [
     ['API', apiUrl, `Authorization: Bearer <token in ${join(stateDir, 'api-token')}>`],
     ['', '', `first admin's API key in ${join(stateDir, 'api-token')} (the CLI's default); more: stackly api-key create <name> --role <role>`],
+    ['', '', env.AUTH_OIDC_CLIENT_ID || env.AUTH_GITHUB_CLIENT_ID
+      ? `sign in: stackly login (browser), or ${apiUrl}/auth/login`
+      : 'sign-in through an identity provider: set AUTH_OIDC_* or AUTH_GITHUB_* (README "Signing in")'],
     ['GitHub webhook', `${apiUrl}/webhooks/github`, `secret in ${join(stateDir, 'webhook-secret')}`],
     ['Temporal Web UI', temporal.uiUrl!, `namespace ${namespace}`],
     ['Temporal gRPC', temporal.address, ''],

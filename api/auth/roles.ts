@@ -38,6 +38,11 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/api-keys': 'admin',
   'POST /api/api-keys': 'admin',
   'DELETE /api/api-keys/:id': 'admin',
+  'GET /api/members': 'admin',
+  'PUT /api/members/:userId': 'admin',
+  'DELETE /api/members/:userId': 'admin',
+  'PUT /api/members/:userId/groups/:group': 'admin',
+  'DELETE /api/members/:userId/groups/:group': 'admin',
   'GET /webhooks/github/deliveries/:id': 'viewer',
 };
 

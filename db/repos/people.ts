@@ -114,3 +114,67 @@ export async function revokeApiKey(db: DbOrTx, accountId: string, id: string): P
     .where('account_id', '=', accountId).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
+
+/**
+ * Memberships given by sign-in's role mappings (source idp): sets exactly these for the user, leaving
+ * an admin's memberships (source admin) as they are. A mapped account the user no longer matches
+ * loses its idp membership.
+ */
+export async function applyMappedMemberships(db: DbOrTx, userId: string, mapped: ReadonlyArray<{ accountId: string; role: Role }>): Promise<void> {
+  const keep = mapped.map((m) => m.accountId);
+  let del = db.deleteFrom('memberships').where('user_id', '=', userId).where('source', '=', 'idp');
+  if (keep.length) del = del.where('account_id', 'not in', keep);
+  await del.execute();
+  for (const m of mapped) {
+    await db.insertInto('memberships').values({ account_id: m.accountId, user_id: userId, role: m.role, source: 'idp' })
+      .onConflict((oc) => oc.columns(['account_id', 'user_id']).doUpdateSet({ role: m.role }).where('memberships.source', '=', 'idp'))
+      .execute();
+  }
+}
+
+export interface Member {
+  user_id: string;
+  login: string;
+  email: string | null;
+  name: string | null;
+  provider: User['provider'];
+  role: Role;
+  source: 'admin' | 'idp';
+  last_login_at: Date | null;
+  created_at: Date;
+}
+
+/** The members of an account, by login. */
+export async function listMembers(db: DbOrTx, accountId: string): Promise<Member[]> {
+  return db.selectFrom('memberships as m').innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.login', 'u.email', 'u.name', 'u.provider', 'm.role', 'm.source', 'u.last_login_at', 'm.created_at'])
+    .where('m.account_id', '=', accountId).orderBy('u.login').orderBy('m.user_id').execute();
+}
+
+export async function getMembership(db: DbOrTx, accountId: string, userId: string): Promise<Membership | undefined> {
+  return db.selectFrom('memberships').selectAll().where('account_id', '=', accountId).where('user_id', '=', userId).executeTakeFirst();
+}
+
+/** An admin's decision on a member's role: made or changed, and from now on not changed by sign-in. */
+export async function setMemberRoleByAdmin(db: DbOrTx, accountId: string, userId: string, role: Role): Promise<void> {
+  await db.insertInto('memberships').values({ account_id: accountId, user_id: userId, role, source: 'admin' })
+    .onConflict((oc) => oc.columns(['account_id', 'user_id']).doUpdateSet({ role, source: 'admin' })).execute();
+}
+
+export async function removeMembership(db: DbOrTx, accountId: string, userId: string): Promise<boolean> {
+  const r = await db.deleteFrom('memberships').where('account_id', '=', accountId).where('user_id', '=', userId).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+export async function countAdmins(db: DbOrTx, accountId: string): Promise<number> {
+  const r = await db.selectFrom('memberships').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId).where('role', '=', 'admin').executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** The groups an admin mapped a user to in an account (source admin). */
+export async function adminGroupsOf(db: DbOrTx, userId: string, accountId: string): Promise<string[]> {
+  const rows = await db.selectFrom('user_groups').select('group_name').where('user_id', '=', userId)
+    .where('source', '=', 'admin').where('account_id', '=', accountId).orderBy('group_name').execute();
+  return rows.map((r) => r.group_name);
+}

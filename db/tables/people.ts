@@ -21,6 +21,8 @@ export interface MembershipsTable {
   account_id: string;
   user_id: string;
   role: Role;
+  /** admin: an admin's decision (never changed by sign-in); idp: made by a role mapping at sign-in. */
+  source: Generated<'admin' | 'idp'>;
   created_at: Generated<Date>;
 }
 export type Membership = Selectable<MembershipsTable>;
@@ -66,6 +68,11 @@ export interface LoginRequestsTable {
   nonce: string | null;
   redirect_to: string | null;
   cli_poll_hash: string | null;
+  /** The code a command line shows, typed at the browser to confirm its sign-in (migration 0004). */
+  cli_code: Generated<string | null>;
+  /** SHA-256 of the confirmation cookie of the browser that finished the sign-in. */
+  cli_browser_hash: Generated<string | null>;
+  cli_confirmed_at: Generated<Date | null>;
   user_id: string | null;
   created_at: Generated<Date>;
   expires_at: Date;

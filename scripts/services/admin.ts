@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateApiKey, parseApiKey, secretMatches } from '../../common/api-keys';
+import { generateSigningKey, signingKeysJson } from '../../common/signing-keys';
 import type { Db } from '../../db';
 import { findApiKeyByPrefix, insertApiKey, setMembership, upsertUser } from '../../db/repos/people';
 
@@ -20,4 +21,15 @@ export async function ensureFirstAdmin(db: Db, accountId: string, keyFile: strin
   await insertApiKey(db, { accountId, userId: user.id, name: 'dev-admin', role: 'admin', prefix: k.prefix, hash: k.hash, expiresAt: null });
   writeFileSync(keyFile, `${k.key}\n`, { mode: 0o600 });
   return { created: true };
+}
+
+/**
+ * The dev stack's access-token signing key (AUTH_SIGNING_KEYS when the environment has none): a JWKS
+ * with one Ed25519 key, made once and kept in a file only its owner can read.
+ */
+export async function ensureSigningKeys(file: string): Promise<{ json: string; created: boolean }> {
+  if (existsSync(file)) return { json: readFileSync(file, 'utf8').trim(), created: false };
+  const json = signingKeysJson([await generateSigningKey()]);
+  writeFileSync(file, `${json}\n`, { mode: 0o600 });
+  return { json, created: true };
 }

@@ -57,7 +57,7 @@ describe('api: roles, keys and accounts (real Postgres)', function () {
     await tdb?.drop();
   });
 
-  const concrete = (pattern: string) => pattern.replace(':id', randomUUID());
+  const concrete = (pattern: string) => pattern.replace(/:(id|userId)\b/g, () => randomUUID()).replace(':group', 'acme%2Fplatform');
 
   it('every registered REST route has a role, and every role of the table is a registered route', () => {
     const registered = registeredRestRoutes(app);
@@ -133,5 +133,45 @@ describe('api: roles, keys and accounts (real Postgres)', function () {
     // A key is bound to its account: asking for another with the header is refused.
     const r = await call('GET', '/api/states', { ...other.auth, 'x-stackly-account': 'acme' });
     assert.equal(r.statusCode, 403);
+  });
+
+  it('members: an admin lists them, sets roles (kept by sign-in), maps groups (org/team) in this account only, removes them; the last admin stays', async () => {
+    const admin = as.admin!.auth;
+    const list = JSON.parse((await call('GET', '/api/members', admin)).body) as { items: Array<{ login: string; role: string; user_id: string; source: string }> };
+    const viewer = list.items.find((m) => m.login === 'viewer-user')!;
+    assert.deepEqual([viewer.role, viewer.source], ['viewer', 'admin']);
+    assert.ok(!list.items.some((m) => m.login === 'beta-admin'), 'only this account\'s members');
+
+    const set = await call('PUT', `/api/members/${viewer.user_id}`, admin, { role: 'approver' });
+    assert.equal(set.statusCode, 200, set.body);
+    assert.equal((JSON.parse((await call('GET', '/api/me', as.viewer!.auth)).body) as { account: { role: string } }).account.role, 'viewer', 'a key never acts above its own role');
+    const row = await tdb.db.selectFrom('memberships').selectAll().where('user_id', '=', viewer.user_id).executeTakeFirstOrThrow();
+    assert.deepEqual([row.role, row.source], ['approver', 'admin']);
+    assert.equal((await call('PUT', `/api/members/${viewer.user_id}`, admin, { role: 'root' })).statusCode, 400);
+    assert.equal((await call('PUT', `/api/members/${randomUUID()}`, admin, { role: 'viewer' })).statusCode, 404);
+    assert.equal((await call('PUT', '/api/members/not-a-uuid', admin, { role: 'viewer' })).statusCode, 400);
+
+    const mapped = await call('PUT', `/api/members/${viewer.user_id}/groups/acme%2Fplatform`, admin);
+    assert.equal(mapped.statusCode, 200, mapped.body);
+    assert.deepEqual((JSON.parse(mapped.body) as { groups: string[] }).groups, ['acme/platform']);
+    assert.deepEqual((JSON.parse((await call('GET', '/api/me', as.viewer!.auth)).body) as { groups: string[] }).groups, ['acme/platform']);
+    assert.equal((await call('PUT', `/api/members/${viewer.user_id}/groups/${encodeURIComponent('<script>')}`, admin)).statusCode, 400);
+    // Another account's admin cannot touch this account's member.
+    assert.equal((await call('PUT', `/api/members/${viewer.user_id}/groups/x`, other.auth)).statusCode, 404);
+    assert.equal((await call('DELETE', `/api/members/${viewer.user_id}/groups/acme%2Fplatform`, admin)).statusCode, 204);
+    assert.equal((await call('DELETE', `/api/members/${viewer.user_id}/groups/acme%2Fplatform`, admin)).statusCode, 404);
+    assert.deepEqual((JSON.parse((await call('GET', '/api/me', as.viewer!.auth)).body) as { groups: string[] }).groups, []);
+
+    const acmeAdmin = list.items.find((m) => m.login === 'admin-user')!;
+    const last = await call('DELETE', `/api/members/${acmeAdmin.user_id}`, admin);
+    assert.equal(last.statusCode, 409);
+    assert.match(JSON.parse(last.body).error.message, /last admin/);
+    assert.equal((await call('PUT', `/api/members/${acmeAdmin.user_id}`, admin, { role: 'viewer' })).statusCode, 409);
+
+    const acme = (await tdb.db.selectFrom('accounts').select('id').where('name', '=', 'acme').executeTakeFirstOrThrow()).id;
+    const leaving = await createPrincipal(tdb.db, { accountId: acme, login: 'leaving', role: 'operator' });
+    assert.equal((await call('DELETE', `/api/members/${leaving.userId}`, admin)).statusCode, 204);
+    assert.equal((await call('GET', '/api/me', leaving.auth)).statusCode, 401, 'a removed member\'s key stops at once');
+    assert.equal((await call('DELETE', `/api/members/${leaving.userId}`, admin)).statusCode, 404);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import { ApiClient, ApiRequestError, DEFAULT_API_URL, resolveConnection, type RunBody } from '../../../cli/api-client';
+import { credentialsPath, saveSession } from '../../../cli/credentials';
 import { findStackCode, jsonDisplay, plainDisplay, terminalDisplay, watchRun } from '../../../cli/run';
 import type { RunProgress } from '../../../workflows/definitions';
 
@@ -52,12 +53,19 @@ describe('cli run: API client', () => {
     await assert.rejects(c.run('r1'), { message: 'reading run r1: HTTP 502 error: <html>Bad Gateway</html>' });
   });
 
-  it('connection: flags, then environment, then the dev token file; a bad URL or no token is an error', () => {
+  it('connection: flags, then environment, then the stackly login session, then the dev token file; a bad URL or no token is an error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stackly-cli-'));
+    const XDG_CONFIG_HOME = join(dir, 'config');
     try {
-      assert.throws(() => resolveConnection({}, {}, dir), /no API token: pass --token or set STACKLY_API_TOKEN/);
+      assert.throws(() => resolveConnection({}, { XDG_CONFIG_HOME }, dir), /no API token: run stackly login, or pass --token or set STACKLY_API_TOKEN/);
       writeFileSync(join(dir, 'api-token'), 'from-file\n');
-      assert.deepEqual(resolveConnection({}, { STACKLY_STATE_DIR: dir }, '/nonexistent'), { url: DEFAULT_API_URL, token: 'from-file' });
+      assert.deepEqual(resolveConnection({}, { STACKLY_STATE_DIR: dir, XDG_CONFIG_HOME }, '/nonexistent'), { url: DEFAULT_API_URL, token: 'from-file' });
+      saveSession(credentialsPath(XDG_CONFIG_HOME), DEFAULT_API_URL, {
+        login: 'al', access_token: 'at', access_expires_at: new Date(Date.now() + 600_000).toISOString(), refresh_token: 'rt', refresh_expires_at: new Date(Date.now() + 86_400_000).toISOString(), account: 'acme',
+      });
+      const signedIn = resolveConnection({}, { STACKLY_STATE_DIR: dir, XDG_CONFIG_HOME }, '/nonexistent');
+      assert.deepEqual([signedIn.token, signedIn.account, !!signedIn.session], ['', 'acme', true], 'the login wins over the dev token file');
+      assert.deepEqual(resolveConnection({}, { STACKLY_API_TOKEN: 'env', XDG_CONFIG_HOME }), { url: DEFAULT_API_URL, token: 'env' }, 'an explicit key wins over the login');
       assert.deepEqual(resolveConnection({}, { STACKLY_API_URL: 'http://h:1/', STACKLY_API_TOKEN: 'env', STACKLY_STATE_DIR: dir }), { url: 'http://h:1', token: 'env' });
       assert.deepEqual(resolveConnection({ apiUrl: 'https://x', token: 'flag' }, { STACKLY_API_URL: 'http://h:1', STACKLY_API_TOKEN: 'env' }), { url: 'https://x', token: 'flag' });
       assert.throws(() => resolveConnection({ apiUrl: 'ftp://x', token: 't' }, {}), /the API URL "ftp:\/\/x" is not an http\(s\) URL/);
