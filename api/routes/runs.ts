@@ -20,6 +20,8 @@ const approveBody = z.strictObject({ scope, comment: z.string().max(2000).option
 const rejectBody = z.strictObject({ scope, reason: z.string().max(2000).optional() });
 
 export const runRoutes: RouteModule = async (app, ctx) => {
+  /** The caller's account's namespace: a run of another account is not even looked up there. */
+  const temporalOf = (req: FastifyRequest) => ctx.temporal.forNamespace(req.principal.namespace);
   /**
    * The run must belong to a state of this api's account: by its operation, or, in its first moments
    * (before its workflow has recorded the operation), by the state its id names. The operation is
@@ -34,7 +36,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     const state = named && await getState(ctx.db, req.principal.accountId, named.stateId);
     if (!state) throw notFound(`run ${workflowId}`);
     try {
-      await ctx.temporal.workflow.getHandle(workflowId).describe();
+      await temporalOf(req).workflow.getHandle(workflowId).describe();
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw notFound(`run ${workflowId}`);
       throw new ApiError(503, 'temporal_unavailable', `finding the run: Temporal did not answer (${(e as Error).message})`);
@@ -52,7 +54,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
 
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (req) => {
     const op = await ownRun(req, req.params.id);
-    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    const handle = temporalOf(req).workflow.getHandle(req.params.id);
     const progress = await temporal('reading progress', () => handle.query(progressQuery));
     return { operation_id: op.id, operation_status: op.status, progress };
   });
@@ -69,7 +71,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
         operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
         accountId: req.principal.accountId, groups, decision: 'approve', comment: body.comment ?? null,
       });
-      await temporal('approving', () => ctx.temporal.workflow.getHandle(req.params.id).signal(approveSignal, {
+      await temporal('approving', () => temporalOf(req).workflow.getHandle(req.params.id).signal(approveSignal, {
         by, scope: body.scope, groups, ...(body.comment ? { comment: body.comment } : {}),
       }));
     });
@@ -85,7 +87,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
         operationId: op.id, workflowId: req.params.id, scope: body.scope, approver: by, principalId: req.principal.id,
         accountId: req.principal.accountId, groups, decision: 'reject', comment: body.reason ?? null,
       });
-      await temporal('rejecting', () => ctx.temporal.workflow.getHandle(req.params.id).signal(rejectSignal, {
+      await temporal('rejecting', () => temporalOf(req).workflow.getHandle(req.params.id).signal(rejectSignal, {
         by, scope: body.scope, groups, ...(body.reason ? { reason: body.reason } : {}),
       }));
     });
@@ -94,7 +96,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {
     await ownRun(req, req.params.id);
-    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    const handle = temporalOf(req).workflow.getHandle(req.params.id);
     // Temporal accepts a cancellation of a closed workflow without complaint: say that the run has ended.
     const { status } = await temporal('cancelling', () => handle.describe());
     if (status.name !== 'RUNNING') throw new ApiError(409, 'run_not_running', `cancelling: the run has ended (${status.name.toLowerCase()})`);
