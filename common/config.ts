@@ -90,13 +90,22 @@ const schemas = {
     ...shared, ...vault,
     CODEC_HOST: z.string().default('127.0.0.1'),
     CODEC_PORT: port.default(8081),
-    /** Bearer tokens accepted on /encode and /decode. Required: the codec server never runs open. */
-    CODEC_AUTH_TOKENS: csv.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'at least one token is required')),
+    /**
+     * Platform tokens accepted on /encode and /decode for every namespace (operators, the dev stack's
+     * Web UI login). Optional when DATABASE_URL is set: Stackly API keys then decode their accounts'
+     * namespaces only. One of the two is required: the codec server never runs open.
+     */
+    CODEC_AUTH_TOKENS: csv.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'at least one token is required')).optional(),
+    /** Postgres, where Stackly credentials (API keys, users' memberships) are checked. */
+    DATABASE_URL: url.optional(),
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
     CODEC_CORS_ORIGINS: csv.default([]),
     /** Largest accepted request body; bigger requests get 413. */
     CODEC_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
     /** Lifetime of a Web UI session cookie made by the codec server's /login page. */
     CODEC_SESSION_TTL_SECONDS: z.coerce.number().int().positive().max(7 * 24 * 3600).default(12 * 3600),
+  }).superRefine((c, ctx) => {
+    if (!c.CODEC_AUTH_TOKENS && !c.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['CODEC_AUTH_TOKENS or DATABASE_URL'], message: 'one is required' });
   }),
   worker: z.object({
     ...shared, ...database, ...temporal, ...s3, ...vault,
