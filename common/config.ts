@@ -111,6 +111,8 @@ const schemas = {
     ...shared, ...database, ...temporal, ...s3, ...vault,
     /** Transit key of secrets at rest (clone credentials the control worker's git fetches need). */
     VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
+    /** Postgres schema (tests run each suite in its own). */
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
     WORKER_KIND: z.enum(['control', 'execution']),
     WORKER_ID: z.string().min(1).optional(),
     WORKER_FEATURES: csv.default(['terraform']),
@@ -119,6 +121,8 @@ const schemas = {
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(4),
     TF_BINARY: z.string().min(1).default('tofu'),
     STACKLY_WORK_DIR: z.string().min(1).optional(),
+    /** How often the worker looks for accounts made since (a new account's namespace gets its own Temporal worker). */
+    WORKER_NAMESPACES_REFRESH_SECONDS: z.coerce.number().positive().max(3600).default(15),
     /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */
     'STACKLY_HOOK_*': hookVariables,
   }),

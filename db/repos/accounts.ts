@@ -55,3 +55,9 @@ export async function readyNamespaces(db: DbOrTx): Promise<string[]> {
 export async function accountOfNamespace(db: DbOrTx, namespace: string): Promise<Account | undefined> {
   return db.selectFrom('accounts').selectAll().where('temporal_namespace', '=', namespace).orderBy('created_at').executeTakeFirst();
 }
+
+/** The ids of the accounts of a Temporal namespace (activities act only in these: activities/account-guard.ts). */
+export async function accountIdsOfNamespace(db: DbOrTx, namespace: string): Promise<string[]> {
+  const rows = await db.selectFrom('accounts').select('id').where('temporal_namespace', '=', namespace).execute();
+  return rows.map((r) => r.id);
+}
