@@ -271,6 +271,24 @@ describe('tenancy: two accounts, each in its own namespace, never see each other
     }
   });
 
+  it('one repository URL in two accounts: a delivery belongs to the account whose webhook secret signed it', async () => {
+    const { a, b } = tenants;
+    // B registers A's repository too, with a secret of its own.
+    const r = await call(b.auth, 'POST', '/api/repositories', { url: a.repo.url, tracked_branch: 'main', webhook_secret: `${b.name}-second-secret-0123456789` });
+    assert.equal(r.status, 201, r.text);
+    const payload = { zen: 'Keep it logically awesome.', hook_id: 1, repository: { clone_url: a.repo.url, html_url: a.repo.url } };
+    const toB = await deliver(api.url, payload, { event: 'ping', secret: `${b.name}-second-secret-0123456789` });
+    const toA = await deliver(api.url, payload, { event: 'ping', secret: `${a.name}-hook-secret-0123456789` });
+    assert.deepEqual([toB.status, toA.status], [200, 200]);
+    const seen = async (t: Tenant, id: string) => call(t.auth, 'GET', `/webhooks/github/deliveries/${id}`);
+    assert.equal((await seen(b, toB.deliveryId)).body.repository_id, r.body.id);
+    assert.equal((await seen(a, toB.deliveryId)).status, 404);
+    assert.equal((await seen(a, toA.deliveryId)).body.repository_id, a.repositoryId);
+    assert.equal((await seen(b, toA.deliveryId)).status, 404);
+    // Signed with neither account's secret (nor the global one, which neither relies on): refused.
+    assert.equal((await deliver(api.url, payload, { event: 'ping', secret: 'some-other-secret-0123456789' })).status, 401);
+  });
+
   it('a run of account B lives in namespace B, not in A\'s nor the platform\'s', async () => {
     const { a, b } = tenants;
     const temporal = await h.temporal();
