@@ -183,7 +183,7 @@ export async function buildCodecServer(cfg: CodecServerConfig, deps: CodecServer
       if (!grantCovers(grant, namespace)) {
         // Another account's namespace: refused before its key is touched.
         req.log.warn({ namespace }, 'rejected: namespace of another account');
-        return reply.code(403).send({ error: 'forbidden', message: `${grant.who} may not ${op} payloads of namespace ${namespace}: it belongs to an account ${grant.who} is not a member of` });
+        return reply.code(403).send({ error: 'forbidden', message: `${grant.who} may not ${op} payloads of namespace ${namespace}: this credential may use only the namespaces of its accounts (${[...grant.namespaces].join(', ') || 'none'})` });
       }
       const payloads = payloadsFromJson(req.body);
       const codec = keyring.codec(namespace);
