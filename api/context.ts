@@ -1,10 +1,11 @@
 /** What every route module receives: the injected dependencies plus the api's own helpers. */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
 import type { Db } from '../db';
 import type { Logger } from '../common/logger';
 import type { AccessTokenVerifier, Authenticate, Principal } from './auth/principal';
 import type { SecretBox } from '../common/secret-box';
+import type { NamespaceClients } from '../common/temporal';
+import type { AccountProvisioner } from './accounts/provision';
 import type { SignatureVerifier } from './signature';
 import type { SignIn } from './auth/sign-in';
 import type { RateLimiter, RateLimitSettings } from './rate-limit';
@@ -12,10 +13,16 @@ import type { RateLimiter, RateLimitSettings } from './rate-limit';
 export interface ApiDeps {
   db: Db;
   logger: Logger;
-  /** Temporal client (a lazy connection is fine: an unreachable server gives 503, not a crash). */
-  temporal: Client;
-  /** accounts.id of the account webhook deliveries are matched in (one account per api until accounts have namespaces of their own). */
-  accountId: string;
+  /**
+   * Temporal clients by namespace (a lazy connection is fine: an unreachable server gives 503, not a
+   * crash). Every request uses the client of its account's namespace: the caller's, or for a webhook
+   * delivery the namespace of the account its repository belongs to.
+   */
+  temporal: NamespaceClients;
+  /** accounts.id of the platform account (STACKLY_ACCOUNT): its admins may create accounts. */
+  platformAccountId: string;
+  /** Makes new accounts' Temporal namespaces and Transit keys; without it POST /api/accounts answers 503. */
+  provisioner?: AccountProvisioner;
   /** Global webhook secret (GitHub App / org-wide hooks); repositories may have their own. */
   webhookSecret: string;
   secretBox: SecretBox;

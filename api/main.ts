@@ -2,14 +2,15 @@
  * The api process: read config once (a missing GITHUB_WEBHOOK_SECRET stops start-up), connect,
  * make sure this api's account exists, listen. SIGTERM/SIGINT close the server gracefully.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { createVaultKeyring } from '../common/codec';
 import { loadConfigOrExit } from '../common/config';
 import { s3Client, s3SettingsFromConfig } from '../common/s3';
 import { createLogger } from '../common/logger';
 import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
-import { dataConverter } from '../common/temporal';
+import { namespaceClients } from '../common/temporal';
+import { createAccountProvisioner } from './accounts/provision';
 import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { buildApi } from './server';
 import { createAccessTokens } from './auth/tokens';
@@ -25,10 +26,14 @@ async function main(): Promise<void> {
   // Lazy: the api starts (and answers 503 on webhooks) even while Temporal is down.
   const connection = Connection.lazy({ address: cfg.TEMPORAL_ADDRESS });
   // Every payload the api hands to Temporal (push deliveries, run inputs, signals) goes through the
-  // namespace's Vault Transit codec, as in the workers.
+  // Vault Transit codec of the namespace it goes to, as in the workers: one client per account
+  // namespace, all over this one connection.
   const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
-  const temporal = new Client({
-    connection, namespace: cfg.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keyring.codec(cfg.TEMPORAL_NAMESPACE)),
+  const temporal = namespaceClients(connection, (ns) => keyring.codec(ns));
+  // New accounts get `<TEMPORAL_NAMESPACE>-<name>` and its Transit key (POST /api/accounts).
+  const provisioner = createAccountProvisioner({
+    connection, namespacePrefix: cfg.TEMPORAL_NAMESPACE,
+    vault: { vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT },
   });
   const secretBox = new CachingSecretBox(new VaultTransitSecretBox({
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   if (!auth) logger.warn('no AUTH_SIGNING_KEYS: only API keys authenticate (no sign-in)');
   const app = await buildApi({
     ...(auth ?? {}),
-    db, logger, temporal, accountId: account.id, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
+    db, logger, temporal, platformAccountId: account.id, provisioner, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
     bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
     rateLimits: {
       perCredential: cfg.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, perAccount: cfg.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, perAddress: cfg.RATE_LIMIT_PER_IP_PER_MINUTE,

@@ -34,7 +34,7 @@ import { buildApi } from '../api/server';
 import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
 import { createLogger } from '../common/logger';
-import { dataConverter } from '../common/temporal';
+import { dataConverter, fixedClients } from '../common/temporal';
 import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
 import { CONTROL_TASK_QUEUE, pushWorkflowId } from '../workflows/definitions';
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: t.namespace, dataConverter: converter });
   const logger = createLogger('bench', 'warn');
   const app = await buildApi({
-    db, logger, temporal: client, accountId: account.id, webhookSecret: SECRET, secretBox,
+    db, logger, temporal: fixedClients(client), platformAccountId: account.id, webhookSecret: SECRET, secretBox,
     bodyLimitBytes: 1024 * 1024,
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });

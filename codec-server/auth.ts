@@ -1,8 +1,11 @@
 /**
- * Who may call /encode and /decode:
- *  - a bearer token from CODEC_AUTH_TOKENS (CLI, scripts, a UI with SSO that passes a token), or
- *  - a session cookie made by POST /login with such a token, accepted only from an allowed CORS
- *    origin (the dev Web UI, which sends no Authorization header but can include credentials).
+ * Who may call /encode and /decode, and for which namespaces:
+ *  - a platform token from CODEC_AUTH_TOKENS (operators, CLI, scripts): every namespace;
+ *  - a Stackly credential (an API key, or a signed-in user's access token), checked against Postgres
+ *    on every request (common/credentials.ts, as the api does): the namespaces of its accounts only;
+ *  - a session cookie made by POST /login with either, accepted only from an allowed CORS origin (the
+ *    dev Web UI, which sends no Authorization header but can include credentials); it carries what
+ *    its credential carries, re-checked on every request (a revoked key stops its sessions at once).
  * Tokens are compared in constant time; session ids are random and kept hashed in memory.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -11,7 +14,6 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /** Returns a checker that tests a candidate against every configured token without an early exit. */
 export function tokenChecker(tokens: readonly string[]): (candidate: string | undefined) => boolean {
-  if (tokens.length === 0) throw new Error('the codec server needs at least one auth token');
   const digests = tokens.map(digest);
   return (candidate) => {
     if (!candidate) return false;
@@ -30,9 +32,18 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 export const SESSION_COOKIE = 'stackly_codec_session';
 
-/** In-memory sessions (bounded): a restart signs everyone out, which is fine for an operator login. */
+/** What a credential may decode: every namespace (a platform token), or those of its accounts. */
+export type Grant = { who: string; namespaces: 'all' } | { who: string; namespaces: ReadonlySet<string> };
+
+export const grantCovers = (g: Grant, namespace: string): boolean => g.namespaces === 'all' || g.namespaces.has(namespace);
+
+/**
+ * In-memory sessions (bounded): a restart signs everyone out, which is fine for an operator login.
+ * Each keeps the credential it was made with (in this process's memory only), so every request is
+ * checked again with it.
+ */
 export class SessionStore {
-  private readonly sessions = new Map<string, number>();
+  private readonly sessions = new Map<string, { exp: number; credential: string }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -40,23 +51,28 @@ export class SessionStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(): { id: string; maxAgeSeconds: number } {
+  create(credential: string): { id: string; maxAgeSeconds: number } {
     const id = randomBytes(32).toString('base64url');
-    this.sessions.set(digest(id).toString('hex'), this.now() + this.ttlMs);
+    this.sessions.set(digest(id).toString('hex'), { exp: this.now() + this.ttlMs, credential });
     while (this.sessions.size > this.maxSessions) this.sessions.delete(this.sessions.keys().next().value as string);
     return { id, maxAgeSeconds: Math.floor(this.ttlMs / 1000) };
   }
 
-  valid(id: string | undefined): boolean {
-    if (!id) return false;
+  /** The credential of a live session, or undefined. */
+  credential(id: string | undefined): string | undefined {
+    if (!id) return undefined;
     const k = digest(id).toString('hex');
-    const exp = this.sessions.get(k);
-    if (exp === undefined) return false;
-    if (exp <= this.now()) {
+    const s = this.sessions.get(k);
+    if (s === undefined) return undefined;
+    if (s.exp <= this.now()) {
       this.sessions.delete(k);
-      return false;
+      return undefined;
     }
-    return true;
+    return s.credential;
+  }
+
+  valid(id: string | undefined): boolean {
+    return this.credential(id) !== undefined;
   }
 
   revoke(id: string | undefined): void {

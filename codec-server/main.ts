@@ -2,13 +2,18 @@
 import { loadConfigOrExit } from '../common/config';
 import { createLogger } from '../common/logger';
 import { createVaultKeyring } from '../common/codec';
+import { credentialNamespaces } from '../common/credentials';
+import { createDb } from '../db';
 import { buildCodecServer } from './server';
 
 async function main(): Promise<void> {
   const cfg = loadConfigOrExit('codec');
   const logger = createLogger('codec-server', cfg.LOG_LEVEL);
   const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
-  const app = await buildCodecServer(cfg, { keyring, logger });
+  // Stackly credentials (API keys) are checked in Postgres and decode their accounts' namespaces only.
+  const db = cfg.DATABASE_URL ? createDb({ url: cfg.DATABASE_URL, ...(cfg.DATABASE_SCHEMA ? { schema: cfg.DATABASE_SCHEMA } : {}) }) : undefined;
+  const app = await buildCodecServer(cfg, { keyring, logger, ...(db ? { credentials: (token: string) => credentialNamespaces(db, token) } : {}) });
+  if (!db) logger.warn('no DATABASE_URL: only the platform tokens of CODEC_AUTH_TOKENS are accepted (every namespace)');
   const health = await keyring.health();
   if (!health.ok) logger.warn({ reason: health.reason }, 'Vault is not healthy yet; /health answers 503 until it is');
   if (cfg.CODEC_CORS_ORIGINS.length === 0) logger.warn('CODEC_CORS_ORIGINS is empty: the Web UI cannot call this server (the CLI can)');

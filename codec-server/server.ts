@@ -10,7 +10,7 @@ import cors from '@fastify/cors';
 import type { Logger } from 'pino';
 import type { Config } from '../common/config';
 import { CodecError, type VaultKeyring } from '../common/codec';
-import { SESSION_COOKIE, SessionStore, bearerToken, readCookie, tokenChecker } from './auth';
+import { SESSION_COOKIE, SessionStore, bearerToken, grantCovers, readCookie, tokenChecker, type Grant } from './auth';
 import { BadPayloadError, payloadsFromJson, payloadsToJson } from './payloads';
 
 export type CodecServerConfig = Pick<
@@ -21,6 +21,19 @@ export type CodecServerConfig = Pick<
 export interface CodecServerDeps {
   keyring: Pick<VaultKeyring, 'codec' | 'health'>;
   logger: Logger;
+  /**
+   * Checks a Stackly credential (API key or access token) against Postgres and returns who it is and
+   * the namespaces of its accounts (common/credentials.ts credentialNamespaces); throws when it is not
+   * valid. Without it only the platform tokens of CODEC_AUTH_TOKENS are accepted.
+   */
+  credentials?: (token: string) => Promise<{ name: string; namespaces: string[] }>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the caller may decode (set by the codec server's authentication). */
+    codecGrant?: Grant;
+  }
 }
 
 /** Temporal namespace names: letters, digits, `.`, `_`, `-`. */
@@ -48,13 +61,14 @@ function page(title: string, body: string): string {
 }
 
 const LOGIN_FORM = `<p>Sign this browser in to the Stackly codec server, so the Temporal Web UI can decode payloads.
-Paste one of the codec server's tokens (CODEC_AUTH_TOKENS).</p>
+Paste a Stackly API key (it decodes its account's namespace) or a platform token of the codec server (CODEC_AUTH_TOKENS).</p>
 <form method="post" action="login"><label>Token <input type="password" name="token" autocomplete="off" autofocus required></label>
 <p><button type="submit">Sign in</button></p></form>`;
 
 export async function buildCodecServer(cfg: CodecServerConfig, deps: CodecServerDeps): Promise<FastifyInstance> {
   const { keyring, logger } = deps;
-  const checkToken = tokenChecker(cfg.CODEC_AUTH_TOKENS);
+  if (!cfg.CODEC_AUTH_TOKENS?.length && !deps.credentials) throw new Error('the codec server needs platform tokens (CODEC_AUTH_TOKENS) or Stackly credentials (DATABASE_URL)');
+  const checkToken = tokenChecker(cfg.CODEC_AUTH_TOKENS ?? []);
   const sessions = new SessionStore(cfg.CODEC_SESSION_TTL_SECONDS * 1000);
   const allowedOrigins = new Set(cfg.CODEC_CORS_ORIGINS);
 
@@ -97,18 +111,51 @@ export async function buildCodecServer(cfg: CodecServerConfig, deps: CodecServer
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
 
-  /** 401 unless a valid bearer token, or a valid session cookie from an allowed origin. */
+  /**
+   * What a credential may decode: a platform token every namespace; a Stackly credential the
+   * namespaces of its accounts, read from Postgres now. A string is why it is refused.
+   */
+  async function grantOf(token: string | undefined): Promise<Grant | string> {
+    if (!token) return 'invalid bearer token';
+    if (checkToken(token)) return { who: 'platform token', namespaces: 'all' };
+    if (!deps.credentials) return 'invalid bearer token';
+    try {
+      const c = await deps.credentials(token);
+      return { who: c.name, namespaces: new Set(c.namespaces) };
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      if (status === 401 || status === 403) return (e as Error).message;
+      throw e;
+    }
+  }
+
+  /** 401 unless a valid bearer credential, or a valid session cookie from an allowed origin; sets req.codecGrant. */
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const header = req.headers.authorization;
     if (header !== undefined) {
-      if (checkToken(bearerToken(header))) return;
-      req.log.warn('rejected: invalid bearer token');
-      return unauthorized(reply, 'invalid bearer token');
+      const g = await grantOf(bearerToken(header));
+      if (typeof g !== 'string') {
+        req.codecGrant = g;
+        return;
+      }
+      req.log.warn('rejected: invalid bearer credential');
+      return unauthorized(reply, g);
     }
     const sid = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (sid !== undefined) {
       const origin = req.headers.origin;
-      if (sessions.valid(sid) && origin !== undefined && allowedOrigins.has(origin)) return;
+      const credential = sessions.credential(sid);
+      if (credential !== undefined && origin !== undefined && allowedOrigins.has(origin)) {
+        // Checked again with the session's credential: a revoked key or a removed member stops here.
+        const g = await grantOf(credential);
+        if (typeof g !== 'string') {
+          req.codecGrant = g;
+          return;
+        }
+        sessions.revoke(sid);
+        req.log.warn('rejected: the session\'s credential is no longer valid');
+        return unauthorized(reply, `session ended: ${g}; sign in again at /login`);
+      }
       req.log.warn('rejected: session cookie expired or from a disallowed origin');
       return unauthorized(reply, 'session expired or origin not allowed: sign in again at /login');
     }
@@ -130,8 +177,14 @@ export async function buildCodecServer(cfg: CodecServerConfig, deps: CodecServer
   }
 
   for (const op of ['encode', 'decode'] as const) {
-    app.post(`/${op}`, { preHandler: authenticate }, async (req) => {
+    app.post(`/${op}`, { preHandler: authenticate }, async (req, reply) => {
       const namespace = namespaceOf(req);
+      const grant = req.codecGrant!;
+      if (!grantCovers(grant, namespace)) {
+        // Another account's namespace: refused before its key is touched.
+        req.log.warn({ namespace }, 'rejected: namespace of another account');
+        return reply.code(403).send({ error: 'forbidden', message: `${grant.who} may not ${op} payloads of namespace ${namespace}: this credential may use only the namespaces of its accounts (${[...grant.namespaces].join(', ') || 'none'})` });
+      }
       const payloads = payloadsFromJson(req.body);
       const codec = keyring.codec(namespace);
       const out = op === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
@@ -149,15 +202,16 @@ export async function buildCodecServer(cfg: CodecServerConfig, deps: CodecServer
 
   app.post('/login', async (req, reply) => {
     const token = (req.body as { token?: unknown } | undefined)?.token;
-    if (typeof token !== 'string' || !checkToken(token)) {
+    const grant = typeof token === 'string' ? await grantOf(token.trim()) : 'no token';
+    if (typeof token !== 'string' || typeof grant === 'string') {
       req.log.warn('login rejected');
       return reply.code(401).headers(HTML_HEADERS).send(page('Stackly codec server', `<p><strong>Wrong token.</strong></p>${LOGIN_FORM}`));
     }
-    const s = sessions.create();
+    const s = sessions.create(token.trim());
     const secure = req.protocol === 'https' ? '; Secure' : '';
     reply.header('set-cookie', `${SESSION_COOKIE}=${s.id}; Max-Age=${s.maxAgeSeconds}; Path=/; HttpOnly; SameSite=Strict${secure}`);
     req.log.info('browser session created');
-    return reply.headers(HTML_HEADERS).send(page('Signed in', `<p id="signed-in">This browser may now decode payloads in the Temporal Web UI for ${Math.round(s.maxAgeSeconds / 3600)} hours.
+    return reply.headers(HTML_HEADERS).send(page('Signed in', `<p id="signed-in">This browser may now decode payloads of ${grant.namespaces === 'all' ? 'every namespace' : `the namespaces ${[...grant.namespaces].join(', ') || '(none)'}`} in the Temporal Web UI for ${Math.round(s.maxAgeSeconds / 3600)} hours.
 In the Web UI's codec server settings, turn on <em>Include cross-origin credentials</em>.</p>`));
   });
 

@@ -174,18 +174,29 @@ const schemas = {
     ...shared, ...vault,
     CODEC_HOST: z.string().default('127.0.0.1'),
     CODEC_PORT: port.default(8081),
-    /** Bearer tokens accepted on /encode and /decode. Required: the codec server never runs open. */
-    CODEC_AUTH_TOKENS: csv.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'at least one token is required')),
+    /**
+     * Platform tokens accepted on /encode and /decode for every namespace (operators, the dev stack's
+     * Web UI login). Optional when DATABASE_URL is set: Stackly API keys then decode their accounts'
+     * namespaces only. One of the two is required: the codec server never runs open.
+     */
+    CODEC_AUTH_TOKENS: csv.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'at least one token is required')).optional(),
+    /** Postgres, where Stackly credentials (API keys, users' memberships) are checked. */
+    DATABASE_URL: url.optional(),
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
     CODEC_CORS_ORIGINS: csv.default([]),
     /** Largest accepted request body; bigger requests get 413. */
     CODEC_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
     /** Lifetime of a Web UI session cookie made by the codec server's /login page. */
     CODEC_SESSION_TTL_SECONDS: z.coerce.number().int().positive().max(7 * 24 * 3600).default(12 * 3600),
+  }).superRefine((c, ctx) => {
+    if (!c.CODEC_AUTH_TOKENS && !c.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['CODEC_AUTH_TOKENS or DATABASE_URL'], message: 'one is required' });
   }),
   worker: z.object({
     ...shared, ...database, ...temporal, ...s3, ...vault,
     /** Transit key of secrets at rest (clone credentials the control worker's git fetches need). */
     VAULT_SECRETS_KEY: z.string().regex(/^[A-Za-z0-9_-]+$/).default('stackly-secrets'),
+    /** Postgres schema (tests run each suite in its own). */
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
     WORKER_KIND: z.enum(['control', 'execution']),
     WORKER_ID: z.string().min(1).optional(),
     WORKER_FEATURES: csv.default(['terraform']),
@@ -194,6 +205,8 @@ const schemas = {
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(4),
     TF_BINARY: z.string().min(1).default('tofu'),
     STACKLY_WORK_DIR: z.string().min(1).optional(),
+    /** How often the worker looks for accounts made since (a new account's namespace gets its own Temporal worker). */
+    WORKER_NAMESPACES_REFRESH_SECONDS: z.coerce.number().positive().max(3600).default(15),
     /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */
     'STACKLY_HOOK_*': hookVariables,
   }),

@@ -197,10 +197,10 @@ async function main(): Promise<void> {
       ? `sign in: stackly login (browser), or ${apiUrl}/auth/login`
       : 'sign-in through an identity provider: set AUTH_OIDC_* or AUTH_GITHUB_* (README "Signing in")'],
     ['GitHub webhook', `${apiUrl}/webhooks/github`, `secret in ${join(stateDir, 'webhook-secret')}`],
-    ['Temporal Web UI', temporal.uiUrl!, `namespace ${namespace}`],
+    ['Temporal Web UI', temporal.uiUrl!, `namespace ${namespace}; accounts made with POST /api/accounts get ${namespace}-<name>`],
     ['Temporal gRPC', temporal.address, ''],
     ['Codec endpoint', codecUrl, `token in ${join(stateDir, 'codec-token')}`],
-    ['', '', `Web UI decoding: open ${codecUrl}/login and paste that token (a session cookie);`],
+    ['', '', `Web UI decoding: open ${codecUrl}/login and paste that token (every namespace) or an API key (its account's namespace);`],
     ['', '', 'then in the Web UI\'s codec settings turn on "Include cross-origin credentials".'],
     ['', '', `CLI: temporal workflow show --codec-endpoint ${codecUrl} --codec-auth "Bearer $(cat ${join(stateDir, 'codec-token')})" …`],
     ['Vault', vault.addr, `root token in ${join(stateDir, 'vault', 'init.json')}`],

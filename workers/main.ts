@@ -1,12 +1,14 @@
 /**
  * Worker process. WORKER_KIND=control polls the control queue (workflows + light activities);
- * WORKER_KIND=execution polls the queue derived from its capabilities (tofu activities).
+ * WORKER_KIND=execution polls the queue derived from its capabilities (tofu activities). Either way
+ * in every account's namespace: one Temporal Worker per namespace (workers/namespaces.ts), each with
+ * that namespace's codec and activities that act only in its account (activities/account-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runtime, Worker } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfigOrExit } from '../common/config';
 import { createLogger } from '../common/logger';
 import { CachingSecretBox, repositoryCredentialsResolver, VaultTransitSecretBox } from '../common/secret-box';
@@ -16,6 +18,9 @@ import { createVaultKeyring } from '../common/codec';
 import { blobCipherFromKeyring } from '../activities/terraform';
 import { processContainment } from '../activities/terraform/tofu';
 import { createDb } from '../db';
+import { accountIdsOfNamespace, readyNamespaces } from '../db/repos/accounts';
+import { guardAccounts } from '../activities/account-guard';
+import { startNamespaceWorkers } from './namespaces';
 import { createControlActivities, createExecutionActivities } from '../activities';
 import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
 import { taskQueueFor } from '../workflows/capabilities';
@@ -29,7 +34,7 @@ async function main(): Promise<void> {
   const logger = createLogger(`worker:${workerId}`, cfg.LOG_LEVEL);
   // The SDK's own lines go through pino too, without failure messages (they may quote variables).
   Runtime.install({ logger: SafeTemporalLogger.toPino(logger, 'INFO') });
-  const db = createDb({ url: cfg.DATABASE_URL });
+  const db = createDb({ url: cfg.DATABASE_URL, ...(cfg.DATABASE_SCHEMA ? { schema: cfg.DATABASE_SCHEMA } : {}) });
   const connection = await connectWorker(cfg);
   const capabilities = {
     features: cfg.WORKER_FEATURES,
@@ -40,9 +45,8 @@ async function main(): Promise<void> {
   const taskQueue = cfg.WORKER_KIND === 'control' ? CONTROL_TASK_QUEUE : taskQueueFor(capabilities);
   const workDir = cfg.STACKLY_WORK_DIR ?? join(tmpdir(), `stackly-${workerId}`);
   mkdirSync(workDir, { recursive: true });
-  // Every payload this worker writes to Temporal is encrypted with the namespace's Transit key.
+  // Every payload this worker writes to Temporal is encrypted with the Transit key of its namespace.
   const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
-  const codec = keyring.codec(cfg.TEMPORAL_NAMESPACE);
   if (!cfg.S3_ACCESS_KEY_ID || !cfg.S3_SECRET_ACCESS_KEY) {
     if (cfg.WORKER_KIND === 'execution') throw new Error('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are required for execution workers');
   }
@@ -64,28 +68,43 @@ async function main(): Promise<void> {
     accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
   };
 
-  const worker = cfg.WORKER_KIND === 'control'
-    ? await Worker.create({
-      connection,
-      namespace: cfg.TEMPORAL_NAMESPACE,
-      taskQueue,
-      workflowsPath: require.resolve('../workflows'),
-      activities: createControlActivities({
-        db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'],
-      }),
-      dataConverter: dataConverter(codec),
-    })
-    : await Worker.create({
-      connection,
-      namespace: cfg.TEMPORAL_NAMESPACE,
-      taskQueue,
-      activities: createExecutionActivities({
-        db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
-        tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, cfg.TEMPORAL_NAMESPACE),
-      }),
-      maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
-      dataConverter: dataConverter(codec),
-    });
+  // The workflow code is bundled once and shared by the control Workers of every namespace.
+  const workflowBundle = cfg.WORKER_KIND === 'control' ? { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: SafeTemporalLogger.toPino(logger, 'WARN') })).code } : undefined;
+  const createWorker = async (namespace: string): Promise<Worker> => {
+    const codec = keyring.codec(namespace);
+    const guard = { namespace, accountsOf: (ns: string) => accountIdsOfNamespace(db, ns) };
+    return cfg.WORKER_KIND === 'control'
+      ? Worker.create({
+        connection,
+        namespace,
+        taskQueue,
+        workflowBundle: workflowBundle!,
+        activities: guardAccounts(createControlActivities({
+          db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'],
+        }), guard),
+        dataConverter: dataConverter(codec),
+      })
+      : Worker.create({
+        connection,
+        namespace,
+        taskQueue,
+        activities: guardAccounts(createExecutionActivities({
+          db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
+          // Plan files and plan JSON in S3 are sealed with the namespace's key too.
+          tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
+        }), guard),
+        maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
+        dataConverter: dataConverter(codec),
+      });
+  };
+  // Every ready account's namespace, and this process's own (the platform account's, which the api makes at its start).
+  const worker = startNamespaceWorkers({
+    namespaces: async () => [...new Set([cfg.TEMPORAL_NAMESPACE, ...(await readyNamespaces(db))])],
+    create: createWorker,
+    refreshMs: cfg.WORKER_NAMESPACES_REFRESH_SECONDS * 1000,
+    logger,
+  });
+  await worker.refresh();
 
   let stopping = false;
   const stop = () => {
@@ -98,7 +117,7 @@ async function main(): Promise<void> {
     // Another process took this WORKER_ID: this one's locks count as dead, so it must not go on with tofu.
     onSuperseded: stop,
   });
-  logger.info({ taskQueue, capabilities, incarnation }, 'worker started');
+  logger.info({ taskQueue, capabilities, incarnation, namespaces: worker.serving() }, 'worker started');
 
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -16,6 +16,9 @@ export const lowerRole = (a: Role, b: Role): Role => (ROLES.indexOf(a) <= ROLES.
 /** `METHOD /route/pattern` (as Fastify registers it) → the least role that may call it. */
 export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/me': 'viewer',
+  'GET /api/accounts': 'viewer',
+  // Also only in the platform account (api/routes/accounts.ts).
+  'POST /api/accounts': 'admin',
   'GET /api/repositories': 'viewer',
   'GET /api/repositories/:id': 'viewer',
   'POST /api/repositories': 'admin',

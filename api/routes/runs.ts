@@ -21,6 +21,8 @@ const approveBody = z.strictObject({ scope, comment: z.string().max(2000).option
 const rejectBody = z.strictObject({ scope, reason: z.string().max(2000).optional() });
 
 export const runRoutes: RouteModule = async (app, ctx) => {
+  /** The caller's account's namespace: a run of another account is not even looked up there. */
+  const temporalOf = (req: FastifyRequest) => ctx.temporal.forNamespace(req.principal.namespace);
   /**
    * The run must belong to a state of this api's account: by its operation, or, in its first moments
    * (before its workflow has recorded the operation), by the state its id names. The operation is
@@ -35,7 +37,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     const state = named && await getState(ctx.db, req.principal.accountId, named.stateId);
     if (!state) throw notFound(`run ${workflowId}`);
     try {
-      await ctx.temporal.workflow.getHandle(workflowId).describe();
+      await temporalOf(req).workflow.getHandle(workflowId).describe();
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw notFound(`run ${workflowId}`);
       throw new ApiError(503, 'temporal_unavailable', `finding the run: Temporal did not answer (${(e as Error).message})`);
@@ -53,7 +55,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
 
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (req) => {
     const op = await ownRun(req, req.params.id);
-    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    const handle = temporalOf(req).workflow.getHandle(req.params.id);
     const progress = await temporal('reading progress', () => handle.query(progressQuery));
     return { operation_id: op.id, operation_status: op.status, progress };
   });
@@ -76,7 +78,8 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     });
     const signal = decision === 'approve' ? approveSignal : rejectSignal;
     try {
-      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => ctx.temporal.workflow.getHandle(req.params.id).signal(signal, { by, scope }));
+      const client = temporalOf(req);
+      await client.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => client.workflow.getHandle(req.params.id).signal(signal, { by, scope }));
       return { by, nudged: true };
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw new ApiError(409, 'run_not_running', `run ${req.params.id} is not running`);
@@ -100,7 +103,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
 
   app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (req, reply) => {
     await ownRun(req, req.params.id);
-    const handle = ctx.temporal.workflow.getHandle(req.params.id);
+    const handle = temporalOf(req).workflow.getHandle(req.params.id);
     // Temporal accepts a cancellation of a closed workflow without complaint: say that the run has ended.
     const { status } = await temporal('cancelling', () => handle.describe());
     if (status.name !== 'RUNNING') throw new ApiError(409, 'run_not_running', `cancelling: the run has ended (${status.name.toLowerCase()})`);

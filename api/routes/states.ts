@@ -32,16 +32,18 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
    * Queues a run on the state's queue and answers with its id once the request is durable (in the
    * queue's history); waits a moment for the run to exist so a `GET /api/runs/:id` right after finds it.
    */
-  async function startRun(workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy, input: StackRunInput): Promise<{ runId: string; started: boolean }> {
+  async function startRun(namespace: string, workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy, input: StackRunInput): Promise<{ runId: string; started: boolean }> {
+    // The run lives in the namespace of the state's account (the caller's).
+    const temporal = ctx.temporal.forNamespace(namespace);
     const runId = newRunId(input.kind, input.stateId, input.commit, randomBytes(6).toString('hex'));
     try {
-      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () =>
-        requestRun(ctx.temporal, ctx.taskQueue, { runId, workflowType, input }));
+      await temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () =>
+        requestRun(temporal, ctx.taskQueue, { runId, workflowType, input }));
     } catch (e) {
       ctx.logger.error({ runId, err: (e as Error).message }, 'queueing run failed');
       throw new ApiError(503, 'temporal_unavailable', 'cannot queue the run right now');
     }
-    const started = await waitForRunStarted(ctx.temporal, runId, Math.min(ctx.temporalTimeoutMs, 5000)).catch(() => false);
+    const started = await waitForRunStarted(temporal, runId, Math.min(ctx.temporalTimeoutMs, 5000)).catch(() => false);
     return { runId, started };
   }
 
@@ -108,7 +110,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
         payload: { reason: 'cleanup of a loose state', by: req.user },
       });
     });
-    const { runId } = await startRun(WORKFLOWS.destroy, {
+    const { runId } = await startRun(req.principal.namespace, WORKFLOWS.destroy, {
       stateId: s.id, stackCodeId, commit: s.commit_hash, kind: 'destroy', trigger: { type: 'cleanup', by: req.user, author: req.user }, generation: Number(s.generation),
     });
     return reply.status(202).send({ workflow_id: runId, run_id: runId });
@@ -121,7 +123,7 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     if (s.status !== 'active' || !s.stack_code_id) throw new ApiError(409, 'state_not_active', `state is ${s.status}`);
     const code = await getStackCode(db, req.principal.accountId, s.stack_code_id);
     if (!code || code.status !== 'active') throw new ApiError(409, 'stack_code_not_active', `stack code is ${code?.status ?? 'missing'}`);
-    const { runId } = await startRun(WORKFLOWS.stackRun, {
+    const { runId } = await startRun(req.principal.namespace, WORKFLOWS.stackRun, {
       stateId: s.id, stackCodeId: code.id, commit: code.current_commit, kind: 'deploy', trigger: { type: 'manual', by: req.user, author: req.user },
       generation: Number(s.generation),
     });

@@ -2,7 +2,11 @@
  * `POST /webhooks/github`: thin, fails closed, durable before it answers.
  *
  * 1. Verify `X-Hub-Signature-256` over the raw body (always): with the repository's own secret when
- *    the payload names a registered repository that has one, else with the global secret.
+ *    the payload names a registered repository that has one, else with the global secret. The same
+ *    URL may be registered in several accounts: the delivery belongs to the one whose secret signed
+ *    it (its own secret first, else the global one). Two accounts that both rely on the global secret
+ *    for one URL are ambiguous: the delivery is ignored with that reason (never guessed).
+ *    The repository's account gives the Temporal namespace the push workflow starts in.
  * 2. Parse; store the delivery (its id is the primary key, so a delivery is stored once).
  * 3. For a push to the tracked branch: start pushWorkflow with id `push-<delivery id>` (a duplicate
  *    start is success), mark the delivery `started`, answer 202. If Temporal cannot be reached the
@@ -13,7 +17,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { isCodecError } from '../../common/codec';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { getRepositoryById, findRepositoryByUrls } from '../../db/repos/repositories';
+import { getRepositoryById, findRepositoriesByUrlsInAnyAccount } from '../../db/repos/repositories';
 import { getDelivery, insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
 import type { Repository } from '../../db/tables/repositories';
 import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflows/definitions';
@@ -54,7 +58,7 @@ function header(v: string | string[] | undefined): string | undefined {
 }
 
 export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { db, accountId, logger } = ctx;
+  const { db, logger } = ctx;
   // The signature is over the raw bytes: take every content type as a Buffer, parse JSON ourselves.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.bodyLimitBytes }, (_req, body, done) => done(null, body));
@@ -90,9 +94,25 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       malformed = true;
     }
     const urls = malformed ? [] : repositoryUrls(payload);
-    const repo = urls.length ? await findRepositoryByUrls(db, accountId, urls) : undefined;
-    if (!(await ctx.verifySignature(await secretFor(repo), text, signature))) {
-      throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
+    const candidates = urls.length ? await findRepositoriesByUrlsInAnyAccount(db, urls) : [];
+    let repo: (typeof candidates)[number] | undefined;
+    let ambiguous: string | undefined;
+    if (candidates.length === 0) {
+      if (!(await ctx.verifySignature(ctx.webhookSecret, text, signature))) {
+        throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
+      }
+    } else {
+      // Repositories with their own secret first: a delivery signed with it is theirs.
+      const own = [];
+      for (const c of candidates.filter((c) => c.webhook_secret_enc)) {
+        if (await ctx.verifySignature(await secretFor(c), text, signature)) own.push(c);
+      }
+      const global = own.length === 0 && await ctx.verifySignature(ctx.webhookSecret, text, signature)
+        ? candidates.filter((c) => !c.webhook_secret_enc) : [];
+      const matched = own.length ? own : global;
+      if (matched.length === 0) throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
+      if (matched.length === 1) repo = matched[0];
+      else ambiguous = `repository registered in ${matched.length} accounts with the same webhook secret: give each registration its own webhook_secret`;
     }
     if (malformed || !isObj(payload)) throw new ApiError(400, 'malformed_json', 'body is not a JSON object');
 
@@ -102,6 +122,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       throw new ApiError(400, 'missing_headers', 'X-GitHub-Event and X-GitHub-Delivery are required');
     }
     if (event === 'ping') return ignore(reply, deliveryId, event, repo, 'ping', 200);
+    if (ambiguous) return ignore(reply, deliveryId, event, undefined, ambiguous);
     if (!repo) return ignore(reply, deliveryId, event, repo, 'unknown repository');
     if (event !== 'push') return ignore(reply, deliveryId, event, repo, `event ${event} is not handled`);
 
@@ -123,12 +144,14 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     }
     const author = push.head_commit?.author?.username ?? push.head_commit?.author?.email ?? push.pusher?.name;
     const input: PushWorkflowInput = {
-      deliveryId, accountId, repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch,
+      deliveryId, accountId: repo.account_id, repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch,
       before: push.before, after: push.after, forced: push.forced, ...(author ? { author } : {}),
       ...(push.pusher?.name ? { pusher: push.pusher.name } : {}),
     };
+    // The namespace of the repository's account: its workflows, its Transit key.
+    const temporal = ctx.temporal.forNamespace(repo.temporal_namespace);
     try {
-      await ctx.temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => ctx.temporal.workflow.start(WORKFLOWS.push, {
+      await temporal.withDeadline(Date.now() + ctx.temporalTimeoutMs, () => temporal.workflow.start(WORKFLOWS.push, {
         taskQueue: ctx.taskQueue,
         workflowId,
         args: [input],

@@ -61,6 +61,23 @@ export async function findRepositoryByUrls(db: DbOrTx, accountId: string, urls: 
     .executeTakeFirst();
 }
 
+/**
+ * Every registered repository, in any account, that a webhook payload's URLs name, with its account's
+ * Temporal namespace (oldest first). The delivery's signature then tells which one it is for.
+ */
+export async function findRepositoriesByUrlsInAnyAccount(db: DbOrTx, urls: string[]): Promise<Array<Repository & { temporal_namespace: string }>> {
+  const candidates = [...new Set(urls.filter(Boolean).flatMap(repoUrlVariants))];
+  if (candidates.length === 0) return [];
+  return db
+    .selectFrom('repositories as r')
+    .innerJoin('accounts as a', 'a.id', 'r.account_id')
+    .selectAll('r')
+    .select('a.temporal_namespace')
+    .where('r.url', 'in', candidates)
+    .orderBy('r.created_at')
+    .execute();
+}
+
 export async function listRepositories(db: DbOrTx, accountId: string, page: PageRequest): Promise<Page<Repository>> {
   return keysetPage(db.selectFrom('repositories').selectAll().where('account_id', '=', accountId), page, { time: 'created_at' });
 }

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { namespaceClients } from '../../common/temporal';
 import type { FastifyInstance } from 'fastify';
 import { ROUTE_ROLES, roleAtLeast, ROLES, type Role } from '../../api/auth/roles';
 import { buildApi, registeredRestRoutes } from '../../api/server';
@@ -46,7 +47,7 @@ describe('api: roles, keys and accounts (real Postgres)', function () {
     // Routes that need Temporal answer 503 here (a lazy connection to nowhere): allowed, not refused.
     connection = Connection.lazy({ address: '127.0.0.1:1' });
     app = await buildApi({
-      db: tdb.db, logger: createLogger('test', 'silent'), temporal: new Client({ connection }), accountId: acme.id,
+      db: tdb.db, logger: createLogger('test', 'silent'), temporal: namespaceClients(connection), platformAccountId: acme.id,
       webhookSecret: 'unused-webhook-secret-0123', secretBox: { encrypt: async (t: string) => t, decrypt: async (t: string) => t },
       bodyLimitBytes: 1 << 20, temporalTimeoutMs: 500,
     });

@@ -7,7 +7,8 @@
  * limited; a store that cannot count lets requests through.
  */
 import assert from 'node:assert/strict';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { namespaceClients } from '../../common/temporal';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { buildApi } from '../../api/server';
@@ -48,7 +49,7 @@ describe('rate limits: per credential, per account, per address, shared by api i
     betaId = (await ensureAccount(tdb.db, 'beta', 'stackly-beta')).id;
     connection = Connection.lazy({ address: '127.0.0.1:1' });
     const build = () => buildApi({
-      db: tdb.db, logger: createLogger('test', 'silent'), temporal: new Client({ connection }), accountId: acmeId,
+      db: tdb.db, logger: createLogger('test', 'silent'), temporal: namespaceClients(connection), platformAccountId: acmeId,
       webhookSecret: 'rate-limit-webhook-secret-0123', secretBox: { encrypt: async (t: string) => t, decrypt: async (t: string) => t },
       bodyLimitBytes: 1 << 20, temporalTimeoutMs: 500, rateLimits: LIMITS,
     });

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server';
 import { CachingSecretBox, VaultTransitSecretBox } from '../../common/secret-box';
 import { createLogger } from '../../common/logger';
+import { fixedClients } from '../../common/temporal';
 import { waitForRunStarted } from '../../activities/run-requests';
 import { s3Client } from '../../common/s3';
 import { ensureAccount } from '../../db/repos/accounts';
@@ -116,7 +117,7 @@ output "label" { value = terraform_data.r.output }
     const account = await ensureAccount(s.t.db, 'default', s.namespace);
     AUTH.authorization = (await createPrincipal(s.t.db, { accountId: account.id, login: 'tester', role: 'admin' })).auth.authorization;
     api = await buildApi({
-      db: s.t.db, logger: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'), temporal: s.client, accountId: account.id,
+      db: s.t.db, logger: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'), temporal: fixedClients(s.client), platformAccountId: account.id,
       webhookSecret: 'global-secret-not-used-here-0123', secretBox: new CachingSecretBox(new VaultTransitSecretBox({ addr: vault.addr, token: vault.token })),
       bodyLimitBytes: 1024 * 1024, temporalTimeoutMs: 10_000, taskQueue: s.taskQueue,
     });

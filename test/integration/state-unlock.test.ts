@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { namespaceClients } from '../../common/temporal';
 import type { FastifyInstance } from 'fastify';
 import { lockClaimKey, lockKey } from '../../activities/terraform/store';
 import { buildApi } from '../../api/server';
@@ -75,7 +76,7 @@ describe('api: POST /api/states/:id/unlock', function () {
     // Never dialled by this route: a lazy connection to nowhere.
     connection = Connection.lazy({ address: '127.0.0.1:1' });
     const deps = {
-      db: tdb.db, logger: createLogger('test', 'silent'), temporal: new Client({ connection }), accountId, webhookSecret: 'unused-webhook-secret-0123',
+      db: tdb.db, logger: createLogger('test', 'silent'), temporal: namespaceClients(connection), platformAccountId: accountId, webhookSecret: 'unused-webhook-secret-0123',
       secretBox: { encrypt: async (t: string) => t, decrypt: async (t: string) => t }, bodyLimitBytes: 1 << 20,
     };
     app = await buildApi({ ...deps, s3: { client, bucket } });

@@ -32,8 +32,9 @@ describe('config', () => {
     assert.throws(() => loadConfig('api', { ...base, RATE_LIMIT_PER_IP_PER_MINUTE: 'lots' }), /RATE_LIMIT_PER_IP_PER_MINUTE is invalid/);
   });
 
-  it('refuses to run the codec server without a token', () => {
-    assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't' }), /CODEC_AUTH_TOKENS is required/);
+  it('refuses to run the codec server without a way to check credentials (platform tokens or Postgres)', () => {
+    assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't' }), /CODEC_AUTH_TOKENS or DATABASE_URL is required/);
+    assert.equal(loadConfig('codec', { VAULT_TOKEN: 't', DATABASE_URL: 'postgres://x@h/db' }).CODEC_AUTH_TOKENS, undefined);
     assert.throws(() => loadConfig('codec', { VAULT_TOKEN: 't', CODEC_AUTH_TOKENS: 'short' }), /CODEC_AUTH_TOKENS is invalid/);
   });
 

@@ -22,7 +22,7 @@ import { buildApi } from '../../../api/server';
 import { CachingSecretBox, VaultTransitSecretBox, repositoryCredentialsResolver, type SecretBox } from '../../../common/secret-box';
 import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
 import { createLogger } from '../../../common/logger';
-import { dataConverter } from '../../../common/temporal';
+import { dataConverter, fixedClients } from '../../../common/temporal';
 import { ensureAccount } from '../../../db/repos/accounts';
 import { CONTROL_TASK_QUEUE, WORKFLOWS } from '../../../workflows/definitions';
 import { createTestDb, type TestDb } from '../../harness/db';
@@ -250,8 +250,8 @@ export async function startApi(env: Env, opts: { client?: Client; secretBox?: Se
   const app = await buildApi({
     db: env.tdb.db,
     logger: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    temporal: opts.client ?? env.client,
-    accountId: env.accountId,
+    temporal: fixedClients(opts.client ?? env.client),
+    platformAccountId: env.accountId,
     webhookSecret: GLOBAL_SECRET,
     secretBox: opts.secretBox ?? env.secretBox,
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,

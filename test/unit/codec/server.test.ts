@@ -132,3 +132,59 @@ describe('codec server (HTTP, fake Transit)', () => {
     healthy = true;
   });
 });
+
+describe('codec server: Stackly credentials decode only their accounts\' namespaces (fake Transit)', () => {
+  let app: FastifyInstance;
+  let base: string;
+  const A = 'stackly-a';
+  const B = 'stackly-b';
+  const KEY_A = 'stk_aaaaaaaaaa_' + 'a'.repeat(43);
+  const revoked = new Set<string>();
+
+  before(async () => {
+    const transit = createFakeTransit([transitKeyName(A), transitKeyName(B)]);
+    const keyring = createVaultKeyring({ vaultAddr: 'x', vaultToken: 'x', transit });
+    app = await buildCodecServer(
+      { CODEC_AUTH_TOKENS: undefined, CODEC_CORS_ORIGINS: [UI], CODEC_BODY_LIMIT_BYTES: 64 * 1024, CODEC_SESSION_TTL_SECONDS: 3600 },
+      {
+        keyring: { codec: keyring.codec, health: async () => ({ ok: true }) }, logger: pino({ level: 'silent' }),
+        // As common/credentials.ts answers: who, and the namespaces of their accounts; an error with a status otherwise.
+        credentials: async (t) => {
+          if (t === KEY_A && !revoked.has(t)) return { name: 'alice', namespaces: [A] };
+          throw Object.assign(new Error(revoked.has(t) ? 'API key aaaaaaaaaa was revoked' : 'invalid API key'), { status: 401 });
+        },
+      },
+    );
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(() => app.close());
+
+  const payloads = JSON.stringify(payloadsToJson([defaultPayloadConverter.toPayload({ x: 1 })]));
+  const post = (path: string, ns: string, headers: Record<string, string>) =>
+    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': ns, ...headers }, body: payloads });
+
+  it('an API key encodes and decodes its own namespace and gets 403 naming any other', async () => {
+    const auth = { authorization: `Bearer ${KEY_A}` };
+    assert.equal((await post('/encode', A, auth)).status, 200);
+    const r = await post('/decode', B, auth);
+    assert.equal(r.status, 403);
+    const j = (await r.json()) as { error: string; message: string };
+    assert.equal(j.error, 'forbidden');
+    assert.match(j.message, /alice may not decode payloads of namespace stackly-b/);
+    assert.equal((await post('/decode', A, { authorization: 'Bearer stk_bbbbbbbbbb_' + 'b'.repeat(43) })).status, 401);
+  });
+
+  it('a browser session made with an API key has the key\'s namespaces, and ends when the key is revoked', async () => {
+    const login = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${KEY_A}` });
+    assert.equal(login.status, 200);
+    assert.match(await login.text(), /the namespaces stackly-a/);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const asUi = { cookie, origin: UI };
+    assert.equal((await post('/decode', A, asUi)).status, 200);
+    assert.equal((await post('/decode', B, asUi)).status, 403);
+    revoked.add(KEY_A);
+    const r = await post('/decode', A, asUi);
+    assert.equal(r.status, 401);
+    assert.match(((await r.json()) as { message: string }).message, /revoked/);
+  });
+});
