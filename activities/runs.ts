@@ -55,6 +55,9 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, commit: input.commit, fromCommit: row.fromCommit,
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
+        // A remediation of drift asks first unless stack.hcl says auto_remediate = true.
+        ...(input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true
+          ? { approvalRequired: 'remediation of drift (stack.hcl: auto_remediate = false)' } : {}),
       };
     },
 

@@ -28,6 +28,11 @@ export interface RunContext {
   variables: Record<string, unknown>;
   /** The commit deployed last is no longer on the tracked branch (history rewritten): the run needs approval. */
   deployedCommitUnreachable: boolean;
+  /**
+   * Why this run waits for approval whatever auto_deploy says (a drift remediation of a stack with
+   * `auto_remediate = false`); absent otherwise (and in runs started before it existed).
+   */
+  approvalRequired?: string;
 }
 
 export interface RunPolicies {
