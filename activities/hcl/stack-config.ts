@@ -15,7 +15,16 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const names = z.array(z.string().min(1));
 const vars = z.record(z.string(), z.json());
 
+/** Cron descriptors a Temporal Schedule understands as croner does. */
+const CRON_DESCRIPTORS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
 const cron = z.string().superRefine((s, ctx) => {
+  // Five fields only: the drift schedule's cron goes to a Temporal Schedule, which reads a sixth field
+  // as the year (croner as seconds), so anything else would not mean what it says.
+  const fields = s.trim().split(/\s+/);
+  if (!CRON_DESCRIPTORS.has(s.trim()) && fields.length !== 5) {
+    ctx.addIssue({ code: 'custom', message: `invalid cron expression "${s}": five fields (minute hour day-of-month month day-of-week) or one of ${[...CRON_DESCRIPTORS].join(', ')}` });
+    return;
+  }
   try {
     new Cron(s, { paused: true });
   } catch (e) {
