@@ -20,6 +20,7 @@ import { eventRoutes } from './routes/events';
 import { runRoutes } from './routes/runs';
 import { stateLockRoutes } from './routes/state-locks';
 import { peopleRoutes } from './routes/people';
+import { driftRoutes } from './routes/drift';
 
 export type { ApiDeps } from './context';
 export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
@@ -27,7 +28,7 @@ export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<v
 /** Routes with their own authentication (or none). */
 const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes];
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [peopleRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [peopleRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
 
 /** The REST routes an app registered (`METHOD /pattern`), for the test that every one has a role. */
 const restRoutes = new WeakMap<FastifyInstance, string[]>();
