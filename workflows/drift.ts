@@ -19,7 +19,9 @@ import { isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { DriftReport, DriftRequest, DriftResource } from './model/drift';
 import type { PlanCounts, TerraformBase, UnitOutput } from './model/terraform';
 import { driftScheduleId, type DriftScheduleInput, type RunProgress, type StackRunInput } from './definitions';
-import { control } from './stack-run/proxies';
+import { hooksBudgetMs, type HookRunContext } from '../policies';
+import { hookEventRecord } from './gates';
+import { control, hookActivities } from './stack-run/proxies';
 import { awaitTurn } from './stack-run/queue';
 import { isRealChange } from './stack-run/review';
 import { describe, RunSession } from './stack-run/session';
@@ -90,8 +92,36 @@ export async function driftCheckWorkflow(input: StackRunInput): Promise<RunProgr
   progress.review = { counts: report.counts, changes: report.resources.map((r) => ({ address: r.address, actions: r.actions })) };
   if (report.reason) progress.error = report.reason;
   await control.recordDriftResult({ ctx, operationId: s.operationId, workflowId: s.workflowId, report });
+  if (report.outcome === 'drift' && (ctx.config.hooks.driftDetected?.length ?? 0) > 0) await driftHooks(s, report);
   s.setPhase(report.outcome === 'failed' ? 'failed' : report.outcome === 'drift' ? 'succeeded' : 'no_changes');
   return progress;
+}
+
+/**
+ * The stack's `drift_detected` hooks (stack.hcl `hooks { drift_detected = [...] }`), told the drifted
+ * addresses and actions (never values) and the remediation run. Their failures are recorded, never
+ * more: the drift is already recorded.
+ */
+async function driftHooks(s: RunSession, report: DriftReport): Promise<void> {
+  const { input, ctx } = s;
+  try {
+    const policies = await s.onWorker('loading hooks', true, (a) => a.loadRunPolicies({ source: s.source }));
+    const defs = policies.hooks.drift_detected ?? [];
+    if (defs.length === 0) return;
+    const context: HookRunContext = {
+      event: 'drift_detected', runId: s.workflowId, kind: input.kind, stack: ctx.stack, state: ctx.state, environment: ctx.environment,
+      commit: input.commit, plan: report.counts, triggeredBy: input.trigger.by,
+      drift: {
+        resources: report.resources.map((r) => ({ unit: r.unit, address: r.address, actions: r.actions })),
+        ...(report.remediation?.runId ? { remediationRunId: report.remediation.runId } : {}),
+      },
+    };
+    const results = await hookActivities(hooksBudgetMs(defs)).runHooks({ event: 'drift_detected', hooks: defs, context });
+    for (const r of results) await s.event(r.ok ? 'hook_completed' : 'hook_failed', hookEventRecord(r, defs.find((d) => d.name === r.hook)?.continueOnFailure ?? false));
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    await s.event('hook_failed', { event: 'drift_detected', ok: false, message: describe(e) });
+  }
 }
 
 /** Every unit planned (up to the stack's parallelism at once) against its upstreams' recorded outputs. */

@@ -48,6 +48,7 @@ const stackBody = z.strictObject({
   policies: names.default([]),
   hooks: z.strictObject({
     pre_plan: names.default([]), post_plan: names.default([]), pre_apply: names.default([]), post_apply: names.default([]),
+    drift_detected: names.default([]),
   }).optional(),
   drift: z.strictObject({ schedule: cron, auto_remediate: z.boolean().default(false) }).optional(),
 });
@@ -133,6 +134,7 @@ export function validateStackConfig(raw: JsonObject, text: string, file = 'stack
     hooks: {
       prePlan: v.hooks?.pre_plan ?? [], postPlan: v.hooks?.post_plan ?? [],
       preApply: v.hooks?.pre_apply ?? [], postApply: v.hooks?.post_apply ?? [],
+      ...(v.hooks?.drift_detected?.length ? { driftDetected: v.hooks.drift_detected } : {}),
     },
   };
   if (v.version !== undefined) cfg.version = v.version;
@@ -150,7 +152,7 @@ function checkNoExpressions(v: Json, path: string[], fail: (p: string[], m: stri
 }
 
 /** The HCL names of a stack's hook events (stack.hcl `hooks { pre_plan = [...] … }`). */
-const HOOK_FIELDS = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply'] as const;
+const HOOK_FIELDS = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply', 'drift_detected'] as const;
 
 /**
  * Where stack.hcl names policies and hooks, for errors about a name it gives (a policy or hook that

@@ -1,6 +1,8 @@
 /** Pure parts of drift detection: the report of a check, the schedule a state should have, the CLI's text. */
 import assert from 'node:assert/strict';
 import { wantedSchedule } from '../../activities/drift-schedules';
+import { parseStackConfig } from '../../activities/hcl/stack-config';
+import { resolveStackHooks, webhookBody } from '../../policies/hooks';
 import { remediationLine, reportText, showLines, type DriftCheckBody } from '../../cli/drift';
 import { driftReport } from '../../workflows/drift';
 import { driftScheduleId, parseStackRunWorkflowId } from '../../workflows/definitions';
@@ -81,5 +83,21 @@ describe('drift: the CLI text', () => {
       '  t1  run-drift-1  drift (1)',
     ]);
     assert.deepEqual(showLines('net', 'prod', []), ['No drift checks of net/prod yet.']);
+  });
+});
+
+describe('drift: hooks subscribe to drift_detected', () => {
+  it('stack.hcl hooks { drift_detected = [...] } resolves like any event; the webhook body carries addresses and actions only', async () => {
+    const cfg = await parseStackConfig('stack "net" {\n  hooks {\n    drift_detected = ["notify"]\n  }\n}\n');
+    assert.deepEqual(cfg.hooks.driftDetected, ['notify']);
+    const notify = { name: 'notify', type: 'record' as const, priority: 100, timeoutMs: 1000, continueOnFailure: false };
+    const r = resolveStackHooks({ hooks: { notify } as never, errors: [] }, cfg.hooks, 'stack.hcl');
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.hooks.drift_detected.map((d) => d.name), ['notify']);
+    const body = webhookBody('notify', {
+      event: 'drift_detected', runId: 'run-drift-x', kind: 'drift', stack: 'net', state: 'prod', commit: C, plan: { add: 1, change: 0, destroy: 0, replace: 0 },
+      drift: { resources: [{ unit: 'root', address: 'terraform_data.b', actions: ['create'] }], remediationRunId: 'run-deploy-y' },
+    }, 't');
+    assert.deepEqual(body.drift, { resources: [{ unit: 'root', address: 'terraform_data.b', actions: ['create'] }], remediation_run_id: 'run-deploy-y' });
   });
 });
