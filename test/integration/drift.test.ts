@@ -6,7 +6,7 @@
  * `tofu state rm` of one address in the unit's state object, as someone working outside Stackly would.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -289,6 +289,39 @@ ${drift}}
     const state = await apiCall('GET', `/api/states/${stateId}`);
     assert.equal(state.body.last_drift_check.workflow_id, posted.body.run_id);
     assert.equal(state.body.drift_schedule.schedule_id, driftScheduleId(stateId));
+  });
+
+  it('the CLI: stackly drift check --wait exits 2 naming the drifted address, 0 when clean; drift show lists the checks', async () => {
+    const cli = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'cli/index.ts', 'drift', ...args], {
+        cwd: join(__dirname, '..', '..'),
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, STACKLY_API_URL: url, STACKLY_API_TOKEN: AUTH.authorization.replace(/^Bearer /, '') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+      child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+    // The stack now needs approval to remediate (previous test): a drift found is recorded, its run waits.
+    await tofuStateRm(prefix, 'root', 'terraform_data.b');
+    const found = await cli(['check', 'net', '--state', 'prod', '--wait']);
+    assert.equal(found.code, 2, found.out + found.err);
+    assert.match(found.out, /\+ terraform_data\.b\s+create\s+\(unit root\)/);
+    assert.match(found.err, /drift found in net\/prod: terraform_data\.b/);
+    const runId = /Remediation: run (\S+) waits for approval/.exec(found.out)?.[1];
+    assert.ok(runId, found.out);
+    assert.equal((await apiCall('POST', `/api/runs/${runId}/approve`, {})).status, 202);
+    assert.equal((await runResult(runId)).phase, 'succeeded');
+    const clean = await cli(['check', 'net', '--state', 'prod', '--wait']);
+    assert.equal(clean.code, 0, clean.out + clean.err);
+    assert.match(clean.out, /no drift/);
+    const shown = await cli(['show', 'net', '--state', 'prod']);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /^Last check run-drift-\S+ .*no drift/m);
+    assert.match(shown.out, /Earlier checks:[\s\S]*drift \(1\)/);
   });
 
   it('removing the drift block deletes the schedule; removing the stack leaves none', async () => {
