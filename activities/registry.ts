@@ -22,7 +22,7 @@ import {
   insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, lockStackCode, updateStackCode,
 } from '../db/repos/stack-codes';
 import {
-  insertState, listActiveStatesOfRepo, listDestroyingStatesOfStackCode, listStatesOfStackCode, lockActiveStatesOfRepoAtCommits, lockStatesOfStackCode, updateState,
+  insertState, listActiveStatesOfRepo, listDestroyingStatesOfStackCode, listStateIdsOfStackCodeOrLeftLoose, listStatesOfStackCode, lockActiveStatesOfRepoAtCommits, lockStatesOfStackCode, updateState,
 } from '../db/repos/stack-states';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from '../workflows/model/registry';
 import type { StackConfig, StackConfigError } from '../workflows/model/stack';
@@ -286,7 +286,8 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         const destroying = await listDestroyingStatesOfStackCode(tx, code.id);
         return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash, generation: Number(s.generation) })), loosened };
       });
-      if (!isConflict(result)) await followSchedules([...result.destroy.map((x) => x.id), ...result.loosened]);
+      // Every state it had (also on a retry, whose result no longer names the states it loosened).
+      if (!isConflict(result)) await followSchedules([...result.destroy.map((x) => x.id), ...result.loosened, ...await listStateIdsOfStackCodeOrLeftLoose(db, result.stackCodeId)]);
       return result;
     },
 

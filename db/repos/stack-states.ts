@@ -177,3 +177,11 @@ export async function getStateForDrift(db: DbOrTx, stateId: string) {
     .where('s.id', '=', stateId)
     .executeTakeFirst();
 }
+
+/** Ids of the states of a stack code, and of those it left loose (metadata.previous_stack_code_id). */
+export async function listStateIdsOfStackCodeOrLeftLoose(db: DbOrTx, stackCodeId: string): Promise<string[]> {
+  const rows = await db.selectFrom('stack_states').select('id')
+    .where((eb) => eb.or([eb('stack_code_id', '=', stackCodeId), eb(sql<string>`metadata->>'previous_stack_code_id'`, '=', stackCodeId)]))
+    .orderBy('id').execute();
+  return rows.map((r) => r.id);
+}
