@@ -8,6 +8,7 @@ import type { Db } from '../db';
 import type { S3Settings } from '../common/s3';
 import type { GitCredentials } from '../common/secret-box';
 import { createAnalysisActivities } from './analysis';
+import { createDriftActivities } from './drift';
 import { createHookActivities } from './hooks';
 import { createPolicyActivities } from './policies';
 import { createGitActivities } from './git';
@@ -29,7 +30,7 @@ export interface ControlDeps {
   hookEnv: Readonly<Record<string, string | undefined>>;
 }
 
-/** Light activities on the control worker: database, routing, git, hooks. */
+/** Light activities on the control worker: database, routing, git, registry (and drift schedules), hooks, drift checks. */
 export function createControlActivities(deps: ControlDeps): ControlActivities {
   return {
     ...createRoutingActivities(deps),
@@ -38,6 +39,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     ...createGitActivities(deps),
     ...createRegistryActivities(deps),
     ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
+    ...createDriftActivities(deps),
   };
 }
 

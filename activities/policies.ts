@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type Summary } from '../policies';
+import { evaluate, summarize, formatPolicyError, type Decision, type Policy, type RunHooks, type StackHookNames, type Summary } from '../policies';
 import { loadPolicies, resolveStackHooks, resolveStackPolicies } from '../policies/load';
 import { s3Client, type S3Settings } from '../common/s3';
 import { parseStackConfig, stackReferenceLines } from './hcl/stack-config';
@@ -40,7 +40,7 @@ export function createPolicyActivities(deps: PolicyDeps): PolicyActivities {
       const stackFile = relative(repoRoot, stackFileAbs) || 'stack.hcl';
       let names: string[] = [];
       let environment: string | undefined;
-      let hookNames = { prePlan: [] as string[], postPlan: [] as string[], preApply: [] as string[], postApply: [] as string[] };
+      let hookNames: StackHookNames = { prePlan: [], postPlan: [], preApply: [], postApply: [] };
       let hookLines: Partial<Record<keyof RunHooks, number>> = {};
       let line: number | undefined;
       if (existsSync(stackFileAbs)) {

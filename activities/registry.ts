@@ -11,6 +11,8 @@
  * to an older commit.
  */
 import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import { stateKeyPrefix } from '../common/state-keys';
 import type { Db, Tx } from '../db';
 import type { Logger } from '../common/logger';
@@ -20,15 +22,20 @@ import {
   insertStackCode, latestCommitOf, listLatestDeregisteredOfRepo, listLiveStackCodesOfRepo, lockLiveStackCode, lockStackCode, updateStackCode,
 } from '../db/repos/stack-codes';
 import {
-  insertState, listActiveStatesOfRepo, listDestroyingStatesOfStackCode, lockActiveStatesOfRepoAtCommits, lockStatesOfStackCode, updateState,
+  insertState, listActiveStatesOfRepo, listDestroyingStatesOfStackCode, listStateIdsOfStackCodeOrLeftLoose, listStatesOfStackCode, lockActiveStatesOfRepoAtCommits, lockStatesOfStackCode, updateState,
 } from '../db/repos/stack-states';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from '../workflows/model/registry';
 import type { StackConfig, StackConfigError } from '../workflows/model/stack';
 import type { RegistryActivities } from '../workflows/model/activities';
+import { syncDriftSchedules } from './drift-schedules';
 
 export interface RegistryActivityDeps {
   db: Db;
   logger: Logger;
+  /** The Temporal client drift schedules are kept with (default: the worker's own, from the activity context). */
+  temporalClient?: () => Client;
+  /** The control queue drift schedules start their workflow on (default: this activity's own queue). */
+  scheduleTaskQueue?: () => string;
 }
 
 function basename(dir: string): string {
@@ -41,6 +48,21 @@ function metaOf(v: unknown): Record<string, unknown> {
 
 export function createRegistryActivities(deps: RegistryActivityDeps): RegistryActivities {
   const { db, logger } = deps;
+
+  /**
+   * After a registry change has committed: the drift schedules of these states follow it (created,
+   * updated or deleted; idempotent, so a retried activity converges). A failure fails the activity,
+   * which is retried: the registry change itself is already made and a retry finds it done.
+   */
+  async function followSchedules(stateIds: readonly string[]): Promise<void> {
+    if (stateIds.length === 0) return;
+    await syncDriftSchedules({
+      client: deps.temporalClient?.() ?? Context.current().client,
+      taskQueue: deps.scheduleTaskQueue?.() ?? Context.current().info.taskQueue,
+      db, logger,
+    }, stateIds);
+  }
+  const isConflict = (r: object): r is Conflict => (r as Partial<Conflict>).conflict === true;
 
   async function loosen(tx: Tx, s: { id: string; metadata: unknown; stack_code_id: string | null }, ref: StackRef, reason: string): Promise<void> {
     const metadata = { ...metaOf(s.metadata), previous_stack_code_id: s.stack_code_id, loose_reason: reason };
@@ -128,7 +150,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
     },
 
     async registerStack(input: StackRef & { config: StackConfig }): Promise<RegisterResult | Conflict> {
-      return casTransaction(async (tx) => {
+      const result = await casTransaction(async (tx) => {
         const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
         const conflict = check(existing, input);
         if (conflict) return conflict;
@@ -165,10 +187,12 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         logger.info({ stackCodeId: codeId, repoPath: input.repoPath, commit: input.commit, kind, madeByThisDelivery }, 'stack code registered');
         return { stackCodeId: codeId, kind, states, loosened, madeByThisDelivery };
       });
+      if (!isConflict(result)) await followSchedules([...result.states.map((x) => x.id), ...result.loosened]);
+      return result;
     },
 
     async moveStack(input: StackRef & { config: StackConfig; stackCodeId: string; fromPath: string; expectedFromLatest: string }): Promise<RegisterResult | Conflict> {
-      return casTransaction(async (tx): Promise<RegisterResult | Conflict> => {
+      const result = await casTransaction(async (tx): Promise<RegisterResult | Conflict> => {
         const code = await lockStackCode(tx, input.stackCodeId);
         if (!code) return { conflict: true, latestCommit: null } satisfies Conflict;
         // Retried after the first attempt committed: the move is done.
@@ -197,10 +221,12 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         logger.info({ stackCodeId: code.id, from: input.fromPath, to: input.repoPath, commit: input.commit }, 'stack code moved');
         return { stackCodeId: code.id, kind, states, loosened, madeByThisDelivery };
       });
+      if (!isConflict(result)) await followSchedules([...result.states.map((x) => x.id), ...result.loosened]);
+      return result;
     },
 
     async markStackInvalid(input: StackRef & { error: StackConfigError }): Promise<{ stackCodeId: string } | Conflict> {
-      return casTransaction(async (tx) => {
+      const result = await casTransaction(async (tx) => {
         const existing = await lockLiveStackCode(tx, input.repoUrl, input.repoPath);
         const conflict = check(existing, input);
         if (conflict) return conflict;
@@ -218,10 +244,13 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         });
         return { stackCodeId: id };
       });
+      // An invalid stack code runs nothing, drift checks included, until a valid push.
+      if (!isConflict(result)) await followSchedules((await listStatesOfStackCode(db, result.stackCodeId)).map((x) => x.id));
+      return result;
     },
 
     async deregisterStack(input: StackRef & { stackCodeId: string }): Promise<DeregisterResult | Conflict> {
-      return db.transaction().execute(async (tx) => {
+      const result = await db.transaction().execute(async (tx): Promise<DeregisterResult | Conflict> => {
         const code = await lockStackCode(tx, input.stackCodeId);
         if (!code) throw new Error(`de-registering stack code ${input.stackCodeId}: it does not exist`);
         if (code.status !== 'deregistered') {
@@ -257,6 +286,9 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         const destroying = await listDestroyingStatesOfStackCode(tx, code.id);
         return { stackCodeId: code.id, onDelete, destroy: destroying.map((s) => ({ id: s.id, commit: s.commit_hash, generation: Number(s.generation) })), loosened };
       });
+      // Every state it had (also on a retry, whose result no longer names the states it loosened).
+      if (!isConflict(result)) await followSchedules([...result.destroy.map((x) => x.id), ...result.loosened, ...await listStateIdsOfStackCodeOrLeftLoose(db, result.stackCodeId)]);
+      return result;
     },
 
     async listActiveStates(input: { repoUrl: string }): Promise<Array<{ id: string; stackCodeId: string; commit: string }>> {

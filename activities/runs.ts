@@ -60,6 +60,9 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
         authors,
+        // A remediation of drift asks first unless stack.hcl says auto_remediate = true.
+        ...(input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true
+          ? { approvalRequired: 'remediation of drift (stack.hcl: auto_remediate = false)' } : {}),
       };
     },
 

@@ -56,11 +56,22 @@ export const openapi = {
         },
       },
       StackCode: { type: 'object', properties: { id: str, repository_id: nstr, repo_url: str, repo_path: str, name: str, current_commit: str, status: { enum: ['active', 'invalid', 'deregistered'] }, config: { type: 'object' }, error: { type: ['object', 'null'], description: '{file, line, field, message, commit} when invalid' }, created_at: ts, updated_at: ts } },
-      StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: { type: 'string', description: 'prefix of the state objects, <account>/<state-id>/: derived from the id, never changes' }, legacy_tf_state_key: { type: ['string', 'null'], description: 'where the objects still are until `npm run migrate` moves them (runs refuse to plan until then)' }, generation: { type: 'integer', description: 'grows with each registration of a new commit; a run of a newer generation supersedes older ones' }, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts } },
+      StackState: { type: 'object', properties: { id: str, stack_code_id: nstr, name: str, status: { enum: ['active', 'loose', 'destroying', 'destroyed'] }, commit_hash: str, commit_unreachable: { type: ['object', 'null'], description: 'set when a force push left the deployed commit unreachable from the tracked branch' }, tf_state_key: { type: 'string', description: 'prefix of the state objects, <account>/<state-id>/: derived from the id, never changes' }, legacy_tf_state_key: { type: ['string', 'null'], description: 'where the objects still are until `npm run migrate` moves them (runs refuse to plan until then)' }, generation: { type: 'integer', description: 'grows with each registration of a new commit; a run of a newer generation supersedes older ones' }, variable_names: { type: 'array', items: str }, metadata: { type: 'object' }, created_at: ts, updated_at: ts, drift_schedule: { type: ['object', 'null'], description: 'GET /api/states/{id} only: its drift schedule as the registry says it should be', properties: { schedule_id: str, cron: str, auto_remediate: { type: 'boolean' } } }, last_drift_check: { description: 'GET /api/states/{id} only: its newest drift check', oneOf: [ref('DriftCheck'), { type: 'null' }] } } },
       Operation: { type: 'object', properties: { id: str, stack_state_id: nstr, type: str, status: str, triggered_by: nstr, workflow_id: nstr, from_commit: nstr, to_commit: nstr, started_at: ts, completed_at: { type: ['string', 'null'] }, error_details: {}, metadata: {} } },
       Event: { type: 'object', properties: { id: str, type: str, stack_code_id: nstr, stack_state_id: nstr, operation_id: nstr, payload: { type: 'object' }, created_at: ts } },
       WorkflowStarted: { type: 'object', properties: { run_id: { type: 'string', description: 'the run\'s own workflow id (queued on the state\'s queue)' }, workflow_id: { type: 'string', description: 'same as run_id' }, commit: { type: 'string', description: 'the commit the run is for (runs started by hand)' } } },
       PlanCounts: { type: 'object', properties: { add: { type: 'integer' }, change: { type: 'integer' }, destroy: { type: 'integer' }, replace: { type: 'integer' } } },
+      DriftCheck: {
+        type: 'object', description: 'a drift check (an operation of type drift): addresses and actions only, never attribute values',
+        properties: {
+          id: str, workflow_id: nstr, status: str, outcome: { enum: ['drift', 'none', 'failed', null], description: 'null while queued or running' },
+          commit: nstr, triggered_by: nstr, started_at: ts, completed_at: { type: ['string', 'null'] }, counts: { oneOf: [ref('PlanCounts'), { type: 'null' }] },
+          resources: { type: 'array', items: { type: 'object', properties: { unit: str, address: str, type: str, actions: { type: 'array', items: str } } } },
+          units: { type: 'object', additionalProperties: { type: 'object', properties: { status: { enum: ['clean', 'drift', 'failed'] }, reason: str } } },
+          reason: { type: ['string', 'null'], description: 'why the check failed' },
+          remediation: { type: ['object', 'null'], properties: { runId: str, needsApproval: { type: 'boolean' }, skipped: str }, description: 'drift found: the run asked for to restore it, or why none was' },
+        },
+      },
       Run: {
         type: 'object', required: ['operation_id', 'operation_status', 'progress'],
         properties: {
@@ -123,6 +134,10 @@ export const openapi = {
     ...listAndShow('/api/events', 'events', 'Event', [filter('stack_code_id', 'stack code uuid'), filter('state_id', 'state uuid'), filter('type', 'event type')]),
     '/api/states/{id}/reassociate': { post: { tags: ['states'], summary: 'Re-associate a loose state with another stack code', parameters: [idParam], requestBody: { required: true, ...json({ type: 'object', required: ['stack_code_id'], properties: { stack_code_id: str } }) }, responses: { 200: { description: 'updated', ...json(ref('StackState')) }, ...errorResponses(400, 401, 404, 409) } } },
     '/api/states/{id}/destroy': { post: { tags: ['states'], summary: 'Destroy a loose state (queues a destroy run on the state\'s queue; it shows a destroy review and waits for approval)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
+    '/api/states/{id}/drift': {
+      get: { tags: ['states'], summary: 'Drift checks of the state, newest first, with the resources each found (address, type, actions) and its remediation', parameters: [idParam, ...pageParams], responses: { 200: { description: 'a page', ...json(page('DriftCheck')) }, ...errorResponses(400, 401, 404) } },
+      post: { tags: ['states'], summary: 'Check the state for drift now: queues a drift check of its deployed commit on the state\'s queue (409 drift_check_not_started naming why not: not active, never deployed, a check already queued or running)', parameters: [idParam], responses: { 202: { description: 'queued', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } },
+    },
     '/api/states/{id}/unlock': {
       post: {
         tags: ['states'],

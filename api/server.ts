@@ -24,6 +24,7 @@ import { peopleRoutes } from './routes/people';
 import { signInRoutes } from './routes/sign-in';
 import { memberRoutes } from './routes/members';
 import { accountRoutes } from './routes/accounts';
+import { driftRoutes } from './routes/drift';
 
 export type { ApiDeps } from './context';
 export type RouteModule = (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
@@ -33,7 +34,7 @@ const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes, signInRoutes
 /** Public routes no rate limit applies to (the authenticated route among them limits itself through authorize()). */
 const NOT_RATE_LIMITED = new Set<RouteModule>([webhookRoutes]);
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
 
 /** The REST routes an app registered (`METHOD /pattern`), for the test that every one has a role. */
 const restRoutes = new WeakMap<FastifyInstance, string[]>();

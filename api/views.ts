@@ -4,6 +4,7 @@ import type { StackCode } from '../db/tables/stack-codes';
 import type { StackState } from '../db/tables/stack-states';
 import type { Operation } from '../db/tables/operations';
 import type { StoredEvent } from '../db/tables/events';
+import type { DriftReport } from '../workflows/model/drift';
 
 export const repositoryView = (r: Repository) => ({
   id: r.id,
@@ -77,3 +78,25 @@ export const eventView = (e: StoredEvent) => ({
   payload: e.payload,
   created_at: e.created_at,
 });
+
+/** A drift check (an operation of type `drift`): what it found, from its metadata (addresses and actions, never values). */
+export const driftCheckView = (o: Operation) => {
+  const m = (o.metadata && typeof o.metadata === 'object' ? o.metadata : {}) as { drift?: DriftReport };
+  const d = m.drift;
+  return {
+    id: o.id,
+    workflow_id: o.workflow_id,
+    status: o.status,
+    /** drift, none or failed once the check has ended; null while it is queued or running. */
+    outcome: d?.outcome ?? null,
+    commit: o.to_commit,
+    triggered_by: o.triggered_by,
+    started_at: o.started_at,
+    completed_at: o.completed_at,
+    counts: d?.counts ?? null,
+    resources: d?.resources ?? [],
+    units: d?.units ?? {},
+    reason: d?.reason ?? null,
+    remediation: d?.remediation ?? null,
+  };
+};

@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { registerApiKey } from './api-key';
+import { registerDrift } from './drift';
 import { registerGraph } from './graph';
 import { registerLogin } from './login';
 import { registerPolicyCommand } from './policy';
@@ -13,7 +14,7 @@ import { registerRun } from './run';
 import { registerState } from './state';
 
 /** Subcommand registry: add `registerX` functions here. */
-const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey, registerLogin];
+const commands: Array<(program: Command) => void> = [registerGraph, registerPolicyCommand, registerRun, registerState, registerApiKey, registerLogin, registerDrift];
 
 export function buildProgram(): Command {
   const program = new Command('stackly').description('run Terraform/OpenTofu stacks from Git on Temporal');
@@ -21,14 +22,16 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Errors: one line to stderr, exit code 1, no stack trace. */
+/** Errors: one line to stderr, exit code 1 (or the error's own `exitCode`), no stack trace. */
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (e) {
     process.stderr.write(`stackly: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    // `drift check --wait` exits 2 when drift was found (as tofu's -detailed-exitcode).
+    const code = (e as { exitCode?: unknown }).exitCode;
+    return typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1;
   }
 }
 

@@ -18,7 +18,7 @@ import type {
   RecordHook,
 } from './types';
 
-export const HOOK_EVENTS: readonly HookEvent[] = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply'];
+export const HOOK_EVENTS: readonly HookEvent[] = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply', 'drift_detected'];
 export const HOOK_TYPES: readonly HookType[] = ['webhook', 'plan_guard', 'record'];
 export const DEFAULT_HOOK_PRIORITY = 100;
 export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
@@ -65,14 +65,16 @@ export interface StackHookNames {
   postPlan: string[];
   preApply: string[];
   postApply: string[];
+  /** A drift check found drift (absent in configs stored before it existed). */
+  driftDetected?: string[];
 }
 
 /** The definitions a run executes, per event, in execution order. Plain data: an activity result / workflow value. */
 export type RunHooks = Record<HookEvent, HookDefinition[]>;
 
-export const emptyRunHooks = (): RunHooks => ({ pre_plan: [], post_plan: [], pre_apply: [], post_apply: [] });
+export const emptyRunHooks = (): RunHooks => ({ pre_plan: [], post_plan: [], pre_apply: [], post_apply: [], drift_detected: [] });
 
-const FIELD: Record<HookEvent, keyof StackHookNames> = { pre_plan: 'prePlan', post_plan: 'postPlan', pre_apply: 'preApply', post_apply: 'postApply' };
+const FIELD: Record<HookEvent, keyof StackHookNames> = { pre_plan: 'prePlan', post_plan: 'postPlan', pre_apply: 'preApply', post_apply: 'postApply', drift_detected: 'driftDetected' };
 
 /** Stable: lower priority first, ties in the order given (the order the stack lists them). */
 export function orderHooks(defs: readonly HookDefinition[]): HookDefinition[] {
@@ -198,6 +200,8 @@ export function webhookBody(hook: string, ctx: HookRunContext, sentAt: string): 
     plan: ctx.plan ? { add: ctx.plan.add, change: ctx.plan.change, destroy: ctx.plan.destroy, replace: ctx.plan.replace } : null,
     ...(ctx.outcome !== undefined ? { outcome: ctx.outcome } : {}),
     ...(ctx.triggeredBy !== undefined ? { triggered_by: ctx.triggeredBy } : {}),
+    // drift_detected: addresses and actions only.
+    ...(ctx.drift !== undefined ? { drift: { resources: ctx.drift.resources.map((r) => ({ unit: r.unit, address: r.address, actions: r.actions })), remediation_run_id: ctx.drift.remediationRunId ?? null } } : {}),
     sent_at: sentAt,
   };
 }

@@ -91,7 +91,7 @@ export interface PolicyError {
 // ---- hooks ----
 
 /** The run events hooks attach to (stack.hcl `hooks { pre_plan = [...] ... }`). */
-export type HookEvent = 'pre_plan' | 'post_plan' | 'pre_apply' | 'post_apply';
+export type HookEvent = 'pre_plan' | 'post_plan' | 'pre_apply' | 'post_apply' | 'drift_detected';
 
 /** Plan limits of a `plan_guard` hook: the hook fails when a count of the review plan exceeds one. */
 export interface PlanLimits {
@@ -259,6 +259,8 @@ export interface HookRunContext {
   outcome?: 'succeeded' | 'failed' | 'no_changes' | 'cancelled';
   /** Who or what started the run. */
   triggeredBy?: string;
+  /** drift_detected: the drifted addresses and the actions that would restore them (never values). */
+  drift?: { resources: Array<{ unit: string; address: string; actions: string[] }>; remediationRunId?: string };
 }
 
 /** The result of one hook at one event (an activity result; recorded as a hook_completed/hook_failed event). */

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ReviewPlan, UnitOutput } from './model/terraform';
+import type { DriftReport } from './model/drift';
 import type { FitProblem } from './fit';
 
 /** Custom search attributes registered on the Temporal namespace, so runs can be filtered in the Web UI. */
@@ -27,6 +28,10 @@ export const WORKFLOWS = {
   stackRun: 'stackRunWorkflow',
   destroy: 'destroyWorkflow',
   stateQueue: 'stateQueueWorkflow',
+  /** A drift check of one state: plans every unit at the deployed commit (a run in the state's queue). */
+  drift: 'driftCheckWorkflow',
+  /** What a state's drift schedule starts: asks the state's queue for a drift check. */
+  driftSchedule: 'driftScheduleWorkflow',
 } as const;
 
 export type RunKind = 'deploy' | 'destroy' | 'drift';
@@ -73,8 +78,18 @@ export interface QueueTicket {
 export interface RunRequest {
   /** The run's own workflow id, chosen by the requester ({@link newRunId}). */
   runId: string;
-  workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy;
+  workflowType: typeof WORKFLOWS.stackRun | typeof WORKFLOWS.destroy | typeof WORKFLOWS.drift;
   input: StackRunInput;
+}
+
+/** The Temporal Schedule of a state's drift checks (one per state whose stack.hcl has a `drift` block). */
+export function driftScheduleId(stateId: string): string {
+  return `drift-${stateId}`;
+}
+
+/** Input of driftScheduleWorkflow, the action of a state's drift schedule. */
+export interface DriftScheduleInput {
+  stateId: string;
 }
 
 /** The queue of one state: its workflow id. One per state; it ends when it has nothing left to do. */
@@ -178,6 +193,8 @@ export interface RunProgress {
   waitingFor?: string;
   /** Ended `superseded`: the newer run that took its place. */
   supersededBy?: string;
+  /** A drift check (kind `drift`): what it found, once it has ended. */
+  drift?: DriftReport;
 }
 
 /**

@@ -2,3 +2,4 @@
 export { stackRunWorkflow, stackRunWorkflow as destroyWorkflow } from './stack-run';
 export { pushWorkflow } from './push';
 export { stateQueueWorkflow } from './state-queue';
+export { driftCheckWorkflow, driftScheduleWorkflow } from './drift';

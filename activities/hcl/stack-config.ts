@@ -15,7 +15,16 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const names = z.array(z.string().min(1));
 const vars = z.record(z.string(), z.json());
 
+/** Cron descriptors a Temporal Schedule understands as croner does. */
+const CRON_DESCRIPTORS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
 const cron = z.string().superRefine((s, ctx) => {
+  // Five fields only: the drift schedule's cron goes to a Temporal Schedule, which reads a sixth field
+  // as the year (croner as seconds), so anything else would not mean what it says.
+  const fields = s.trim().split(/\s+/);
+  if (!CRON_DESCRIPTORS.has(s.trim()) && fields.length !== 5) {
+    ctx.addIssue({ code: 'custom', message: `invalid cron expression "${s}": five fields (minute hour day-of-month month day-of-week) or one of ${[...CRON_DESCRIPTORS].join(', ')}` });
+    return;
+  }
   try {
     new Cron(s, { paused: true });
   } catch (e) {
@@ -39,6 +48,7 @@ const stackBody = z.strictObject({
   policies: names.default([]),
   hooks: z.strictObject({
     pre_plan: names.default([]), post_plan: names.default([]), pre_apply: names.default([]), post_apply: names.default([]),
+    drift_detected: names.default([]),
   }).optional(),
   drift: z.strictObject({ schedule: cron, auto_remediate: z.boolean().default(false) }).optional(),
 });
@@ -124,6 +134,7 @@ export function validateStackConfig(raw: JsonObject, text: string, file = 'stack
     hooks: {
       prePlan: v.hooks?.pre_plan ?? [], postPlan: v.hooks?.post_plan ?? [],
       preApply: v.hooks?.pre_apply ?? [], postApply: v.hooks?.post_apply ?? [],
+      ...(v.hooks?.drift_detected?.length ? { driftDetected: v.hooks.drift_detected } : {}),
     },
   };
   if (v.version !== undefined) cfg.version = v.version;
@@ -141,7 +152,7 @@ function checkNoExpressions(v: Json, path: string[], fail: (p: string[], m: stri
 }
 
 /** The HCL names of a stack's hook events (stack.hcl `hooks { pre_plan = [...] … }`). */
-const HOOK_FIELDS = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply'] as const;
+const HOOK_FIELDS = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply', 'drift_detected'] as const;
 
 /**
  * Where stack.hcl names policies and hooks, for errors about a name it gives (a policy or hook that

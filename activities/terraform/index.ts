@@ -245,9 +245,9 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     return values;
   }
 
-  const tf = (job: Job, cwd: string, phase: string, what: string, args: string[], opts: { log?: boolean; env?: Record<string, string> } = {}) =>
+  const tf = (job: Job, cwd: string, phase: string, what: string, args: string[], opts: { log?: boolean; env?: Record<string, string>; okExitCodes?: number[] } = {}) =>
     runTofu({
-      bin: deps.tfBinary, args, cwd, phase, what,
+      bin: deps.tfBinary, args, cwd, phase, what, okExitCodes: opts.okExitCodes,
       env: tofuEnv(cliConfig, opts.env ?? {}, baseEnv),
       redact: job.redact,
       log: opts.log === false ? undefined : job.log,
@@ -415,16 +415,21 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
         const varFile = writeVarFile(dir, unitVariables(wiring, input));
         await init();
         const planFile = join(dir, PLAN_FILE);
-        const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])];
+        // A drift check refreshes (as every plan does) and asks for tofu's detailed exit code: 2 means changes.
+        const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : []), ...(input.drift ? ['-refresh=true', '-detailed-exitcode'] : [])];
+        let exitCode: number | undefined;
         try {
-          await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env }));
+          const planned = await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env, ...(input.drift ? { okExitCodes: [2] } : {}) }));
+          if (input.drift) exitCode = planned.exitCode;
         } finally {
           rmSync(varFile, { force: true });
         }
         const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
         const summary = summarizePlan(stdout, input.run.runId);
         await putObject(s3, bucket, planKey, await deps.cipher.encrypt(readFileSync(planFile)));
-        const result: UnitPlanResult = { unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey };
+        const result: UnitPlanResult = {
+          unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey, ...(exitCode !== undefined ? { exitCode } : {}),
+        };
         if (!summary.hasChanges) {
           const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
           result.outputs = parseOutputs(out.stdout);

@@ -170,6 +170,8 @@ export interface RunTofuOptions {
   graceMs?: number;
   /** How tofu is tied to this process (default: what {@link processContainment} detected). */
   containment?: Containment;
+  /** Exit codes besides 0 that are results, not failures (`plan -detailed-exitcode`: 2 = changes). */
+  okExitCodes?: readonly number[];
 }
 
 const TAIL_LINES = 25;
@@ -336,7 +338,7 @@ function tail(text: string, n = TAIL_LINES): string {
 }
 
 /** Runs tofu to completion; resolves with stdout, rejects with TofuError or the activity's cancellation. */
-export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: string }> {
+export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   const { ctx } = o;
   if (ctx.signal?.aborted) return Promise.reject(cancellation(ctx));
   return new Promise((resolve, reject) => {
@@ -405,7 +407,7 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
         o.log?.append(`\n[stackly] tofu stopped after cancellation (exit ${code ?? signal})\n`);
         return reject(cancellation(ctx));
       }
-      if (code === 0) return resolve({ stdout, stderr });
+      if (code === 0 || (code !== null && o.okExitCodes?.includes(code))) return resolve({ stdout, stderr, exitCode: code });
       const output = o.redact(`${stderr}\n${o.log ? stdout : ''}`);
       const kind = classifyFailure(output, o.phase);
       const message = `${o.what}: exit ${code ?? signal}${kind === 'lock' ? ' (state locked)' : ''}\n${tail(output)}`;

@@ -30,6 +30,8 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'POST /api/states/:id/destroy': 'operator',
   'POST /api/states/:id/reassociate': 'admin',
   'POST /api/states/:id/unlock': 'admin',
+  'GET /api/states/:id/drift': 'viewer',
+  'POST /api/states/:id/drift': 'operator',
   'GET /api/operations': 'viewer',
   'GET /api/operations/:id': 'viewer',
   'GET /api/events': 'viewer',

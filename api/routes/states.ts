@@ -6,17 +6,20 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { syncDriftSchedules, wantedSchedule } from '../../activities/drift-schedules';
 import { requestRun, waitForRunStarted } from '../../activities/run-requests';
+import { latestOperationOfType } from '../../db/repos/operations';
 import { recordEvent } from '../../db/repos/events';
 import { getStackCode, isUuid } from '../../db/repos/stack-codes';
-import { findStateByName, getState, listStates, lockState, updateState } from '../../db/repos/stack-states';
+import { findStateByName, getState, getStateForDrift, listStates, lockState, updateState } from '../../db/repos/stack-states';
 import type { StackStateStatus } from '../../db/tables/stack-states';
 import { WORKFLOWS, newRunId, type StackRunInput } from '../../workflows/definitions';
+import type { StackConfig } from '../../workflows/model/stack';
 import type { RouteContext } from '../context';
 import { ApiError, badRequest, notFound } from '../errors';
 import { pageBody, pageRequest, str } from '../pagination';
 import { parseBody } from '../validation';
-import { stateView } from '../views';
+import { driftCheckView, stateView } from '../views';
 
 const STATUSES: StackStateStatus[] = ['active', 'loose', 'destroying', 'destroyed'];
 const ReassociateBody = z.strictObject({ stack_code_id: z.string().uuid() });
@@ -62,7 +65,15 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const { id } = req.params as { id: string };
     const s = await getState(db, req.principal.accountId, id);
     if (!s) throw notFound('state');
-    return stateView(s);
+    // Its drift schedule as the registry says it should be (activities/drift-schedules.ts), and its last check.
+    const [drift, last] = await Promise.all([getStateForDrift(db, s.id), latestOperationOfType(db, s.id, 'drift')]);
+    const want = drift ? wantedSchedule(drift) : undefined;
+    const autoRemediate = (drift?.config as Partial<StackConfig> | null)?.drift?.autoRemediate ?? false;
+    return {
+      ...stateView(s),
+      drift_schedule: want ? { schedule_id: want.scheduleId, cron: want.cron, auto_remediate: autoRemediate } : null,
+      last_drift_check: last ? driftCheckView(last) : null,
+    };
   });
 
   app.post('/api/states/:id/reassociate', async (req) => {
@@ -88,6 +99,14 @@ export async function stateRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       });
       return row;
     });
+    // An active state again: its drift schedule follows its new stack code's stack.hcl.
+    try {
+      const client = ctx.temporal.forNamespace(req.principal.namespace);
+      await client.withDeadline(Date.now() + ctx.temporalTimeoutMs, () =>
+        syncDriftSchedules({ client, db, logger: ctx.logger, taskQueue: ctx.taskQueue }, [updated.id]));
+    } catch (e) {
+      ctx.logger.warn({ stateId: updated.id, err: (e as Error).message }, 'drift schedule not synced after re-association (the next push of its stack syncs it)');
+    }
     return stateView(updated);
   });
 

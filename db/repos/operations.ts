@@ -9,7 +9,7 @@ import { isUuid } from './stack-codes';
 export async function listOperations(
   db: DbOrTx,
   accountId: string,
-  filter: { stackStateId?: string },
+  filter: { stackStateId?: string; type?: OperationType },
   page: PageRequest,
 ): Promise<Page<Operation>> {
   let q = db
@@ -18,6 +18,7 @@ export async function listOperations(
     .selectAll('operations')
     .where('stack_states.account_id', '=', accountId);
   if (filter.stackStateId) q = q.where('operations.stack_state_id', '=', filter.stackStateId);
+  if (filter.type) q = q.where('operations.type', '=', filter.type);
   return keysetPage(q, page, { time: 'started_at', table: 'operations' });
 }
 
@@ -99,4 +100,25 @@ export async function findRunOperation(db: DbOrTx, accountId: string, workflowId
     .where('stack_states.account_id', '=', accountId)
     .orderBy('operations.started_at', 'desc')
     .executeTakeFirst();
+}
+
+/** Operations of a state of `type` that have not ended (pending: queued; running), newest first. */
+export async function listOpenOperations(db: DbOrTx, stackStateId: string, type: OperationType): Promise<Array<Pick<Operation, 'id' | 'workflow_id' | 'status'>>> {
+  return db.selectFrom('operations').select(['id', 'workflow_id', 'status'])
+    .where('stack_state_id', '=', stackStateId).where('type', '=', type).where('status', 'in', ['pending', 'running', 'waiting'])
+    .orderBy('started_at', 'desc').execute();
+}
+
+/** Whether a deploy of the state ever succeeded (a state only registered has nothing to drift from). */
+export async function hasSucceededApply(db: DbOrTx, stackStateId: string): Promise<boolean> {
+  const row = await db.selectFrom('operations').select('id')
+    .where('stack_state_id', '=', stackStateId).where('type', '=', 'apply').where('status', '=', 'succeeded').limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The newest operation of a state of `type` (its last drift check), if any. */
+export async function latestOperationOfType(db: DbOrTx, stackStateId: string, type: OperationType): Promise<Operation | undefined> {
+  return db.selectFrom('operations').selectAll()
+    .where('stack_state_id', '=', stackStateId).where('type', '=', type)
+    .orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
 }

@@ -158,3 +158,30 @@ export async function lockActiveStatesOfRepoAtCommits(tx: Tx, repoUrl: string, c
 export async function findStateByName(db: DbOrTx, stackCodeId: string, name: string): Promise<Pick<StackState, 'id'> | undefined> {
   return db.selectFrom('stack_states').select('id').where('stack_code_id', '=', stackCodeId).where('name', '=', name).executeTakeFirst();
 }
+
+/**
+ * A state with what its drift schedule and checks need: its status, deployed commit and generation,
+ * its stack code (status, current commit, stack.hcl) and account. Undefined when it does not exist.
+ */
+export async function getStateForDrift(db: DbOrTx, stateId: string) {
+  if (!isUuid(stateId)) return undefined;
+  return db
+    .selectFrom('stack_states as s')
+    .leftJoin('stack_codes as c', 'c.id', 's.stack_code_id')
+    .innerJoin('accounts as a', 'a.id', 's.account_id')
+    .select([
+      's.id as stateId', 's.name as state', 's.status as stateStatus', 's.commit_hash as commit', 's.generation', 's.account_id as accountId',
+      'c.id as stackCodeId', 'c.name as stack', 'c.status as codeStatus', 'c.current_commit as codeCommit', 'c.config', 'c.repo_path as repoPath',
+      'a.name as account',
+    ])
+    .where('s.id', '=', stateId)
+    .executeTakeFirst();
+}
+
+/** Ids of the states of a stack code, and of those it left loose (metadata.previous_stack_code_id). */
+export async function listStateIdsOfStackCodeOrLeftLoose(db: DbOrTx, stackCodeId: string): Promise<string[]> {
+  const rows = await db.selectFrom('stack_states').select('id')
+    .where((eb) => eb.or([eb('stack_code_id', '=', stackCodeId), eb(sql<string>`metadata->>'previous_stack_code_id'`, '=', stackCodeId)]))
+    .orderBy('id').execute();
+  return rows.map((r) => r.id);
+}

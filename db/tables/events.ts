@@ -6,7 +6,7 @@ export const EVENT_TYPES = [
   'approval_required', 'approval_received', 'approval_rejected',
   'deploy_initiated', 'activity_started', 'activity_completed', 'activity_failed',
   'deploy_completed', 'deploy_failed', 'run_cancelled', 'worker_wait',
-  'history_rewritten', 'state_loose', 'destroy_initiated', 'destroy_completed', 'drift_detected',
+  'history_rewritten', 'state_loose', 'destroy_initiated', 'destroy_completed', 'drift_detected', 'drift_none', 'drift_failed',
   'hook_completed', 'hook_failed',
   'run_queued', 'run_superseded', 'module_moved', 'state_unlocked',
 ] as const;

@@ -10,7 +10,8 @@ import type { EventType } from '../../db/tables/events';
 import type { OperationStatus } from '../../db/tables/operations';
 import type { Decision, HookResult, Policy, Summary } from '../../policies';
 import type { Requirement } from '../capabilities';
-import type { RunKind, RunRequest, StackRunInput } from '../definitions';
+import type { RunKind, RunRequest, RunTrigger, StackRunInput } from '../definitions';
+import type { DriftReport, DriftRequest } from './drift';
 import type { AnalyseInput, FetchInput, PushAnalysis, RepoRef } from './git';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from './registry';
 import type { RecordedApproval, RouteResult, RunContext, RunHooksInput, RunPolicies } from './run';
@@ -136,9 +137,29 @@ export interface HookActivities {
   runHooks(input: RunHooksInput): Promise<HookResult[]>;
 }
 
+/** activities/drift.ts: drift checks asked of a state's queue, their results, their remediation. */
+export interface DriftActivities {
+  /**
+   * Asks the state's queue for a drift check of its deployed commit (driftCheckWorkflow). Nothing is
+   * asked (`skipped`, with the reason) when the state is not active, its stack code is not active, it
+   * was never deployed, a scheduled check finds no `drift` block any more, or a check of the state is
+   * already queued or running (so checks never pile up behind a long run).
+   */
+  requestDriftCheck(input: { stateId: string; taskQueue: string; trigger: RunTrigger }): Promise<DriftRequest>;
+  /** Records a check's result: its operation (status and metadata `drift`) and one event `drift_detected` / `drift_none` / `drift_failed`. Idempotent. */
+  recordDriftResult(input: { ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>; operationId: string; workflowId: string; report: DriftReport }): Promise<void>;
+  /**
+   * Asks the state's queue for a normal deploy run of the checked commit, through every gate; with
+   * `auto_remediate = false` that run waits for approval. Skipped when the state moved on since (another
+   * commit deployed or registered: its own run restores the code's intent). The run id is derived from
+   * the check's, so a retry asks for the same run.
+   */
+  requestRemediation(input: { stateId: string; stackCodeId: string; commit: string; checkRunId: string; taskQueue: string }): Promise<DriftRequest>;
+}
+
 /** Light activities on the control worker (activities/index.ts createControlActivities). */
 export interface ControlActivities
-  extends RoutingActivities, RunActivities, RunRequestActivities, GitActivities, RegistryActivities, HookActivities {}
+  extends RoutingActivities, RunActivities, RunRequestActivities, GitActivities, RegistryActivities, HookActivities, DriftActivities {}
 
 // ---- execution workers ----
 

@@ -34,6 +34,11 @@ export interface RunContext {
    * to). Absent in histories of runs started before it existed.
    */
   authors?: string[];
+  /**
+   * Why this run waits for approval whatever auto_deploy says (a drift remediation of a stack with
+   * `auto_remediate = false`); absent otherwise (and in runs started before it existed).
+   */
+  approvalRequired?: string;
 }
 
 /** An approval or rejection recorded by the api (db approvals), as a run reads it back. */

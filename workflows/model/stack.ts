@@ -25,7 +25,8 @@ export interface StackConfig {
   /** At least one; `default` when the file declares none. */
   states: StackState[];
   policies: string[];
-  hooks: { prePlan: string[]; postPlan: string[]; preApply: string[]; postApply: string[] };
+  /** `driftDetected`: only when stack.hcl lists hooks for it (and absent in configs stored before it existed). */
+  hooks: { prePlan: string[]; postPlan: string[]; preApply: string[]; postApply: string[]; driftDetected?: string[] };
   drift?: { schedule: string; autoRemediate: boolean };
 }
 

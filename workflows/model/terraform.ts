@@ -86,6 +86,8 @@ export interface UnitPlanInput extends TerraformBase {
    */
   inputTypes?: Record<string, unknown>;
   destroy?: boolean;
+  /** A drift check's plan: `-detailed-exitcode` (exit 2 = changes is a result, not a failure). */
+  drift?: boolean;
 }
 
 export interface UnitOutput {
@@ -105,6 +107,8 @@ export interface UnitPlanResult {
   logKey: string;
   /** When there are no changes: the unit's current outputs (nothing to apply). */
   outputs?: Record<string, UnitOutput>;
+  /** Drift plans: tofu's `-detailed-exitcode` (0 no changes, 2 changes). */
+  exitCode?: number;
 }
 
 export interface UnitApplyInput extends UnitPlanInput {

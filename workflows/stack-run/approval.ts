@@ -20,12 +20,13 @@ export async function approval(s: RunSession, gates: GateContext, nothingToRevie
   const { input, ctx, progress } = s;
   const policyApproval = hasApprovalPolicy(gates);
   // A state whose deployed commit is gone from the branch (history rewritten) is never changed unasked.
-  const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy' || ctx.deployedCommitUnreachable) && !nothingToReview;
+  // A drift remediation without auto_remediate asks too (absent from contexts of runs started before: same commands).
+  const needsApproval = (policyApproval || !ctx.config.autoDeploy || input.kind === 'destroy' || ctx.deployedCommitUnreachable || ctx.approvalRequired !== undefined) && !nothingToReview;
   if (!needsApproval) return undefined;
   const rejected = () => rejectedBy(s, gates);
   // From here on, approvals of the review count (recorded after this question; see RunSession).
   await s.ask('review');
-  s.setPhase('awaiting_approval', 'waiting for approval of the plan');
+  s.setPhase('awaiting_approval', ctx.approvalRequired ? `waiting for approval of the plan: ${ctx.approvalRequired}` : 'waiting for approval of the plan');
   await s.event('approval_required', { scope: 'review' });
   if (policyApproval) {
     let rejectionsSeen = 0;

@@ -77,6 +77,7 @@ describe('hcl/stack-config', () => {
     ['unknown block in stack', FULL.replace('  hooks {', '  hook {'), /unknown block "hook"/, 25, 'stack.network.hook'],
     ['unknown top-level block', `${FULL}\nbackend {}\n`, /unknown block "backend"/, 36, 'backend'],
     ['bad cron', FULL.replace('0 */6 * * *', 'every day'), /invalid cron expression "every day"/, 31, 'stack.network.drift.schedule'],
+    ['cron with seconds', FULL.replace('0 */6 * * *', '0 0 */6 * * *'), /invalid cron expression "0 0 \*\/6 \* \* \*": five fields/, 31, 'stack.network.drift.schedule'],
     ['parallelism out of range', FULL.replace('parallelism = 4', 'parallelism = 65'), /<=64/, 7, 'stack.network.parallelism'],
     ['bad enum', FULL.replace('execution   = "modules"', 'execution   = "parallel"'), /"modules"\|"single"/, 4, 'stack.network.execution'],
     ['wrong type', FULL.replace('auto_deploy = false', 'auto_deploy = "yes"'), /boolean/, 5, 'stack.network.auto_deploy'],
