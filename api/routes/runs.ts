@@ -70,6 +70,17 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     const op = await ownRun(req, req.params.id);
     if (!op.id) throw new ApiError(409, 'run_not_waiting', `run ${req.params.id} has not asked for approval yet`);
     if (op.status && ['succeeded', 'failed', 'cancelled', 'superseded'].includes(op.status)) throw new ApiError(409, 'run_not_running', `run ${req.params.id} has ended (${op.status})`);
+    if (decision === 'approve') {
+      // An approval counts only for a question the run has asked (it ignores earlier ones): say so now
+      // instead of recording one that would never count.
+      const progress = await temporal('reading progress', () => temporalOf(req).workflow.getHandle(req.params.id).query(progressQuery));
+      const unit = scope.startsWith('unit:') ? scope.slice('unit:'.length) : undefined;
+      const asking = unit === undefined ? progress.phase === 'awaiting_approval' : progress.units[unit]?.status === 'awaiting_approval';
+      if (!asking) {
+        const now = unit === undefined ? `it is ${progress.phase}` : progress.units[unit] ? `unit ${unit} is ${progress.units[unit]!.status}` : `it has no unit ${unit}`;
+        throw new ApiError(409, 'run_not_waiting', `run ${req.params.id} is not waiting for approval of ${scope} (${now}); approve once it asks`);
+      }
+    }
     // Who decides and their groups come from their credential (api/auth/principal.ts), never the body.
     const { name: by, groups } = req.principal;
     await recordApproval(ctx.db, {

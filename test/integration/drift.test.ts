@@ -314,7 +314,15 @@ ${drift}}
     assert.match(found.err, /drift found in net\/prod: terraform_data\.b/);
     const runId = /Remediation: run (\S+) waits for approval/.exec(found.out)?.[1];
     assert.ok(runId, found.out);
-    assert.equal((await apiCall('POST', `/api/runs/${runId}/approve`, {})).status, 202);
+    // An approval counts only once the run asks for it (before, the api answers 409 run_not_waiting).
+    for (let i = 0; i < 240; i++) {
+      const res = await apiCall('POST', `/api/runs/${runId}/approve`, {});
+      if (res.status === 202) break;
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'run_not_waiting', JSON.stringify(res.body));
+      assert.ok(i < 239, 'the remediation run asked for approval');
+      await new Promise((r) => setTimeout(r, 500));
+    }
     assert.equal((await runResult(runId)).phase, 'succeeded');
     const clean = await cli(['check', 'net', '--state', 'prod', '--wait']);
     assert.equal(clean.code, 0, clean.out + clean.err);
