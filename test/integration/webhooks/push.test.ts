@@ -97,7 +97,7 @@ describe('webhooks: push deliveries register stack code and start runs', functio
       const { queue, ...rest } = input;
       assert.deepEqual(rest, {
         stateId: s.id, stackCodeId: c.id, commit: after, kind: 'deploy', generation: 1,
-        trigger: { type: 'push', by: `github:${deliveryId}`, deliveryId, author: 'ada' },
+        trigger: { type: 'push', by: `github:${deliveryId}`, deliveryId, author: 'ada', pusher: 'ada' },
       });
       // Started by the state's queue, one run at a time per state.
       assert.equal(queue?.workflowId, `state-${s.id}`);

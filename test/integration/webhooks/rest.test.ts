@@ -124,7 +124,7 @@ describe('api: REST routes', function () {
     assert.match(r.body.run_id, new RegExp(`^${stackRunWorkflowId(staging.id, staging.commit_hash, 'destroy')}-[0-9a-f]{12}$`));
     const input = await env.client.workflow.getHandle(r.body.workflow_id).result() as StackRunInput;
     assert.equal(input.kind, 'destroy');
-    assert.deepEqual(input.trigger, { type: 'cleanup', by: 'alice' });
+    assert.deepEqual(input.trigger, { type: 'cleanup', by: 'alice', author: 'alice' });
     assert.equal((await getJson(api, `/api/states/${staging.id}`)).body.status, 'destroying');
   });
 
@@ -135,7 +135,7 @@ describe('api: REST routes', function () {
     const r = await postJson(api, `/api/states/${blue.id}/runs`);
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const input = await env.client.workflow.getHandle(r.body.workflow_id).result() as StackRunInput;
-    assert.deepEqual(input.trigger, { type: 'manual', by: 'alice' });
+    assert.deepEqual(input.trigger, { type: 'manual', by: 'alice', author: 'alice' });
     assert.equal(input.commit, b.current_commit);
   });
 
