@@ -52,6 +52,8 @@ export class RunSession {
   /** When the run asked for each scope's approval (database clock): only later approvals count for it. */
   private readonly askedAt = new Map<string, number>();
   private nudges = 0;
+  /** How many nudges had come when the approvals were last read: a later one means read again. */
+  private nudgesRead = 0;
   /** The state queue gave this run its turn. */
   turn = false;
   /** A newer run of the state asked this one to step aside (honoured only before it applies). */
@@ -127,14 +129,16 @@ export class RunSession {
       return;
     }
     while (!decided()) {
-      const seen = this.nudges;
-      await condition(() => this.nudges > seen, APPROVALS_REREAD);
+      // A nudge that came while the run was busy since its last read (announcing the question, say)
+      // is not lost: it is counted against that read, not against the start of this wait.
+      await condition(() => this.nudges > this.nudgesRead, APPROVALS_REREAD);
       await this.readApprovals();
     }
   }
 
   /** Reads the recorded approvals; returns the database's clock at that moment. */
   private async readApprovals(): Promise<number> {
+    this.nudgesRead = this.nudges;
     const { now, records } = await control.readApprovals({ operationId: this.operationId });
     this.recorded = records;
     this.progress.approvals = records
