@@ -197,10 +197,11 @@ export class GitMirror {
       if (!COMMIT_RE.test(c)) throw ApplicationFailure.nonRetryable(`fetching ${this.repoUrl}: ${JSON.stringify(c)} is not a commit hash`, 'InvalidInput');
     }
     if (!opts.refresh && !opts.branch && commits.every((c) => present.has(`${this.dir}\n${c}`))) return { missing: [], head: null };
-    await this.open();
     const refspec = opts.branch ? `+refs/heads/${opts.branch}:refs/heads/${opts.branch}` : '+refs/heads/*:refs/heads/*';
     const seqKey = `${this.dir}\n${refspec}`;
+    // Read when asked, before anything is awaited: a fetch started after this moment is fresh enough.
     const askedAt = fetchSeq.get(seqKey) ?? 0;
+    await this.open();
     const result = await exclusive(this.dir, async () => {
       let missing = await this.missingOf(commits);
       const freshEnough = (fetchSeq.get(seqKey) ?? 0) > askedAt;
