@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { loadConfig, type Config } from '../common/config';
 import { credentialsPath, sessionFor, SessionTokens } from './credentials';
 import type { RunProgress } from '../workflows/definitions';
@@ -35,6 +36,14 @@ export interface ConnectionOptions {
  * STACKLY_STATE_DIR's) when it exists. `env` is the CLI's config (common/config.ts), loaded when a
  * command needs the API.
  */
+export const API_URL_HELP = `API base URL (env STACKLY_API_URL; default ${DEFAULT_API_URL}, the dev stack)`;
+export const TOKEN_HELP = 'API bearer token (env STACKLY_API_TOKEN; default the stackly login session, then the dev stack\'s .stackly/api-token)';
+
+/** The --api-url and --token options of every command that calls the api (resolveConnection reads them). */
+export const withConnection = (c: Command): Command => c
+  .option('--api-url <url>', API_URL_HELP)
+  .option('--token <token>', TOKEN_HELP);
+
 export function resolveConnection(opts: ConnectionOptions, env: Config<'cli'> = loadConfig('cli'), cwd = process.cwd()): Connection {
   const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : undefined);
   const url = (nonEmpty(opts.apiUrl) ?? nonEmpty(env.STACKLY_API_URL) ?? DEFAULT_API_URL).replace(/\/+$/, '');

@@ -12,7 +12,7 @@
 import { Option, type Command } from 'commander';
 import { parseApiKey } from '../common/api-keys';
 import { ROLES, type Role } from '../db/tables/people';
-import { ApiClient, resolveConnection, type ConnectionOptions } from './api-client';
+import { ApiClient, resolveConnection, withConnection, type ConnectionOptions } from './api-client';
 
 /** An API key as the API shows it (api/routes/people.ts); `key` only in the answer to its creation. */
 export interface ApiKeyBody {
@@ -88,9 +88,6 @@ export function createdNotice(k: ApiKeyBody): string {
   ].join('\n');
 }
 
-const withConnection = (c: Command) => c
-  .option('--api-url <url>', 'API base URL (env STACKLY_API_URL; default http://127.0.0.1:8080, the dev stack)')
-  .option('--token <token>', 'API bearer token (env STACKLY_API_TOKEN; default the dev stack\'s .stackly/api-token)');
 
 function positiveDays(v: string): number {
   const n = Number(v);

@@ -10,8 +10,8 @@
  * its resources.
  */
 import type { Command } from 'commander';
-import { ApiClient, resolveConnection, type ConnectionOptions, type Page, type RunBody } from './api-client';
-import { findStackCode, plainDisplay, jsonDisplay, watchRun } from './run';
+import { ApiClient, resolveConnection, withConnection, type ConnectionOptions, type Page, type RunBody } from './api-client';
+import { findStackState, plainDisplay, jsonDisplay, watchRun } from './run';
 import { actionSymbol, countsText } from './run-view';
 import type { DriftReport, DriftResource } from '../workflows/model/drift';
 
@@ -95,15 +95,10 @@ export function showLines(stack: string, state: string, checks: readonly DriftCh
 interface Opts extends ConnectionOptions { state: string; json?: boolean }
 
 async function resolveState(client: ApiClient, ref: string, stateName: string): Promise<{ stack: string; stateId: string }> {
-  const code = await findStackCode(client, ref);
-  const state = code.states.find((s) => s.name === stateName);
-  if (!state) throw new Error(`stack ${code.name} has no state "${stateName}" (its states: ${code.states.map((s) => s.name).join(', ') || 'none'})`);
+  const { code, state } = await findStackState(client, ref, stateName);
   return { stack: code.name, stateId: state.id };
 }
 
-const withConnection = (c: Command) => c
-  .option('--api-url <url>', 'API base URL (env STACKLY_API_URL; default http://127.0.0.1:8080, the dev stack)')
-  .option('--token <token>', 'API bearer token (env STACKLY_API_TOKEN; default the dev stack\'s .stackly/api-token)');
 
 export function registerDrift(program: Command): void {
   const drift = program.command('drift').description('drift checks of stack states (through the REST API)');

@@ -15,10 +15,9 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig } from '../common/config';
-import { ApiClient, resolveConnection, type ConnectionOptions, type MeBody } from './api-client';
+import { API_URL_HELP, ApiClient, TOKEN_HELP, resolveConnection, type ConnectionOptions, type MeBody } from './api-client';
 import { credentialsPath, saveSession, sessionFor, sessionFromAnswer, type TokenAnswer } from './credentials';
 
-const API_URL_HELP = 'API base URL (env STACKLY_API_URL; default http://127.0.0.1:8080, the dev stack)';
 
 export interface LoginOptions {
   apiUrl?: string;
@@ -150,7 +149,7 @@ export function registerLogin(program: Command): void {
     .description('who the API sees: user or API key, account, role, groups (GET /api/me)')
     .option('--json', 'print the API\'s JSON')
     .option('--api-url <url>', API_URL_HELP)
-    .option('--token <token>', 'API bearer token (env STACKLY_API_TOKEN; default the stackly login session, then the dev stack\'s .stackly/api-token)')
+    .option('--token <token>', TOKEN_HELP)
     .action(async (opts: ConnectionOptions & { json?: boolean }) => {
       const me = await new ApiClient(resolveConnection(opts)).me();
       process.stdout.write(opts.json ? JSON.stringify(me) + '\n' : whoamiText(me) + '\n');

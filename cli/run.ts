@@ -14,7 +14,7 @@
  */
 import type { Command } from 'commander';
 import { createLogUpdate } from 'log-update';
-import { ApiClient, ApiRequestError, resolveConnection, type ConnectionOptions, type RunBody, type StackCodeWithStates } from './api-client';
+import { ApiClient, ApiRequestError, resolveConnection, withConnection, type ConnectionOptions, type RunBody, type StackCodeWithStates } from './api-client';
 import { exitCodeOf, finalLine, frameLines, noticeLines, reportLines, transitionLines } from './run-view';
 import type { RunProgress } from '../workflows/definitions';
 
@@ -140,6 +140,14 @@ export async function watchRun(client: Pick<ApiClient, 'run'>, runId: string, o:
 }
 
 /** The stack code named by id or by name (an active one; several with that name must be told apart by id). */
+/** A state of a stack code (by id or name), or an error naming the states it has. */
+export async function findStackState(client: Pick<ApiClient, 'stackCode' | 'stackCodesNamed'>, ref: string, stateName: string) {
+  const code = await findStackCode(client, ref);
+  const state = code.states.find((s) => s.name === stateName);
+  if (!state) throw new Error(`stack ${code.name} has no state "${stateName}" (its states: ${code.states.map((s) => s.name).join(', ') || 'none'})`);
+  return { code, state };
+}
+
 export async function findStackCode(client: Pick<ApiClient, 'stackCode' | 'stackCodesNamed'>, ref: string): Promise<StackCodeWithStates> {
   if (UUID.test(ref)) return client.stackCode(ref);
   const named = await client.stackCodesNamed(ref);
@@ -183,9 +191,6 @@ async function follow(client: ApiClient, runId: string, opts: { json?: boolean; 
   }
 }
 
-const withConnection = (c: Command) => c
-  .option('--api-url <url>', 'API base URL (env STACKLY_API_URL; default http://127.0.0.1:8080, the dev stack)')
-  .option('--token <token>', 'API bearer token (env STACKLY_API_TOKEN; default the dev stack\'s .stackly/api-token)');
 
 const scopeOption = ['--scope <scope>', '"review" (the plan) or "unit:<name>" (a unit\'s difference from it)', 'review'] as const;
 
@@ -200,11 +205,7 @@ export function registerRun(program: Command): void {
     .option('--json', 'print JSON (with --wait: one line per change)')
     .action(async (ref: string, opts: CommonOpts & { state: string; wait?: boolean }) => {
       const client = connect(opts);
-      const code = await findStackCode(client, ref);
-      const state = code.states.find((s) => s.name === opts.state);
-      if (!state) {
-        throw new Error(`stack ${code.name} has no state "${opts.state}" (its states: ${code.states.map((s) => s.name).join(', ') || 'none'})`);
-      }
+      const { code, state } = await findStackState(client, ref, opts.state);
       const started = await client.startRun(state.id, `${code.name}/${state.name}`);
       const runId = started.workflow_id;
       if (opts.json && !opts.wait) {

@@ -9,7 +9,7 @@
  * line (`stackly: unlocking …: HTTP 409 lock_held: …`), exit 1.
  */
 import type { Command } from 'commander';
-import { ApiClient, resolveConnection, type ConnectionOptions } from './api-client';
+import { ApiClient, resolveConnection, withConnection, type ConnectionOptions } from './api-client';
 
 /** The API's answer to POST /api/states/:id/unlock. */
 export interface UnlockBody {
@@ -40,14 +40,12 @@ export function unlockedLine(b: UnlockBody): string {
 export function registerState(program: Command): void {
   const state = program.command('state').description('stack states (through the REST API)');
 
-  state.command('unlock')
+  withConnection(state.command('unlock'))
     .description('break the state lock of a unit whose holder is gone (never that of a live worker process)')
     .argument('<state-id>', 'the state (its id)')
     .requiredOption('--unit <unit>', 'the unit whose state is locked')
     .requiredOption('--reason <text>', 'why (recorded in the state_unlocked event)')
     .option('--json', 'print the API\'s JSON')
-    .option('--api-url <url>', 'API base URL (env STACKLY_API_URL; default http://127.0.0.1:8080, the dev stack)')
-    .option('--token <token>', 'API bearer token (env STACKLY_API_TOKEN; default the dev stack\'s .stackly/api-token)')
     .action(async (stateId: string, opts: ConnectionOptions & { unit: string; reason: string; json?: boolean }) => {
       if (opts.reason.trim() === '') throw new Error('--reason must say why the lock is broken');
       const body = await unlockState(new ApiClient(resolveConnection(opts)), stateId, opts.unit, opts.reason);
