@@ -48,19 +48,6 @@ export async function getRepositoryById(db: DbOrTx, id: string): Promise<Reposit
   return db.selectFrom('repositories').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Finds a registered repository by any of the URLs a webhook payload names (clone_url, html_url, ...). */
-export async function findRepositoryByUrls(db: DbOrTx, accountId: string, urls: string[]): Promise<Repository | undefined> {
-  const candidates = [...new Set(urls.filter(Boolean).flatMap(repoUrlVariants))];
-  if (candidates.length === 0) return undefined;
-  return db
-    .selectFrom('repositories')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('url', 'in', candidates)
-    .orderBy('created_at')
-    .executeTakeFirst();
-}
-
 /**
  * Every registered repository, in any account, that a webhook payload's URLs name, with its account's
  * Temporal namespace (oldest first). The delivery's signature then tells which one it is for.
