@@ -224,23 +224,17 @@ export function unitsFromCallGraph(g: CallGraph, opts: FromCallGraphOptions = {}
   }
   const fixed = comps.map((c) => c.some(isModule));
 
-  // 2. Key = (module units it depends on, module units that depend on it).
-  const reach = (start: number, adj: Set<number>[]): number[] => {
-    const seen = new Set<number>([start]);
-    const q = [start];
-    const found: number[] = [];
-    while (q.length) {
-      const v = q.pop()!;
-      for (const w of adj[v]!) if (!seen.has(w)) { seen.add(w); q.push(w); if (fixed[w]) found.push(w); }
-    }
-    return found.sort((a, b) => a - b);
-  };
+  // 2. Key = (module units it depends on, module units that depend on it), transitively: the two
+  //    sets of every component, interned, computed in one pass each way over the condensed DAG.
+  const topo = condensedTopoOrder(csucc, cpred);
+  const downId = fixedReachIds(topo, csucc, fixed);
+  const upId = fixedReachIds([...topo].reverse(), cpred, fixed);
   const groupOf = new Array<number>(nc).fill(-1);
   const groups: number[][] = [];
   const byKey = new Map<string, number>();
   for (let c = 0; c < nc; c++) {
     if (fixed[c]) continue;
-    const key = `${reach(c, csucc).join(',')}|${reach(c, cpred).join(',')}`;
+    const key = `${downId[c]}|${upId[c]}`;
     let gi = byKey.get(key);
     if (gi === undefined) { gi = groups.length; groups.push([]); byKey.set(key, gi); }
     groups[gi]!.push(c);
@@ -308,7 +302,13 @@ export function unitsFromCallGraph(g: CallGraph, opts: FromCallGraphOptions = {}
     for (const c of p.comps) for (const w of csucc[c]!) if (unitOfComp[w] !== tmpName(i)) s.add(unitOfComp[w]!);
     depsOfTmp.set(tmpName(i), s);
   });
-  const membersKey = (i: number): string => pending[i]!.comps.flatMap((c) => comps[c]!.map((v) => g.nodes[v]!)).sort(cmp)[0]!;
+  // The smallest member address of each pending unit, found once.
+  const smallest = pending.map((p) => {
+    let m: string | undefined;
+    for (const c of p.comps) for (const v of comps[c]!) if (m === undefined || cmp(g.nodes[v]!, m) < 0) m = g.nodes[v]!;
+    return m!;
+  });
+  const membersKey = (i: number): string => smallest[i]!;
   // Deterministic order among resource groups: by their smallest member address.
   const tmpSorted = pending.map((_, i) => i).sort((a, b) => {
     const na = pending[a]!.name, nb = pending[b]!.name;
@@ -353,19 +353,93 @@ function groupTopo(groups: number[][], groupOf: number[], csucc: Set<number>[]):
   // Rank every component by a topological position of the condensed DAG (dependencies first).
   const n = csucc.length;
   const indeg = new Array<number>(n).fill(0);
-  for (let c = 0; c < n; c++) for (const _ of csucc[c]!) indeg[c]!++;
+  for (let c = 0; c < n; c++) indeg[c] = csucc[c]!.size;
   const pred: number[][] = csucc.map(() => []);
   for (let c = 0; c < n; c++) for (const w of csucc[c]!) pred[w]!.push(c);
   const pos = new Array<number>(n).fill(0);
   const q: number[] = [];
   for (let c = 0; c < n; c++) if (indeg[c] === 0) q.push(c);
-  let p = 0;
-  while (q.length) {
-    const c = q.shift()!;
+  for (let head = 0, p = 0; head < q.length; head++) {
+    const c = q[head]!;
     pos[c] = p++;
     for (const d of pred[c]!) if (--indeg[d]! === 0) q.push(d);
   }
+  const first = groups.map((g) => g.reduce((m, c) => Math.min(m, pos[c]!), Infinity));
   return groups.map((_, i) => i).filter((i) => groups[i]!.length)
-    .sort((a, b) => Math.min(...groups[a]!.map((c) => pos[c]!)) - Math.min(...groups[b]!.map((c) => pos[c]!)) || a - b)
+    .sort((a, b) => first[a]! - first[b]! || a - b)
     .filter((i) => groups[i]!.every((c) => groupOf[c] === i));
+}
+
+/**
+ * An order of the condensed DAG in which every component comes after all of its successors
+ * (dependencies first), by Kahn's algorithm: O(V + E).
+ */
+function condensedTopoOrder(csucc: Set<number>[], cpred: Set<number>[]): number[] {
+  const n = csucc.length;
+  const left = csucc.map((s) => s.size);
+  const order: number[] = [];
+  for (let c = 0; c < n; c++) if (left[c] === 0) order.push(c);
+  for (let head = 0; head < order.length; head++) {
+    for (const d of cpred[order[head]!]!) if (--left[d]! === 0) order.push(d);
+  }
+  if (order.length !== n) throw new Error('internal error: the condensed graph has a cycle');
+  return order;
+}
+
+/**
+ * For every component, an id of the set of fixed (module) components reachable from it along
+ * `adj`, not counting itself: equal ids ⇔ equal sets. `order` lists each component after all of
+ * its `adj` neighbours. Sets are bitsets over the fixed components, interned (hash-consed) so that
+ * each distinct set is stored once; a component whose neighbours contribute one set and no fixed
+ * member shares that set's id without building anything, so chains of resources cost O(1) per
+ * component. Work: O(V + E) plus ⌈F / 32⌉ words for each component that makes a new set (F = fixed
+ * components), i.e. linear for a fixed number of module calls.
+ */
+export function fixedReachIds(order: number[], adj: Set<number>[], fixed: boolean[]): number[] {
+  const bit = new Array<number>(fixed.length).fill(-1);
+  let f = 0;
+  for (let c = 0; c < fixed.length; c++) if (fixed[c]) bit[c] = f++;
+  const words = Math.ceil(f / 32);
+  const sets: Uint32Array[] = [new Uint32Array(words)]; // id 0: the empty set
+  const byHash = new Map<number, number[]>([[hashWords(sets[0]!), [0]]]);
+  const intern = (s: Uint32Array): number => {
+    const h = hashWords(s);
+    const same = byHash.get(h);
+    if (same) for (const id of same) if (equalWords(sets[id]!, s)) return id;
+    sets.push(s);
+    if (same) same.push(sets.length - 1); else byHash.set(h, [sets.length - 1]);
+    return sets.length - 1;
+  };
+  const id = new Array<number>(fixed.length).fill(0);
+  for (const c of order) {
+    let only = -1;
+    let many = false;
+    let adds = false;
+    for (const w of adj[c]!) {
+      if (fixed[w]) adds = true;
+      if (id[w] === 0 || id[w] === only) continue;
+      if (only === -1) only = id[w]!; else many = true;
+    }
+    if (!adds && !many) { id[c] = only === -1 ? 0 : only; continue; }
+    const s = new Uint32Array(words);
+    for (const w of adj[c]!) {
+      const ws = sets[id[w]!]!;
+      if (id[w] !== 0) for (let i = 0; i < words; i++) s[i]! |= ws[i]!;
+      if (fixed[w]) s[bit[w]! >>> 5]! |= 1 << (bit[w]! & 31);
+    }
+    id[c] = intern(s);
+  }
+  return id;
+}
+
+function hashWords(s: Uint32Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function equalWords(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

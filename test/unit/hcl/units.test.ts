@@ -4,7 +4,7 @@ import { analyzeStackDir } from '../../../activities/hcl/analyze';
 import type { CallGraph } from '../../../activities/hcl/graph';
 import { HclError } from '../../../activities/hcl/types';
 import { parseModuleFiles } from '../../../activities/hcl/parse-module';
-import { buildUnits, unitsFromCallGraph } from '../../../activities/hcl/units';
+import { buildUnits, fixedReachIds, unitsFromCallGraph } from '../../../activities/hcl/units';
 import { graphJson } from '../../../cli/graph';
 import type { UnitGraph } from '../../../workflows/graph-types';
 import { assertGolden, FIXTURES } from './golden';
@@ -148,6 +148,46 @@ describe('hcl/units', () => {
       ['a', ['module.a'], ['root-1']],
       ['root-2', ['t_x.three'], ['a']],
     ]);
+  });
+});
+
+describe('hcl/units: reachable module sets (fixedReachIds)', () => {
+  /** A random DAG over n nodes (edges only from higher to lower index), some nodes fixed. */
+  function randomDag(seed: number): { adj: Set<number>[]; fixed: boolean[] } {
+    const r = rng(seed);
+    const n = 1 + Math.floor(r() * 40);
+    const p = r() * 0.2;
+    const adj = Array.from({ length: n }, (_, a) => new Set(Array.from({ length: a }, (_, b) => b).filter(() => r() < p)));
+    return { adj, fixed: Array.from({ length: n }, () => r() < 0.3) };
+  }
+  const bruteForce = (adj: Set<number>[], fixed: boolean[], c: number): string => {
+    const seen = new Set<number>([c]);
+    const stack = [c];
+    const found: number[] = [];
+    while (stack.length) for (const w of adj[stack.pop()!]!) if (!seen.has(w)) { seen.add(w); stack.push(w); if (fixed[w]) found.push(w); }
+    return found.sort((a, b) => a - b).join(',');
+  };
+
+  it('gives two components the same id exactly when they reach the same module components', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const { adj, fixed } = randomDag(seed);
+      const order = adj.map((_, i) => i); // every node's successors have lower indexes
+      const ids = fixedReachIds(order, adj, fixed);
+      const sets = adj.map((_, c) => bruteForce(adj, fixed, c));
+      for (let a = 0; a < adj.length; a++) for (let b = 0; b < adj.length; b++) {
+        assert.equal(ids[a] === ids[b], sets[a] === sets[b], `seed ${seed}: ${a} {${sets[a]}} vs ${b} {${sets[b]}}`);
+      }
+    }
+  });
+
+  it('handles more than 32 module components (several bitset words) and long chains', () => {
+    const n = 5000;
+    // A chain alternating module and resource components: i depends on i - 1.
+    const adj = Array.from({ length: n }, (_, i) => new Set(i ? [i - 1] : []));
+    const fixed = Array.from({ length: n }, (_, i) => i % 2 === 0);
+    const ids = fixedReachIds(adj.map((_, i) => i), adj, fixed);
+    assert.equal(new Set(ids).size, n / 2 + 1, 'the empty set, then a new set after each module');
+    for (let i = 2; i < n; i += 2) assert.equal(ids[i], ids[i - 1]);
   });
 });
 
