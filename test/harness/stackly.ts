@@ -81,7 +81,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
         connection: nc, namespace: temporal.namespace, taskQueue: q,
         activities: createExecutionActivities({
           db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
-          cipher: blobCipherFromKeyring(keyring, temporal.namespace),
+          cipher: blobCipherFromKeyring(keyring, temporal.namespace), namespace: temporal.namespace,
         }),
         dataConverter: dataConverter(codec),
         maxConcurrentActivityTaskExecutions: 6,
