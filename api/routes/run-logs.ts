@@ -154,6 +154,8 @@ export function registerRunLogRoutes(app: FastifyInstance, ctx: RouteContext, ow
     let cursor = from;
     let lastBeat = Date.now();
     let lastEndCheck = 0;
+    // The end is asked for beside the polling (Temporal may be slow to answer): never delaying chunks.
+    let checking: Promise<void> | undefined;
     let endedAs: string | undefined;
     const drain = async (): Promise<void> => {
       for (;;) {
@@ -167,28 +169,23 @@ export function registerRunLogRoutes(app: FastifyInstance, ctx: RouteContext, ow
     };
     try {
       while (open) {
+        // Seen ended before this drain began: every chunk of the run was stored before it ended.
+        const endedBefore = endedAs;
         await drain();
         if (!open) break;
-        if (Date.now() - lastEndCheck >= endCheckMs) {
+        if (endedBefore !== undefined) {
+          write(sseEvent('end', { status: endedBefore }));
+          break;
+        }
+        if (!checking && endedAs === undefined && Date.now() - lastEndCheck >= endCheckMs) {
           lastEndCheck = Date.now();
-          const ended = await endedStatus(req, runId);
-          if (ended !== undefined) {
-            if (endedAs === undefined) {
-              // Chunks stored just before the end: one more poll picks them up, then the end.
-              endedAs = ended;
-              lastEndCheck = 0;
-            } else {
-              await drain();
-              write(sseEvent('end', { status: endedAs }));
-              break;
-            }
-          }
+          checking = endedStatus(req, runId).then((s) => { endedAs = s; }, () => undefined).finally(() => { checking = undefined; wake?.(); });
         }
         if (Date.now() - lastBeat >= heartbeatMs) {
           write(sseComment('keep-alive'));
           lastBeat = Date.now();
         }
-        await sleep(pollMs);
+        if (endedAs === undefined) await sleep(pollMs);
       }
     } catch (e) {
       req.log.warn({ err: (e as Error).message, run: runId }, 'run log stream failed');
