@@ -66,9 +66,3 @@ export async function latestRunLogExecution(db: Db, namespace: string, runId: st
     .orderBy('seq', 'desc').limit(1).executeTakeFirst();
   return row?.execution;
 }
-
-/** Deletes the chunks written before `before` (their logs are in S3 by then); returns how many. */
-export async function pruneRunLogChunks(db: Db, before: Date): Promise<number> {
-  const r = await db.deleteFrom('run_log_chunks').where('created_at', '<', before).executeTakeFirst();
-  return Number(r.numDeletedRows);
-}
