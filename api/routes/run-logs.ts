@@ -106,12 +106,20 @@ export function registerRunLogRoutes(app: FastifyInstance, ctx: RouteContext, ow
     };
     if (follow) return stream(req, reply, runId, filter, after);
 
-    const chunks: RunLogChunk[] = [];
-    for (;;) {
-      const page = await readAfter(req, runId, { ...filter, afterSeq: after });
-      chunks.push(...page);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.seq;
+    const readAll = async (f: ChunkFilter, from: number): Promise<RunLogChunk[]> => {
+      const chunks: RunLogChunk[] = [];
+      for (let cursor = from; ;) {
+        const page = await readAfter(req, runId, { ...f, afterSeq: cursor });
+        chunks.push(...page);
+        if (page.length < PAGE) return chunks;
+        cursor = page[page.length - 1]!.seq;
+      }
+    };
+    let chunks = await readAll(filter, after);
+    // The current execution has written nothing (yet): the newest execution that did.
+    if (!chunks.length && execution !== undefined) {
+      const latest = await latestRunLogExecution(ctx.db, req.principal.namespace, runId);
+      if (latest !== undefined && latest !== execution) chunks = await readAll({ ...filter, execution: latest }, after);
     }
     if (q.format === 'json') return { run_id: runId, chunks };
     return reply.type('text/plain; charset=utf-8').send(prefixedLines(chunks));

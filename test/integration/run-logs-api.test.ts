@@ -5,6 +5,8 @@
  * without duplicates or gaps, a client that goes away, and another account that tries to read.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
@@ -263,6 +265,47 @@ describe('run logs: chunks and GET /api/runs/:id/logs (real Postgres)', function
     const badUnit = await fetch(`${base}/api/runs/${run.runId}/logs?unit=${encodeURIComponent('../x')}`, { headers: viewer.auth });
     assert.equal(badUnit.status, 400);
     assert.match(await badUnit.text(), /unit/);
+  });
+
+  it('stackly run logs -f (the CLI process) prints [unit phase] lines live, resumes after a dropped connection without duplicates or gaps, and exits 0 at the end', async () => {
+    const run = await newRun();
+    const cliProc = spawn(process.execPath, ['--require', 'tsx/cjs', 'cli/index.ts', 'run', 'logs', run.runId, '-f'], {
+      cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, STACKLY_API_URL: base, STACKLY_API_TOKEN: viewer.key },
+    });
+    let out = '';
+    let err = '';
+    cliProc.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    cliProc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    const exited = new Promise<number | null>((r) => cliProc.once('exit', (code) => r(code)));
+    const logs = ['net', 'db', 'app'].map((u) => openLiveLog(liveDeps(), { runId: run.runId, execution: 'e', unit: u, attempt: 1 }));
+    const until = async (pred: () => boolean, what: string) => {
+      for (const deadline = Date.now() + 30_000; !pred();) {
+        if (Date.now() > deadline) throw new Error(`${what}; stdout:\n${out}\nstderr:\n${err}`);
+        await wait(50);
+      }
+    };
+    try {
+      for (let i = 0; i < 40; i++) {
+        logs.forEach((l, k) => l.write(i < 20 ? 'plan' : 'apply', `${['net', 'db', 'app'][k]} ${i}${i % 7 === 0 ? ' (sensitive)' : ''}\n`));
+        if (i === 5) await until(() => out.includes('[net plan] net 5\n'), 'lines arrive while the run works');
+        // The api drops every connection: the CLI opens the stream again with Last-Event-ID.
+        if (i === 20) { await until(() => out.includes('[app apply] app 20\n'), 'apply lines'); app.server.closeAllConnections(); }
+        await wait(20);
+      }
+      for (const l of logs) await l.close();
+      await run.setStatus('succeeded');
+      assert.equal(await exited, 0, err);
+    } finally {
+      if (cliProc.exitCode === null) cliProc.kill('SIGKILL');
+    }
+    const lines = out.split('\n').filter(Boolean);
+    for (const u of ['net', 'db', 'app']) {
+      const mine = lines.filter((l) => l.startsWith(`[${u} `));
+      assert.deepEqual(mine, Array.from({ length: 40 }, (_, i) => `[${u} ${i < 20 ? 'plan' : 'apply'}] ${u} ${i}${i % 7 === 0 ? ' (sensitive)' : ''}`), `${u}: every line once, in order`);
+    }
+    assert.match(err, /reconnecting/);
+    assert.match(err, /ended \(succeeded\)/);
   });
 
   it('survives clients that go away mid-stream', async () => {
