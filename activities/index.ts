@@ -58,8 +58,10 @@ export interface ExecutionDeps {
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
   tfBinary: string;
   s3: S3Settings;
-  /** Encrypts plan files and plan JSON before they go to S3. */
+  /** Encrypts plan files, plan JSON and logs before they go to S3, and live log chunks. */
   cipher: BlobCipher;
+  /** The worker's Temporal namespace: tofu's output is streamed to run_log_chunks under it (activities/terraform/log-stream.ts). */
+  namespace?: string;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */

@@ -9,6 +9,8 @@ import type { AccountProvisioner } from './accounts/provision';
 import type { SignatureVerifier } from './signature';
 import type { SignIn } from './auth/sign-in';
 import type { RateLimiter, RateLimitSettings } from './rate-limit';
+import type { BlobCipher } from '../activities/terraform/store';
+import type { RunLogRouteOptions } from './routes/run-logs';
 
 export interface ApiDeps {
   db: Db;
@@ -35,6 +37,13 @@ export interface ApiDeps {
   temporalTimeoutMs?: number;
   /** Task queue of pushWorkflow and the runs started by hand (default CONTROL_TASK_QUEUE). */
   taskQueue?: string;
+  /**
+   * Opens the run log chunks of a namespace (blobCipherFromKeyring(keyring, namespace)); without it
+   * GET /api/runs/:id/logs answers 503.
+   */
+  logCipher?: (namespace: string) => BlobCipher;
+  /** Poll, heartbeat and end-check intervals of the log event streams (tests make them short). */
+  runLogs?: RunLogRouteOptions;
   /** The bucket of the states and their locks (S3_* set); without it the lock routes answer 503. */
   s3?: { client: S3Client; bucket: string };
   /** A worker is alive when it heartbeated within this many seconds (default workers/registration LIVE_SECONDS). */

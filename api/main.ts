@@ -6,6 +6,7 @@ import { Connection } from '@temporalio/client';
 import { createVaultKeyring } from '../common/codec';
 import { loadConfigOrExit } from '../common/config';
 import { s3Client, s3SettingsFromConfig } from '../common/s3';
+import { blobCipherFromKeyring } from '../activities/terraform/store';
 import { createLogger } from '../common/logger';
 import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
     },
     ...(cfg.API_TRUST_PROXY !== undefined ? { trustProxy: cfg.API_TRUST_PROXY } : {}),
     ...(s3Settings ? { s3: { client: s3Client(s3Settings), bucket: s3Settings.bucket } } : {}),
+    // Run logs are sealed with each account's namespace key, like the Temporal payloads.
+    logCipher: (ns: string) => blobCipherFromKeyring(keyring, ns),
   });
   const address = await app.listen({ host: cfg.API_HOST, port: cfg.API_PORT });
   // Without API_PUBLIC_URL, identity providers send browsers back to the address the api listens on.

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../common/config';
 import { credentialsPath, sessionFor, SessionTokens } from './credentials';
 import type { RunProgress } from '../workflows/definitions';
+import type { RunLogChunk } from '../common/run-logs';
 
 /** Where `scripts/dev` serves the API (API_PORT's default). */
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
@@ -112,12 +113,18 @@ export class ApiClient {
     return this.conn.url;
   }
 
+  /** The credential's headers (Authorization, X-Stackly-Account) and `extra`. */
+  private async authHeaders(renew: boolean, extra: Record<string, string>): Promise<Record<string, string>> {
+    const token = this.conn.session ? await this.conn.session.accessToken(renew) : this.conn.token;
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...extra };
+    if (this.conn.account) headers['x-stackly-account'] = this.conn.account;
+    return headers;
+  }
+
   /** `T` is undefined for 204 No Content (DELETE). */
   async request<T>(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const send = async (renew: boolean): Promise<Response> => {
-      const token = this.conn.session ? await this.conn.session.accessToken(renew) : this.conn.token;
-      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-      if (this.conn.account) headers['x-stackly-account'] = this.conn.account;
+      const headers = await this.authHeaders(renew, { accept: 'application/json' });
       if (body !== undefined) headers['content-type'] = 'application/json';
       try {
         return await this.fetchFn(`${this.conn.url}${path}`, {
@@ -191,4 +198,43 @@ export class ApiClient {
   cancel(id: string): Promise<{ cancelling: boolean; by: string }> {
     return this.request(`cancelling run ${id}`, 'POST', `/api/runs/${encodeURIComponent(id)}/cancel`, {});
   }
+
+  /** The run's log as it is now (GET /api/runs/:id/logs?format=json). */
+  runLogs(id: string, f: RunLogFilter = {}): Promise<RunLogsBody> {
+    const q = new URLSearchParams({ format: 'json', ...(f.unit ? { unit: f.unit } : {}), ...(f.phase ? { phase: f.phase } : {}) });
+    return this.request(`reading the log of run ${id}`, 'GET', `/api/runs/${encodeURIComponent(id)}/logs?${q.toString()}`);
+  }
+
+  /**
+   * Opens the run's log event stream (GET /api/runs/:id/logs?follow=1), from after `lastEventId`.
+   * Resolves with the open response (its body is the stream) or throws ApiRequestError; `retryAfterMs`
+   * of a 429 or 503 is on the error.
+   */
+  async openRunLogStream(id: string, f: RunLogFilter & { lastEventId?: string; signal?: AbortSignal }): Promise<Response> {
+    const what = `following the log of run ${id}`;
+    const q = new URLSearchParams({ follow: '1', ...(f.unit ? { unit: f.unit } : {}), ...(f.phase ? { phase: f.phase } : {}) });
+    const send = async (renew: boolean): Promise<Response> => {
+      const headers = await this.authHeaders(renew, { accept: 'text/event-stream', ...(f.lastEventId ? { 'last-event-id': f.lastEventId } : {}) });
+      try {
+        return await this.fetchFn(`${this.conn.url}/api/runs/${encodeURIComponent(id)}/logs?${q.toString()}`, { method: 'GET', headers, ...(f.signal ? { signal: f.signal } : {}) });
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        throw new ApiRequestError(what, 0, 'unreachable', `cannot reach the API at ${this.conn.url} (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+      }
+    };
+    let res = await send(false);
+    if (res.status === 401 && this.conn.session) res = await send(true);
+    if (res.ok) return res;
+    const text = await res.text().catch(() => '');
+    let err: { code?: unknown; message?: unknown } | undefined;
+    try { err = (JSON.parse(text) as { error?: typeof err }).error; } catch { err = undefined; }
+    const e = new ApiRequestError(what, res.status, typeof err?.code === 'string' ? err.code : 'error', typeof err?.message === 'string' ? err.message : res.statusText);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    if (Number.isFinite(retryAfter) && retryAfter > 0) (e as ApiRequestError & { retryAfterMs?: number }).retryAfterMs = retryAfter * 1000;
+    throw e;
+  }
 }
+
+export interface RunLogFilter { unit?: string; phase?: string }
+/** GET /api/runs/:id/logs?format=json */
+export interface RunLogsBody { run_id: string; chunks: RunLogChunk[] }

@@ -6,6 +6,7 @@
  *   stackly run approve <run-id> [--comment <text>] [--scope review|unit:<name>]
  *   stackly run reject <run-id> --reason <text> [--scope …]
  *   stackly run cancel <run-id>
+ *   stackly run logs <run-id> [--unit U] [--phase P] [-f]   (run-logs.ts)
  *
  * Waiting (`start --wait`, `show --watch`) polls GET /api/runs/:id: on a terminal the unit lines are
  * redrawn in place (log-update), otherwise a line is appended per change. The plan summary, the
@@ -16,6 +17,7 @@ import type { Command } from 'commander';
 import { createLogUpdate } from 'log-update';
 import { ApiClient, ApiRequestError, resolveConnection, withConnection, type ConnectionOptions, type RunBody, type StackCodeWithStates } from './api-client';
 import { exitCodeOf, finalLine, frameLines, noticeLines, reportLines, transitionLines } from './run-view';
+import { failedUnitTails, followRunLog, printRunLog } from './run-logs';
 import type { RunProgress } from '../workflows/definitions';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -173,7 +175,7 @@ function displayFor(runId: string, json: boolean | undefined): Display {
 }
 
 /** Waits for the run's end; a run that did not succeed ends the command with its reason (exit 1). */
-async function follow(client: ApiClient, runId: string, opts: { json?: boolean; startGraceMs?: number }): Promise<void> {
+async function follow(client: ApiClient, runId: string, opts: { json?: boolean; startGraceMs?: number; tails?: boolean }): Promise<void> {
   const display = displayFor(runId, opts.json);
   // Ctrl-C stops watching, not the run: say how to pick it up again.
   const onSigint = () => {
@@ -184,7 +186,14 @@ async function follow(client: ApiClient, runId: string, opts: { json?: boolean; 
   process.once('SIGINT', onSigint);
   try {
     const body = await watchRun(client, runId, { display, startGraceMs: opts.startGraceMs ?? 0 });
-    if (exitCodeOf(body.progress.phase) !== 0) throw new Error(finalLine(runId, body.progress));
+    if (exitCodeOf(body.progress.phase) !== 0) {
+      // What tofu said: the end of each failed unit's log.
+      if (opts.tails && !opts.json && body.progress.phase === 'failed') {
+        const failed = Object.entries(body.progress.units).filter(([, u]) => u.status === 'failed').map(([name]) => name);
+        process.stderr.write(await failedUnitTails(client, runId, failed));
+      }
+      throw new Error(finalLine(runId, body.progress));
+    }
     if (!opts.json) process.stdout.write(finalLine(runId, body.progress) + '\n');
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -216,7 +225,7 @@ export function registerRun(program: Command): void {
         process.stdout.write(`Started run ${runId} of ${code.name}/${state.name} at ${(started.commit ?? code.current_commit).slice(0, 12)}\n`);
         if (!opts.wait) process.stdout.write(`Follow it: stackly run show ${runId} --watch\n`);
       }
-      if (opts.wait) await follow(client, runId, { json: opts.json, startGraceMs: 60_000 });
+      if (opts.wait) await follow(client, runId, { json: opts.json, startGraceMs: 60_000, tails: true });
     });
 
   withConnection(run.command('show'))
@@ -229,6 +238,21 @@ export function registerRun(program: Command): void {
       if (opts.watch) return follow(client, runId, { json: opts.json });
       const body = await client.run(runId);
       process.stdout.write(opts.json ? JSON.stringify(body, null, 2) + '\n' : reportLines(runId, body.progress).join('\n') + '\n');
+    });
+
+  withConnection(run.command('logs'))
+    .description('tofu\'s output of a run (sensitive values redacted), "[unit phase] line"; -f follows it until the run ends')
+    .argument('<run-id>', 'the run (workflow) id')
+    .option('--unit <unit>', 'only this unit (_review: the review plan)')
+    .option('--phase <phase>', 'only this phase (init, plan, apply, …)')
+    .option('-f, --follow', 'print new output as it comes until the run ends (exit 0 when it ends, whatever its outcome)')
+    .action(async (runId: string, opts: ConnectionOptions & { unit?: string; phase?: string; follow?: boolean }) => {
+      const client = connect(opts);
+      const filter = { ...(opts.unit ? { unit: opts.unit } : {}), ...(opts.phase ? { phase: opts.phase } : {}) };
+      const out = (s: string) => { if (s) process.stdout.write(s); };
+      if (!opts.follow) return printRunLog(client, runId, filter, out);
+      const end = await followRunLog(client, runId, filter, { out, note: (s) => process.stderr.write(s) });
+      process.stderr.write(`stackly: run ${runId} ended (${end.status})\n`);
     });
 
   withConnection(run.command('approve'))

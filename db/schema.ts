@@ -5,6 +5,7 @@ import type { EventsTable } from './tables/events';
 import type { GitCacheTable } from './tables/git-cache';
 import type { OperationsTable } from './tables/operations';
 import type { RepositoriesTable } from './tables/repositories';
+import type { RunLogChunksTable } from './tables/run-log-chunks';
 import type { StackCodesTable } from './tables/stack-codes';
 import type { StackStatesTable } from './tables/stack-states';
 import type { WebhookDeliveriesTable } from './tables/webhook-deliveries';
@@ -31,4 +32,5 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   login_requests: LoginRequestsTable;
   rate_limits: RateLimitsTable;
+  run_log_chunks: RunLogChunksTable;
 }

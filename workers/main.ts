@@ -90,8 +90,9 @@ async function main(): Promise<void> {
         taskQueue,
         activities: guardAccounts(createExecutionActivities({
           db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
-          // Plan files and plan JSON in S3 are sealed with the namespace's key too.
-          tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
+          // Plan files, plan JSON and logs in S3 are sealed with the namespace's key, as are the live log
+          // chunks (run_log_chunks, stored under this namespace: only its account's api callers read them).
+          tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace), namespace,
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),

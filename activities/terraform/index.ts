@@ -13,6 +13,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../db';
 import { lockHolderAlive } from '../../db/repos/workers';
@@ -23,6 +24,7 @@ import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis, type Synthesi
 import type { UnitWiring } from '../../workflows/graph-types';
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
+import { openLiveLog, type LiveLog, type LiveLogDeps } from './log-stream';
 import { createRedactor, type Redactor } from './redact';
 import { createStackCode, type StackCode } from './stack-code';
 import {
@@ -56,8 +58,16 @@ export interface TerraformActivityDeps {
    */
   incarnation: string;
   logger: Logger;
-  /** Encrypts plan files and plan JSON before upload (blobCipherFromKeyring(keyring, namespace)). */
+  /** Encrypts plan files, plan JSON, logs and live log chunks (blobCipherFromKeyring(keyring, namespace)). */
   cipher: BlobCipher;
+  /**
+   * The worker's Temporal namespace (its account's). With it, tofu's redacted output is streamed to
+   * run_log_chunks while it runs (log-stream.ts), for GET /api/runs/:id/logs; without it, only the
+   * log in S3 after each activity.
+   */
+  namespace?: string;
+  /** Live logs: a batch is written this long after its first text (default 300 ms). */
+  liveLogFlushMs?: number;
   /** Worker environment tofu may inherit PATH/HOME/TMPDIR/LANG from (default: this process's). */
   baseEnv?: NodeJS.ProcessEnv;
   heartbeatMs?: number;
@@ -74,7 +84,9 @@ export interface TerraformActivityDeps {
 export const REVIEW_UNIT = '_review';
 export const reviewPlanJsonKey = (runId: string): string => `runs/${runId}/review.plan.json.enc`;
 export const unitPlanKey = (runId: string, unit: string): string => `runs/${runId}/units/${unit}.tfplan.enc`;
-export const logKeyOf = (runId: string, unit: string, phase: string): string => `runs/${runId}/logs/${unit}-${phase}.log`;
+/** An activity's whole redacted log, sealed with the account's key (the last attempt's). */
+export const logKeyOf = (runId: string, unit: string, phase: string): string => `runs/${runId}/logs/${unit}-${phase}.log.enc`;
+export const logPrefixOf = (runId: string): string => `runs/${runId}/logs/`;
 
 const STATE_FILE_NAME = 'stackly-review.tfstate';
 const OVERRIDE_FILE = 'stackly_override.tf.json';
@@ -89,7 +101,19 @@ interface Job {
   syn?: Synthesis;
   redact: Redactor;
   log: RunLog;
+  /** The live log the RunLog streams to (when the worker has a namespace). */
+  live?: LiveLog;
   ctx: ActivityCtx;
+}
+
+/** The activity's attempt and its workflow execution (the Temporal run id), or defaults outside an activity. */
+function activityInfo(): { attempt: number; execution: string } {
+  try {
+    const i = Context.current().info;
+    return { attempt: i.attempt, execution: i.workflowExecution?.runId ?? '' };
+  } catch {
+    return { attempt: 1, execution: '' };
+  }
 }
 
 function configFailure(what: string, e: unknown): Error {
@@ -110,6 +134,16 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   const liveSeconds = deps.liveWorkerSeconds ?? 15;
   /** The stack's analysis at a commit, parsed once per worker (the code at a commit never changes). */
   const code = deps.code ?? createStackCode({ workDir: deps.workDir, baseEnv });
+  const live: LiveLogDeps | undefined = deps.namespace === undefined ? undefined : {
+    db: deps.db, namespace: deps.namespace, cipher: deps.cipher, flushMs: deps.liveLogFlushMs,
+    onError: (e) => logger.warn({ err: e.message }, 'storing a live log failed'),
+  };
+
+  /** Gives the job its redacted log of `unit`, streaming to a live log when the worker keeps them. */
+  function attachLog(j: Job, input: TerraformBase, unit: string): void {
+    j.live = live ? openLiveLog(live, { runId: input.run.runId, unit, ...activityInfo() }) : undefined;
+    j.log = new RunLog(j.redact, j.live?.write);
+  }
 
   const backendEnv = (): Record<string, string> => ({
     AWS_ACCESS_KEY_ID: deps.s3.accessKeyId,
@@ -164,9 +198,13 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     if (job && !deps.keepJobs) void rm(job.dir, { recursive: true, force: true }).catch((e: Error) => logger.warn({ dir: job.dir, err: e.message }, 'removing a job directory failed'));
   }
 
+  /** The live log's last chunks first (durable before the activity ends), then the whole log, sealed, to S3. */
   async function uploadLog(job: Job | undefined, key: string): Promise<void> {
     if (!job) return;
-    await putObject(s3, bucket, key, job.log.text(), 'text/plain; charset=utf-8')
+    const text = job.log.text();
+    await job.live?.close();
+    await deps.cipher.encrypt(Buffer.from(text, 'utf8'))
+      .then((sealed) => putObject(s3, bucket, key, sealed))
       .catch((e: Error) => logger.warn({ key, err: e.message }, 'uploading a tofu log failed'));
   }
 
@@ -215,7 +253,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   function prepareUnit(j: Job, input: UnitPlanInput) {
     const { root, wiring } = unitRoot(j, input.unit);
     j.redact = redactorFor(j.structure, input, wiring, input.inputs);
-    j.log = new RunLog(j.redact);
+    attachLog(j, input, input.unit);
     const dir = writeUnitRoot(j, root);
     writeTypedInputs(dir, wiring, input);
     const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
@@ -371,7 +409,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       try {
         job = await openJob('review', input);
         job.redact = redactorFor(job.structure, input);
-        job.log = new RunLog(job.redact);
+        attachLog(job, input, REVIEW_UNIT);
         const j = job;
         // The unit states, merged into the local state of the original root.
         const states: Array<{ unit: string; json: string }> = [];

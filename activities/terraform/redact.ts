@@ -9,7 +9,12 @@ export const REDACTED = '(sensitive)';
 /** Strings shorter than this are not redacted on their own (they would shred ordinary text). */
 const MIN_SECRET_LENGTH = 3;
 
-export type Redactor = (text: string) => string;
+/**
+ * Replaces every secret in a text. `secrets` (longest first) lets a streaming log hold back the end
+ * of its text until no secret can straddle the cut (log-stream.ts redactionSafeCut); absent on the
+ * identity redactor of a job not yet prepared.
+ */
+export type Redactor = ((text: string) => string) & { readonly secrets?: readonly string[] };
 
 function leaves(v: unknown, out: Set<string>): void {
   if (v === null || v === undefined) return;
@@ -35,10 +40,10 @@ export function createRedactor(secretValues: unknown[]): Redactor {
     if (quoted !== s) secrets.add(quoted);
   }
   const list = [...secrets].sort((a, b) => b.length - a.length);
-  if (list.length === 0) return (t) => t;
-  return (text: string): string => {
+  if (list.length === 0) return Object.assign((t: string) => t, { secrets: [] as readonly string[] });
+  return Object.assign((text: string): string => {
     let out = text;
     for (const s of list) if (out.includes(s)) out = out.split(s).join(REDACTED);
     return out;
-  };
+  }, { secrets: list as readonly string[] });
 }

@@ -23,6 +23,7 @@ import type { Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { redactionSafeCut } from './log-stream';
 import type { Redactor } from './redact';
 
 /** What a tofu run needs from the activity context (a no-op outside an activity). */
@@ -87,13 +88,48 @@ export function tofuEnv(cliConfig: string, extra: Record<string, string>, base: 
   };
 }
 
-/** A redacted, in-memory log of one activity's tofu runs (uploaded to S3 at the end). */
+/** Where a RunLog's redacted text goes as it is written: the phase (a section title's first word) and the text. */
+export type LogSink = (phase: string, text: string) => void;
+
+/**
+ * A redacted, in-memory log of one activity's tofu runs (uploaded to S3 at the end), streamed as it
+ * is written to `sink` (log-stream.ts: live logs). Text is redacted in pieces no secret straddles:
+ * the end of what tofu wrote may wait for more output, `flush()` (tofu exited) lets it out.
+ */
 export class RunLog {
   private readonly parts: string[] = [];
-  constructor(private readonly redact: Redactor) {}
-  section(title: string): void { this.parts.push(`\n=== ${title} (${new Date().toISOString()})\n`); }
-  append(text: string): void { this.parts.push(this.redact(text)); }
-  text(): string { return this.parts.join(''); }
+  private pending = '';
+  private phase = '';
+  constructor(private readonly redact: Redactor, private readonly sink?: LogSink) {}
+  /** Starts a phase: `init`, `plan`, `apply (after breaking …)`; the first word names the phase. */
+  section(title: string): void {
+    this.flush();
+    this.phase = title.split(' ')[0] ?? title;
+    this.emit(`\n=== ${title} (${new Date().toISOString()})\n`);
+  }
+  append(text: string): void {
+    this.pending += text;
+    const cut = redactionSafeCut(this.pending, this.redact.secrets ?? []);
+    if (cut > 0) {
+      this.emit(this.redact(this.pending.slice(0, cut)));
+      this.pending = this.pending.slice(cut);
+    }
+  }
+  /** Lets out what was held back (tofu exited: nothing more will complete a secret). */
+  flush(): void {
+    if (!this.pending) return;
+    const rest = this.pending;
+    this.pending = '';
+    this.emit(this.redact(rest));
+  }
+  text(): string {
+    this.flush();
+    return this.parts.join('');
+  }
+  private emit(text: string): void {
+    this.parts.push(text);
+    this.sink?.(this.phase, text);
+  }
 }
 
 export type FailureKind = 'config' | 'lock' | 'stale' | 'apply' | 'transient';
@@ -399,6 +435,7 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
     });
     child.on('close', (code, signal) => {
       clearInterval(timer);
+      o.log?.flush();
       if (killTimer) clearTimeout(killTimer);
       ctx.signal?.removeEventListener('abort', onAbort);
       const stdout = Buffer.concat(out).toString('utf8');

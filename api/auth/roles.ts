@@ -37,6 +37,7 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/events': 'viewer',
   'GET /api/events/:id': 'viewer',
   'GET /api/runs/:id': 'viewer',
+  'GET /api/runs/:id/logs': 'viewer',
   'POST /api/runs/:id/cancel': 'operator',
   'POST /api/runs/:id/approve': 'approver',
   'POST /api/runs/:id/reject': 'approver',

@@ -13,6 +13,7 @@ import { getState } from '../../db/repos/stack-states';
 import type { RouteModule } from '../server';
 import { ApiError, notFound } from '../errors';
 import { parseBody } from '../validation';
+import { registerRunLogRoutes } from './run-logs';
 
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
 const scope = z.string().regex(/^(review|unit:[A-Za-z0-9_.-]+)$/, 'must be "review" or "unit:<name>"').default('review');
@@ -121,4 +122,7 @@ export const runRoutes: RouteModule = async (app, ctx) => {
     await temporal('cancelling', () => handle.cancel());
     return reply.status(202).send({ cancelling: true, by: req.user });
   });
+
+  // GET /api/runs/:id/logs (and its event stream), for runs ownRun finds in the caller's account.
+  registerRunLogRoutes(app, ctx, ownRun, ctx.runLogs);
 };

@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createControlActivities, createExecutionActivities } from '../../activities';
-import { blobCipherFromKeyring } from '../../activities/terraform';
+import { blobCipherFromKeyring, type BlobCipher } from '../../activities/terraform';
 import { createVaultKeyring, ensureNamespaceKey } from '../../common/codec';
 import { dataConverter } from '../../common/temporal';
 import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/repos/workers';
@@ -35,6 +35,8 @@ export interface Stackly {
   client: Client;
   namespace: string;
   taskQueue: string;
+  /** Seals and opens with the namespace's key, as the workers do (plans, logs, live log chunks). */
+  cipher: BlobCipher;
   startExecWorker(id: string, labels: Record<string, string>, features?: string[]): Promise<ExecWorker>;
   stop(): Promise<void>;
 }
@@ -69,7 +71,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
   let heartbeat: NodeJS.Timeout | undefined;
 
   return {
-    t, client, namespace: temporal.namespace, taskQueue,
+    t, client, namespace: temporal.namespace, taskQueue, cipher: blobCipherFromKeyring(keyring, temporal.namespace),
     async startExecWorker(id, labels, features = ['terraform']) {
       const caps = { features, labels, resources: {}, version: 'test' };
       // Labels are suffixed with the suite's schema so queues of different suites never mix.
@@ -81,7 +83,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
         connection: nc, namespace: temporal.namespace, taskQueue: q,
         activities: createExecutionActivities({
           db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
-          cipher: blobCipherFromKeyring(keyring, temporal.namespace),
+          cipher: blobCipherFromKeyring(keyring, temporal.namespace), namespace: temporal.namespace,
         }),
         dataConverter: dataConverter(codec),
         maxConcurrentActivityTaskExecutions: 6,

@@ -362,7 +362,8 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       const replan = events.find((e) => e.type === 'activity_started' && e.payload.unit === 'slow' && e.payload.step === 'plan' && e.payload.attempt === 2);
       assert.ok(replan, `slow was planned again: ${events.map((e) => `${e.type}:${String(e.payload.unit ?? '')}`).join(', ')}`);
       assert.ok(!events.some((e) => e.type === 'approval_required'), 'no approval asked');
-      const planLog = (await getObject(client, s3.bucket, logKeyOf(handle.workflowId, 'slow', 'plan')))?.toString('utf8') ?? '';
+      const sealedLog = await getObject(client, s3.bucket, logKeyOf(handle.workflowId, 'slow', 'plan'));
+      const planLog = sealedLog ? (await s.cipher.decrypt(sealedLog)).toString('utf8') : '';
       assert.match(planLog, /the state lock of a dead worker was released/);
       assert.equal(await readStateLock(client, s3.bucket, key), undefined, 'no lock left');
       const row = await s.t.db.selectFrom('workers').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow();
@@ -447,7 +448,8 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       assert.equal(result.phase, 'succeeded', result.error);
       assert.ok(Object.values(result.units).every((u) => u.status === 'succeeded'), JSON.stringify(result.units));
       assert.deepEqual(result.approvals, [], 'nobody was asked');
-      const planLog = (await getObject(client, s3.bucket, logKeyOf(handle.workflowId, 'slow', 'plan')))?.toString('utf8') ?? '';
+      const sealedLog = await getObject(client, s3.bucket, logKeyOf(handle.workflowId, 'slow', 'plan'));
+      const planLog = sealedLog ? (await s.cipher.decrypt(sealedLog)).toString('utf8') : '';
       assert.match(planLog, /the state lock of a dead worker was released/);
       assert.equal(await readStateLock(client, s3.bucket, key), undefined, 'no lock left');
       const row = await s.t.db.selectFrom('workers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

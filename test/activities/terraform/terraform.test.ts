@@ -16,10 +16,11 @@ import { CancelledFailure } from '@temporalio/common';
 import { createVaultKeyring, ensureNamespaceKey } from '../../../common/codec';
 import { createLogger } from '../../../common/logger';
 import { heartbeatWorker, registerWorker } from '../../../db/repos/workers';
+import { listRunLogChunks } from '../../../db/repos/run-log-chunks';
 import { analyzeStackDir } from '../../../activities/hcl/analyze';
 import { synthesize, OUTPUTS_ROOT } from '../../../activities/hcl/synthesize';
 import { stateKey, stateKeyPrefix } from '../../../common/state-keys';
-import { blobCipherFromKeyring, createTerraformActivities, readStateLock, type BlobCipher } from '../../../activities/terraform';
+import { blobCipherFromKeyring, createTerraformActivities, logKeyOf, readStateLock, type BlobCipher } from '../../../activities/terraform';
 import type { ActivityCtx } from '../../../activities/terraform/tofu';
 import { getObject, lockClaimKey, lockKey } from '../../../activities/terraform/store';
 import type { TerraformActivities } from '../../../workflows/model/activities';
@@ -64,7 +65,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
   const prefixOf = (stack: string): string => stateKeyPrefix(account, stateIds[stack] ??= randomUUID());
 
   const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number; incarnation?: string } = {}): TerraformActivities =>
-    createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, incarnation: `${workerId}-1`, logger, cipher, heartbeatMs: 500, ...extra });
+    createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, incarnation: `${workerId}-1`, logger, cipher, heartbeatMs: 500, namespace: 'ns-test', ...extra });
 
   const exists = (key: string): Promise<boolean> =>
     client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key })).then(() => true, () => false);
@@ -151,13 +152,27 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
 
       // 3. The log of the root unit's apply has the secret redacted.
       const rootUnit = input.units.units.find((u) => u.kind !== 'module')!.name;
-      const log = (await getObject(client, settings.bucket, `runs/run-1/logs/${rootUnit}-apply.log`))!.toString();
+      const openLog = async (run: string, u: string, phase: string) => {
+        const sealed = await getObject(client, settings.bucket, logKeyOf(run, u, phase));
+        return sealed && (await cipher.decrypt(sealed)).toString();
+      };
+      const log = (await openLog('run-1', rootUnit, 'apply'))!;
+      assert.ok(!(await getObject(client, settings.bucket, logKeyOf('run-1', rootUnit, 'apply')))!.toString('latin1').includes('stackly-token'), 'sealed in S3');
       assert.match(log, /stackly-token=\(sensitive\)/);
       assert.ok(!log.includes(SECRET), 'no sensitive value in the log');
       for (const u of names) {
-        const l = await getObject(client, settings.bucket, `runs/run-1/logs/${u}-plan.log`);
-        assert.ok(l && !l.toString().includes(SECRET));
+        const l = await openLog('run-1', u, 'plan');
+        assert.ok(l && !l.includes(SECRET));
       }
+      // The live log chunks of the run: the same redacted text, phase by phase, sealed at rest.
+      const rows = await listRunLogChunks(tdb.db, 'ns-test', 'run-1', { limit: 10_000 });
+      assert.ok(rows.length > 0, 'live chunks were stored');
+      const live = (await Promise.all(rows.map(async (r) => (await cipher.decrypt(r.text_enc)).toString()))).join('');
+      assert.ok(!live.includes(SECRET), 'no sensitive value in the live log');
+      assert.match(live, /stackly-token=\(sensitive\)/);
+      assert.ok(rows.every((r) => !r.text_enc.toString('latin1').includes('stackly-token')), 'chunks sealed at rest');
+      const phases = new Set(rows.filter((r) => r.unit === rootUnit).map((r) => r.phase));
+      for (const ph of ['init', 'plan', 'apply']) assert.ok(phases.has(ph), `${ph} in ${[...phases].join(', ')}`);
 
       // 4. A second review shows no changes; a unit plan has none and returns the current outputs.
       const again = await b.planReview({ ...input, run: { ...input.run, runId: 'run-2' } });
@@ -231,7 +246,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       assert.equal(plan.hasChanges, false);
       assert.equal(await exists(lockKey(key)), false, 'the dead incarnation\'s lock is gone');
       assert.equal(await exists(lockClaimKey(key)), false, 'and its claim');
-      const log = (await getObject(client, settings.bucket, 'runs/run-4/logs/' + unit + '-plan.log'))!.toString();
+      const log = (await cipher.decrypt((await getObject(client, settings.bucket, logKeyOf('run-4', unit, 'plan')))!)).toString();
       assert.match(log, /the state lock of a dead worker was released/);
 
       // 3. The same incarnation, but stopped (a clean shutdown that left a lock): dead too.
@@ -293,7 +308,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       assert.equal(await exists(lockKey(key)), false, 'the lock is released');
       assert.ok(beats.length >= 2, 'heartbeats while tofu ran');
       assert.ok(beats.some((b) => (b as { phase?: string }).phase === 'apply'));
-      const log = (await getObject(client, settings.bucket, `runs/run-slow/logs/${unit}-apply.log`))!.toString();
+      const log = (await cipher.decrypt((await getObject(client, settings.bucket, logKeyOf('run-slow', unit, 'apply')))!)).toString();
       assert.match(log, /interrupting tofu/);
     });
   });
