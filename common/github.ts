@@ -8,6 +8,8 @@
  */
 import { z } from 'zod';
 import type { Octokit as OctokitType } from '@octokit/rest';
+import type { retry as retryPlugin } from '@octokit/plugin-retry';
+import type { createAppAuth as createAppAuthType } from '@octokit/auth-app';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 
@@ -53,8 +55,8 @@ export interface GithubClientOptions {
 
 type Modules = {
   Octokit: typeof OctokitType;
-  retry: typeof import('@octokit/plugin-retry').retry;
-  createAppAuth: typeof import('@octokit/auth-app').createAppAuth;
+  retry: typeof retryPlugin;
+  createAppAuth: typeof createAppAuthType;
 };
 let modules: Promise<Modules> | undefined;
 const load = (): Promise<Modules> => (modules ??= (async () => {
