@@ -1,6 +1,6 @@
 /** pull_requests: each pull request's head, its plan workflow and the id of the one comment Stackly keeps on it. */
 import { sql } from 'kysely';
-import type { DbOrTx } from '../index';
+import type { Db, DbOrTx } from '../index';
 import type { PullRequest } from '../tables/github';
 
 /**
@@ -8,7 +8,7 @@ import type { PullRequest } from '../tables/github';
  * workflow it had before (to cancel: its head is out of date), if another.
  */
 export async function openPullRequest(
-  db: DbOrTx, p: { repositoryId: string; number: number; headSha: string; baseSha: string; workflowId: string | null },
+  db: Db, p: { repositoryId: string; number: number; headSha: string; baseSha: string; workflowId: string | null },
 ): Promise<{ previousWorkflowId: string | null }> {
   return db.transaction().execute(async (tx) => {
     const before = await tx.selectFrom('pull_requests').select('workflow_id')
