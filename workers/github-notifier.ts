@@ -19,8 +19,8 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { SecretBox } from '../common/secret-box';
-import { githubClient, githubErrorHeaders, githubErrorStatus, type GithubAuth, type GithubClientOptions, type GithubConnection } from '../common/github';
-import { leaseDueNotifications, markNotificationDelivered, markNotificationFailed } from '../db/repos/github-notifications';
+import { githubClient, githubErrorHeaders, githubErrorStatus, isAppAuth, type GithubAuth, type GithubClientOptions, type GithubConnection } from '../common/github';
+import { leaseDueNotifications, markNotificationDelivered, markNotificationFailed, setNotificationCheckRun } from '../db/repos/github-notifications';
 import { getPullRequest, setPullRequestComment } from '../db/repos/pull-requests';
 import { getRepositoryById } from '../db/repos/repositories';
 import type { GithubNotification } from '../db/tables/github';
@@ -104,6 +104,8 @@ export function createGithubNotifier(deps: GithubNotifierDeps): GithubNotifier {
       await gh.rest.repos.createCommitStatus({
         ...where, sha: n.sha!, state: n.state!, context: n.context!, description: n.description ?? '', ...(targetUrl ? { target_url: targetUrl } : {}),
       });
+      // A GitHub App may also write checks: the same state as a check run (created once, then updated).
+      if (isAppAuth(c.auth)) await postCheckRun(n, c, targetUrl);
       return;
     }
     const number = n.pr_number!;
@@ -128,6 +130,24 @@ export function createGithubNotifier(deps: GithubNotifierDeps): GithubNotifier {
     }
     const made = await gh.rest.issues.createComment({ ...where, issue_number: number, body });
     await setPullRequestComment(db, n.repository_id, number, String(made.data.id));
+  }
+
+  async function postCheckRun(n: GithubNotification, c: Connected, detailsUrl: string | undefined): Promise<void> {
+    const { gh } = c;
+    const done = n.state !== 'pending';
+    const conclusion = n.state === 'success' ? 'success' : n.state === 'failure' ? 'failure' : 'cancelled';
+    const fields = {
+      owner: c.owner, repo: c.repo, status: (done ? 'completed' : 'in_progress') as 'completed' | 'in_progress',
+      ...(done ? { conclusion: conclusion as 'success' | 'failure' | 'cancelled' } : {}),
+      output: { title: n.description ?? n.state ?? '', summary: n.description ?? '' },
+      ...(detailsUrl ? { details_url: detailsUrl } : {}),
+    };
+    if (n.check_run_id !== null) {
+      await gh.rest.checks.update({ ...fields, check_run_id: Number(n.check_run_id) });
+      return;
+    }
+    const made = await gh.rest.checks.create({ ...fields, name: n.context!, head_sha: n.sha! });
+    await setNotificationCheckRun(db, n.id, String(made.data.id));
   }
 
   async function drainOnce(): Promise<number> {

@@ -34,6 +34,8 @@ export async function up(db: Db): Promise<void> {
     .addColumn('description', 'text')
     .addColumn('run_id', 'text')
     .addColumn('body', 'text')
+    /** Connected as a GitHub App: the check run that mirrors this status (created once, then updated). */
+    .addColumn('check_run_id', 'bigint')
     .addColumn('version', 'bigint', (c) => c.notNull().defaultTo(1))
     .addColumn('delivered_version', 'bigint')
     /** Not yet delivered at its current version (or given up: false with last_error). */

@@ -96,6 +96,11 @@ export async function markNotificationFailed(db: DbOrTx, id: string, version: st
     .execute();
 }
 
+/** Remembers the check run that mirrors a status (GitHub App connections). */
+export async function setNotificationCheckRun(db: DbOrTx, id: string, checkRunId: string): Promise<void> {
+  await db.updateTable('github_notifications').set({ check_run_id: checkRunId }).where('id', '=', id).execute();
+}
+
 /** The notifications of a repository (tests, diagnostics), oldest first. */
 export async function listNotifications(db: DbOrTx, repositoryId: string): Promise<GithubNotification[]> {
   return db.selectFrom('github_notifications').selectAll().where('repository_id', '=', repositoryId).orderBy('id').execute();

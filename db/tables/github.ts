@@ -20,6 +20,8 @@ export interface GithubNotificationsTable {
   run_id: string | null;
   /** A comment's markdown. */
   body: string | null;
+  /** Connected as a GitHub App: the check run mirroring this status. */
+  check_run_id: string | null;
   /** Grows with every new state; delivered when delivered_version = version. */
   version: Generated<string>;
   delivered_version: string | null;

@@ -146,6 +146,12 @@ describe('db: GitHub outbox and notifier (real Postgres, GitHub stand-in)', func
     assert.equal(exchange?.status, 201);
     const post = gh.requests.find((r) => r.path === `/repos/acme/infra/statuses/${sha}`)!;
     assert.match(post.auth!, /^ghs_/);
+    // As an App it also writes a check run of the same name, updated as the state moves on.
+    await until('a check run', () => gh.checkRuns.some((c) => c.head_sha === sha));
+    assert.deepEqual(gh.checkRuns.filter((c) => c.head_sha === sha).map((c) => [c.name, c.status, c.conclusion]), [['stackly/b/prod', 'in_progress', null]]);
+    await enqueueStatus(t.db, { repositoryId, sha, context: 'stackly/b/prod', state: 'failure', description: 'deploy failed: units failed: x' });
+    await until('the check run completed', () => gh.checkRuns.find((c) => c.head_sha === sha)?.status === 'completed');
+    assert.deepEqual(gh.checkRuns.filter((c) => c.head_sha === sha).map((c) => [c.name, c.status, c.conclusion]), [['stackly/b/prod', 'completed', 'failure']]);
   });
 
   it('one comment per pull request: created once, updated in place, found again by its marker when its id was lost', async () => {

@@ -159,7 +159,8 @@ export async function startGithubApiStandIn(o: { repositories: string[]; maxPerP
       if ((r = /^\/check-runs\/(\d+)$/.exec(rest)) && req.method === 'PATCH') {
         const c = self.checkRuns.find((x) => x.id === Number(r![1]));
         if (!c) return send(404, { message: 'Not Found', status: '404' });
-        Object.assign(c, { ...(body?.status ? { status: body.status } : {}), ...(body?.conclusion ? { conclusion: body.conclusion } : {}), ...(body?.output ? { output: body.output } : {}) });
+        if (body?.conclusion && body.status !== undefined && body.status !== 'completed') return send(422, { message: 'Validation Failed', errors: [{ resource: 'CheckRun', code: 'invalid', field: 'conclusion' }], status: '422' });
+        Object.assign(c, { ...(body?.status ? { status: body.status } : {}), ...(body?.conclusion ? { conclusion: body.conclusion, status: 'completed' } : {}), ...(body?.output ? { output: body.output } : {}) });
         return send(200, { id: c.id, head_sha: c.head_sha, name: c.name, status: c.status, conclusion: c.conclusion });
       }
       const commentView = (c: StandInComment) => ({
