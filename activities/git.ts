@@ -320,7 +320,7 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       return { files: cached.length, skipped };
     },
 
-    async findPullRequestStacks(input: RepoRef & { headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks> {
+    async findPullRequestStacks(input: RepoRef & { accountId: string; headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks> {
       assertCommit(input.headSha, 'headSha');
       assertCommit(input.baseSha, 'baseSha');
       // The head is on no branch: fetched from refs/pull/<n>/head (by hash if that ref is gone).
@@ -335,7 +335,8 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       const headRead = moduleReader(m, headEntries, blobs);
       const baseRead = moduleReader(m, await listTree(m, mergeBase), blobs);
       const headDirs = new Set(stackDirsOf(headEntries));
-      const codes = (await listLiveStackCodesOfRepo(db, input.repoUrl)).filter((c) => c.status === 'active');
+      // Only the account's own stacks: the same URL may be registered in other accounts.
+      const codes = (await listLiveStackCodesOfRepo(db, input.repoUrl)).filter((c) => c.status === 'active' && c.account_id === input.accountId);
       const registered = new Set(codes.map((c) => c.repo_path));
       const touched = async (dir: string): Promise<boolean> => {
         if (paths.length === 0) return false;

@@ -3,7 +3,9 @@
  * (db/repos/github-notifications.ts) in one transaction: the pull request's one comment and a
  * commit status per stack state on its head. The notifier of the control worker posts them.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db';
+import { getRepositoryById } from '../db/repos/repositories';
 import { enqueueComment, enqueueStatus } from '../db/repos/github-notifications';
 import { getPullRequest } from '../db/repos/pull-requests';
 import type { PullRequestActivities } from '../workflows/model/activities';
@@ -14,6 +16,10 @@ import { planStatusOf, renderPullRequestComment } from './pull-request-comment';
 export function createPullRequestActivities({ db }: { db: Db }): PullRequestActivities {
   return {
     async recordPullRequestPlans(report: PullRequestReport): Promise<{ current: boolean }> {
+      const repo = await getRepositoryById(db, report.repositoryId);
+      if (!repo || repo.account_id !== report.accountId) {
+        throw ApplicationFailure.nonRetryable(`repository ${report.repositoryId} is not a repository of account ${report.accountId}`, 'RepositoryNotInAccount');
+      }
       return db.transaction().execute(async (tx) => {
         for (const r of report.results) {
           const s = planStatusOf(r);

@@ -57,13 +57,13 @@ async function onWorker<T>(requires: Requirement, call: (a: Exec) => Promise<T>)
 export async function pullRequestPlanWorkflow(input: PullRequestPlanInput): Promise<PullRequestPlanSummary> {
   const workflowId = workflowInfo().workflowId;
   const found: PullRequestStacks = await control.findPullRequestStacks({
-    repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch, headSha: input.headSha, baseSha: input.baseSha, headRef: input.headRef,
+    accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch, headSha: input.headSha, baseSha: input.baseSha, headRef: input.headRef,
   });
   const results: PullRequestPlanResult[] = found.targets.flatMap((t) => t.states.map((st) => ({
     stackCodeId: t.stackCodeId, stack: t.stack, state: st.name, stateId: st.id, repoPath: t.repoPath, status: 'pending' as const,
   })));
   const report = (phase: PullRequestReport['phase']): PullRequestReport => ({
-    repositoryId: input.repositoryId, number: input.number, headSha: input.headSha, workflowId, phase,
+    accountId: input.accountId, repositoryId: input.repositoryId, number: input.number, headSha: input.headSha, workflowId, phase,
     results, newStacks: found.newStacks, removedStacks: found.removedStacks,
   });
   try {

@@ -24,6 +24,7 @@ describe('activities: the stacks a pull request changes (real git, Postgres)', f
   let repo: GitRepo;
   let gitCacheDir: string;
   let base: string;
+  let accountId: string;
   const acts = () => createGitActivities({ db: t.db, logger: pino({ level: 'silent' }), gitCacheDir });
   const stack = (name: string) => `stack "${name}" {\n  state "prod" {}\n}\n`;
 
@@ -37,7 +38,7 @@ describe('activities: the stacks a pull request changes (real git, Postgres)', f
     return head;
   }
   const find = (n: number, head: string, baseSha = base) => acts().findPullRequestStacks({
-    repositoryId: null, repoUrl: repo.url, branch: 'main', headSha: head, baseSha, headRef: `refs/pull/${n}/head`,
+    accountId, repositoryId: null, repoUrl: repo.url, branch: 'main', headSha: head, baseSha, headRef: `refs/pull/${n}/head`,
   });
 
   before(async () => {
@@ -48,11 +49,15 @@ describe('activities: the stacks a pull request changes (real git, Postgres)', f
       'stacks/a/stack.hcl': stack('a'), 'stacks/a/main.tf': 'resource "terraform_data" "a" {}\n',
       'stacks/b/stack.hcl': stack('b'), 'stacks/b/main.tf': 'module "m" {\n  source = "../../modules/m"\n}\n',
       'modules/m/main.tf': 'resource "terraform_data" "m" {}\n',
+      'stacks/z/stack.hcl': stack('z'), 'stacks/z/main.tf': 'resource "terraform_data" "z" {}\n',
       'README.md': '# infra\n',
     });
     base = repo.commit('two stacks');
     repo.push();
-    const accountId = (await ensureAccount(t.db, 'default', 'stackly-test')).id;
+    accountId = (await ensureAccount(t.db, 'default', 'stackly-test')).id;
+    // The same URL registered in another account: never this account's pull requests' business.
+    const otherId = (await ensureAccount(t.db, 'other', 'stackly-test-other')).id;
+    await insertStackCode(t.db, { accountId: otherId, repositoryId: null, repoUrl: repo.url, repoPath: 'stacks/z', name: 'z', commit: base, config: {}, status: 'active', error: null });
     for (const name of ['a', 'b']) {
       const c = await insertStackCode(t.db, { accountId, repositoryId: null, repoUrl: repo.url, repoPath: `stacks/${name}`, name, commit: base, config: {}, status: 'active', error: null });
       const id = randomUUID();

@@ -30,7 +30,7 @@ describe('unit: GitHub feedback', () => {
 
   it("the pull request's comment shows counts, addresses and actions, policy decisions, and never a value", () => {
     const report: PullRequestReport = {
-      repositoryId: 'r', number: 7, headSha: 'a'.repeat(40), workflowId: 'pr-plan-d', phase: 'done', newStacks: ['stacks/new'], removedStacks: [],
+      accountId: 'acct', repositoryId: 'r', number: 7, headSha: 'a'.repeat(40), workflowId: 'pr-plan-d', phase: 'done', newStacks: ['stacks/new'], removedStacks: [],
       results: [
         {
           stackCodeId: 'c', stack: 'network', state: 'prod', stateId: 's', repoPath: 'stacks/network', status: 'planned', counts: { add: 1, change: 0, destroy: 0, replace: 1 },

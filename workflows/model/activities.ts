@@ -97,7 +97,7 @@ export interface GitActivities {
    * it reads differ between the merge base of base and head, and the head), with their active states;
    * the head fetched from `headRef` (`refs/pull/<n>/head`).
    */
-  findPullRequestStacks(input: RepoRef & { headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks>;
+  findPullRequestStacks(input: RepoRef & { accountId: string; headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks>;
 }
 
 /** activities/pull-requests.ts: what a pull request's plans found, told to GitHub through the outbox. */

@@ -57,6 +57,8 @@ export interface PullRequestPlanResult {
 }
 
 export interface PullRequestReport {
+  /** The account of the repository (checked: activities act only in their workflow's account). */
+  accountId: string;
   repositoryId: string;
   number: number;
   headSha: string;
