@@ -4,7 +4,7 @@ export type GithubNotificationKind = 'status' | 'comment';
 /** GitHub's commit status states. */
 export type GithubStatusState = 'pending' | 'success' | 'failure' | 'error';
 
-/** The outbox of what GitHub is to be told (migration 0005): one row per repository and key, the latest state wins. */
+/** The outbox of what GitHub is to be told (migration 0006): one row per repository and key, the latest state wins. */
 export interface GithubNotificationsTable {
   id: Generated<string>;
   repository_id: string;

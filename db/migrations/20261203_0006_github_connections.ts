@@ -1,5 +1,5 @@
 /**
- * GitHub feedback (issue 17): a repository may be connected to GitHub (a GitHub App installation or a
+ * GitHub feedback (issue 17; numbered after the logs branch's 0005, which may have run first): a repository may be connected to GitHub (a GitHub App installation or a
  * token, stored as Vault Transit ciphertext; the API base URL; the `owner/name` it is on GitHub;
  * whether pull requests from forks are planned). `github_notifications` is the durable outbox of
  * commit statuses and pull-request comments, written in the same transaction as the run event that
