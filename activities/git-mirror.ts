@@ -111,7 +111,15 @@ export interface FetchOptions {
   refresh?: boolean;
   /** A commit still missing afterwards is a non-retryable CommitNotFound (default); else it is returned. */
   required?: boolean;
+  /**
+   * Refs that hold commits not on any branch (a pull request's head: `refs/pull/<n>/head`), fetched
+   * when a commit is still missing after the branches (before asking for it by hash).
+   */
+  refs?: string[];
 }
+
+/** The refs a fetch may name besides branches: a pull request's head or merge commit. */
+export const PULL_REF_RE = /^refs\/pull\/\d{1,10}\/(head|merge)$/;
 
 /** The bare mirror of one repository URL in a worker's git directory. */
 export class GitMirror {
@@ -196,6 +204,9 @@ export class GitMirror {
     for (const c of commits) {
       if (!COMMIT_RE.test(c)) throw ApplicationFailure.nonRetryable(`fetching ${this.repoUrl}: ${JSON.stringify(c)} is not a commit hash`, 'InvalidInput');
     }
+    for (const r of opts.refs ?? []) {
+      if (!PULL_REF_RE.test(r)) throw ApplicationFailure.nonRetryable(`fetching ${this.repoUrl}: ${JSON.stringify(r)} is not a pull request ref`, 'InvalidInput');
+    }
     if (!opts.refresh && !opts.branch && commits.every((c) => present.has(`${this.dir}\n${c}`))) return { missing: [], head: null };
     const refspec = opts.branch ? `+refs/heads/${opts.branch}:refs/heads/${opts.branch}` : '+refs/heads/*:refs/heads/*';
     const seqKey = `${this.dir}\n${refspec}`;
@@ -217,6 +228,10 @@ export class GitMirror {
           if (!gone && missing.length > 0) throw new Error(`fetching ${what}: ${(err as Error).message}`);
           if (!gone) this.opts.onRefreshFailure?.((err as Error).message);
         }
+        if (opts.refs?.length && (await this.missingOf(missing)).length) {
+          await this.git(['fetch', '--quiet', '--no-tags', 'origin', ...opts.refs.map((r) => `+${r}:${r}`)], { env })
+            .catch((err: unknown) => this.opts.onRefreshFailure?.((err as Error).message));
+        }
         for (const c of await this.missingOf(missing)) {
           await this.git(['fetch', '--quiet', '--no-tags', 'origin', c], { env }).catch(() => undefined);
         }
@@ -236,8 +251,8 @@ export class GitMirror {
    * Extracts the repository at `commit` (fetched when missing) into `dest` (created): `git archive`
    * to a temporary tar file beside `dest`, then `tar -x`, in one `sh` (one child process, not two).
    */
-  async checkout(commit: string, dest: string): Promise<void> {
-    await this.fetch([commit]);
+  async checkout(commit: string, dest: string, refs: string[] = []): Promise<void> {
+    await this.fetch([commit], refs.length ? { refs } : {});
     const script = 'git archive --format=tar -o "$1" "$2" && mkdir -p "$3" && tar -x -f "$1" -C "$3"; s=$?; rm -f "$1"; exit $s';
     const r = await execInHelper('sh', ['-c', script, 'checkout', `${dest}.tar`, commit, dest], { cwd: this.dir, env: gitEnv(this.baseEnv) });
     if (r.code !== 0 || r.error) {

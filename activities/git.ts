@@ -9,6 +9,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db';
 import { putFiles } from '../db/repos/git-cache';
+import { listLiveStackCodesOfRepo } from '../db/repos/stack-codes';
+import { listStatesOfStackCode } from '../db/repos/stack-states';
+import type { PullRequestStacks, PullRequestTarget } from '../workflows/model/pull-request';
 import type { Logger } from '../common/logger';
 import type { GitCredentials } from '../common/secret-box';
 import { COMMIT_RE, GitError, GitMirror } from './git-mirror';
@@ -160,9 +163,9 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
    * otherwise the missing ones are just left out (see `analysePush`). `refresh` also fetches when
    * everything is present, so the branch head is current.
    */
-  async function fetchInto(repo: RepoRef, commits: string[], refresh: boolean, required = true): Promise<{ m: GitMirror; head: string | null; missing: string[] }> {
+  async function fetchInto(repo: RepoRef, commits: string[], refresh: boolean, required = true, refs: string[] = []): Promise<{ m: GitMirror; head: string | null; missing: string[] }> {
     const m = mirrorOf(repo);
-    const { head, missing } = await m.fetch(commits, { branch: repo.branch, refresh, required });
+    const { head, missing } = await m.fetch(commits, { branch: repo.branch, refresh, required, ...(refs.length ? { refs } : {}) });
     return { m, head, missing };
   }
 
@@ -315,6 +318,43 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       const cached = files.map((e) => ({ path: e.path, content: blobs.get(e.sha)! })).filter((f) => f.content);
       await putFiles(db, input.repoUrl, input.commit, cached);
       return { files: cached.length, skipped };
+    },
+
+    async findPullRequestStacks(input: RepoRef & { accountId: string; headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks> {
+      assertCommit(input.headSha, 'headSha');
+      assertCommit(input.baseSha, 'baseSha');
+      // The head is on no branch: fetched from refs/pull/<n>/head (by hash if that ref is gone).
+      const { m } = await fetchInto(input, [input.headSha, input.baseSha], false, true, [input.headRef]);
+      // What the pull request changes is measured from where it left its base (as GitHub's "files changed").
+      const mergeBase = await m.git(['merge-base', input.baseSha, input.headSha]).then((b) => b.toString().trim(), () => input.baseSha);
+      const paths = await changedPaths(m, mergeBase, input.headSha);
+      const under = new Set<string>();
+      for (const p of paths) for (let d = p; d !== '.' && !under.has(d); d = parentDir(d)) under.add(d);
+      const blobs = new Map<string, Buffer>();
+      const headEntries = await listTree(m, input.headSha);
+      const headRead = moduleReader(m, headEntries, blobs);
+      const baseRead = moduleReader(m, await listTree(m, mergeBase), blobs);
+      const headDirs = new Set(stackDirsOf(headEntries));
+      // Only the account's own stacks: the same URL may be registered in other accounts.
+      const codes = (await listLiveStackCodesOfRepo(db, input.repoUrl)).filter((c) => c.status === 'active' && c.account_id === input.accountId);
+      const registered = new Set(codes.map((c) => c.repo_path));
+      const touched = async (dir: string): Promise<boolean> => {
+        if (paths.length === 0) return false;
+        if (dir === '.' || under.has(dir) || under.has(POLICIES_DIR)) return true;
+        const [now, then] = await Promise.all([localModules(dir, headRead), localModules(dir, baseRead)]);
+        if (now.errors.length || then.errors.length) return true;
+        return [...now.dirs, ...then.dirs].some((d) => d === '.' || under.has(d));
+      };
+      const targets: PullRequestTarget[] = [];
+      const removedStacks: string[] = [];
+      for (const c of codes) {
+        if (!headDirs.has(c.repo_path)) { if (under.has(c.repo_path) || c.repo_path === '.') removedStacks.push(c.repo_path); continue; }
+        if (!(await touched(c.repo_path))) continue;
+        const states = (await listStatesOfStackCode(db, c.id)).filter((st) => st.status === 'active').map((st) => ({ id: st.id, name: st.name }));
+        targets.push({ stackCodeId: c.id, stack: c.name, repoPath: c.repo_path, states });
+      }
+      const newStacks = [...headDirs].filter((d) => !registered.has(d) && (d === '.' || under.has(d)));
+      return { mergeBase, targets, newStacks, removedStacks };
     },
 
     async findUnreachableCommits(input: RepoRef & { commits: string[] }): Promise<string[]> {

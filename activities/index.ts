@@ -11,6 +11,7 @@ import { createAnalysisActivities } from './analysis';
 import { createDriftActivities } from './drift';
 import { createHookActivities } from './hooks';
 import { createPolicyActivities } from './policies';
+import { createPullRequestActivities } from './pull-requests';
 import { createGitActivities } from './git';
 import { createRegistryActivities } from './registry';
 import { createRoutingActivities } from './routing';
@@ -40,6 +41,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     ...createRegistryActivities(deps),
     ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
     ...createDriftActivities(deps),
+    ...createPullRequestActivities(deps),
   };
 }
 

@@ -8,6 +8,8 @@ import type { Db } from '../db';
 import { isStateKeyPrefix } from '../common/state-keys';
 import { approvalsOfOperation } from '../db/repos/approvals';
 import { recordEvent } from '../db/repos/events';
+import { enqueueStatus, latestPlanCounts, runNotificationTarget } from '../db/repos/github-notifications';
+import { runStatusContext, runStatusOf } from './github-status';
 import { loginsOfPeople } from '../db/repos/people';
 import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
 import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
@@ -93,9 +95,25 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
     async emitRunEvent(input: {
       ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>; operationId: string; type: EventType; payload: unknown; dedupeKey: string;
     }): Promise<void> {
-      await recordEvent(db, {
-        accountId: input.ctx.accountId, stackCodeId: input.ctx.stackCodeId, stackStateId: input.ctx.stateId,
-        operationId: input.operationId, type: input.type, payload: input.payload, dedupeKey: input.dedupeKey,
+      // The run's commit status on GitHub goes into the outbox in the same transaction as its event:
+      // recorded once (a retried event inserts nothing and enqueues nothing), never lost, and posted
+      // by the control worker's notifier (workers/github-notifier.ts), never by the run itself, so
+      // GitHub being down neither blocks nor fails a run.
+      await db.transaction().execute(async (tx) => {
+        const inserted = await recordEvent(tx, {
+          accountId: input.ctx.accountId, stackCodeId: input.ctx.stackCodeId, stackStateId: input.ctx.stateId,
+          operationId: input.operationId, type: input.type, payload: input.payload, dedupeKey: input.dedupeKey,
+        });
+        if (!inserted) return;
+        const target = await runNotificationTarget(tx, input.operationId);
+        if (!target || (target.operationType !== 'apply' && target.operationType !== 'destroy')) return;
+        const counts = ['approval_required', 'deploy_completed'].includes(input.type) ? await latestPlanCounts(tx, input.operationId) : undefined;
+        const status = runStatusOf(input.type, input.payload, target.operationType, counts);
+        if (!status) return;
+        await enqueueStatus(tx, {
+          repositoryId: target.repositoryId, sha: target.sha, context: runStatusContext(target.stack, target.state),
+          state: status.state, description: status.description, runId: target.workflowId,
+        });
       });
     },
 

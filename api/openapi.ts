@@ -42,7 +42,20 @@ export const openapi = {
         type: 'object', required: ['token_type', 'access_token', 'expires_in', 'refresh_token', 'refresh_expires_at'],
         properties: { token_type: { const: 'Bearer' }, access_token: str, expires_in: { type: 'integer' }, refresh_token: str, refresh_expires_at: ts },
       },
-      Repository: { type: 'object', properties: { id: str, url: str, tracked_branch: str, has_webhook_secret: { type: 'boolean' }, has_credentials: { type: 'boolean' }, created_at: ts, updated_at: ts } },
+      Repository: { type: 'object', properties: { id: str, url: str, tracked_branch: str, has_webhook_secret: { type: 'boolean' }, has_credentials: { type: 'boolean' }, github: { type: 'object', properties: { connected: { type: 'boolean' }, repository: nstr, api_url: nstr, allow_fork_prs: { type: 'boolean' } } }, created_at: ts, updated_at: ts } },
+      GithubConnection: {
+        type: 'object', required: ['auth'], additionalProperties: false,
+        description: 'commit statuses and pull-request plans on GitHub',
+        properties: {
+          auth: { writeOnly: true, description: 'stored as Vault Transit ciphertext, never returned', oneOf: [
+            { type: 'object', required: ['app_id', 'private_key', 'installation_id'], properties: { app_id: { type: ['integer', 'string'] }, private_key: str, installation_id: { type: ['integer', 'string'] } } },
+            { type: 'object', required: ['token'], properties: { token: str } },
+          ] },
+          repository: { type: 'string', description: 'owner/name on GitHub; derived from a github.com URL' },
+          api_url: { type: 'string', default: 'https://api.github.com' },
+          allow_fork_prs: { type: 'boolean', default: false, description: 'plan pull requests whose head is in a fork (code of strangers)' },
+        },
+      },
       CreateRepository: {
         type: 'object', required: ['url'], additionalProperties: false,
         properties: {
@@ -53,6 +66,7 @@ export const openapi = {
             { type: 'object', required: ['token'], properties: { token: str, username: str } },
             { type: 'object', required: ['username', 'password'], properties: { username: str, password: str } },
           ] },
+          github: ref('GithubConnection'),
         },
       },
       StackCode: { type: 'object', properties: { id: str, repository_id: nstr, repo_url: str, repo_path: str, name: str, current_commit: str, status: { enum: ['active', 'invalid', 'deregistered'] }, config: { type: 'object' }, error: { type: ['object', 'null'], description: '{file, line, field, message, commit} when invalid' }, created_at: ts, updated_at: ts } },
@@ -128,6 +142,10 @@ export const openapi = {
       post: { tags: ['repositories'], summary: 'Register a repository', requestBody: { required: true, ...json(ref('CreateRepository')) }, responses: { 201: { description: 'registered', ...json(ref('Repository')) }, ...errorResponses(400, 401, 409, 503) } },
     },
     '/api/repositories/{id}': { get: { tags: ['repositories'], summary: 'Show a repository', parameters: [idParam], responses: { 200: { description: 'found', ...json(ref('Repository')) }, ...errorResponses(401, 404) } } },
+    '/api/repositories/{id}/github': {
+      put: { tags: ['repositories'], summary: 'Connect a repository to GitHub (replaces the connection)', parameters: [idParam], requestBody: { required: true, ...json(ref('GithubConnection')) }, responses: { 200: { description: 'connected', ...json(ref('Repository')) }, ...errorResponses(400, 401, 403, 404, 503) } },
+      delete: { tags: ['repositories'], summary: 'Disconnect a repository from GitHub', parameters: [idParam], responses: { 200: { description: 'disconnected', ...json(ref('Repository')) }, ...errorResponses(401, 403, 404) } },
+    },
     ...listAndShow('/api/stack-codes', 'stack-codes', 'StackCode', [filter('repository_id', 'repository uuid'), filter('status', 'active | invalid | deregistered')]),
     ...listAndShow('/api/states', 'states', 'StackState', [filter('stack_code_id', 'stack code uuid'), filter('status', 'active | loose | destroying | destroyed')]),
     ...listAndShow('/api/operations', 'operations', 'Operation', [filter('state_id', 'state uuid')]),

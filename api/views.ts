@@ -12,6 +12,10 @@ export const repositoryView = (r: Repository) => ({
   tracked_branch: r.tracked_branch,
   has_webhook_secret: r.webhook_secret_enc !== null,
   has_credentials: r.credentials_enc !== null,
+  /** Commit statuses and pull-request plans go to GitHub (the connection's auth is never shown). */
+  github: r.github_auth_enc
+    ? { connected: true, repository: r.github_repository, api_url: r.github_api_url, allow_fork_prs: r.allow_fork_prs }
+    : { connected: false, repository: null, api_url: null, allow_fork_prs: r.allow_fork_prs },
   created_at: r.created_at,
   updated_at: r.updated_at,
 });

@@ -209,6 +209,10 @@ const schemas = {
     WORKER_NAMESPACES_REFRESH_SECONDS: z.coerce.number().positive().max(3600).default(15),
     /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */
     'STACKLY_HOOK_*': hookVariables,
+    /** The api as users reach it: GitHub commit statuses link to `<url>/api/runs/<run id>` (control worker; none without it). */
+    STACKLY_PUBLIC_URL: url.optional(),
+    /** How often the control worker looks for GitHub statuses and comments to post when idle. */
+    GITHUB_NOTIFIER_POLL_SECONDS: z.coerce.number().positive().max(300).default(2),
   }),
   migrate: z.object({ ...shared, ...database, ...s3, DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }),
   /**

@@ -3,6 +3,7 @@ import type { AccountsTable } from './tables/accounts';
 import type { ApprovalsTable } from './tables/approvals';
 import type { EventsTable } from './tables/events';
 import type { GitCacheTable } from './tables/git-cache';
+import type { GithubNotificationsTable, PullRequestsTable } from './tables/github';
 import type { OperationsTable } from './tables/operations';
 import type { RepositoriesTable } from './tables/repositories';
 import type { RunLogChunksTable } from './tables/run-log-chunks';
@@ -33,4 +34,6 @@ export interface Database {
   login_requests: LoginRequestsTable;
   rate_limits: RateLimitsTable;
   run_log_chunks: RunLogChunksTable;
+  github_notifications: GithubNotificationsTable;
+  pull_requests: PullRequestsTable;
 }

@@ -182,7 +182,8 @@ async function main(): Promise<void> {
     GIT_CACHE_DIR: join(stateDir, 'git'),
     AUTH_SIGNING_KEYS: signingKeys,
   });
-  node('worker-control', 'workers/main.js', { WORKER_KIND: 'control', WORKER_ID: 'control-dev' });
+  // GitHub commit statuses link to the runs of this api.
+  node('worker-control', 'workers/main.js', { WORKER_KIND: 'control', WORKER_ID: 'control-dev', STACKLY_PUBLIC_URL: apiUrl });
   node('worker-exec', 'workers/main.js', {
     WORKER_KIND: 'execution', WORKER_ID: 'exec-dev', WORKER_FEATURES: 'terraform',
     WORKER_LABELS: env.WORKER_LABELS ?? '', STACKLY_WORK_DIR: join(stateDir, 'work'),

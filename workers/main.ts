@@ -21,6 +21,7 @@ import { createDb } from '../db';
 import { accountIdsOfNamespace, readyNamespaces } from '../db/repos/accounts';
 import { guardAccounts } from '../activities/account-guard';
 import { startNamespaceWorkers } from './namespaces';
+import { createGithubNotifier } from './github-notifier';
 import { createControlActivities, createExecutionActivities } from '../activities';
 import { CONTROL_TASK_QUEUE } from '../workflows/definitions';
 import { taskQueueFor } from '../workflows/capabilities';
@@ -60,9 +61,10 @@ async function main(): Promise<void> {
   // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs
   // them (activities/git-mirror.ts): the control worker's push analysis, and the execution workers'
   // checkouts of runs whose source names the repository.
-  const credentialsFor = repositoryCredentialsResolver(db, new CachingSecretBox(new VaultTransitSecretBox({
+  const secretBox = new CachingSecretBox(new VaultTransitSecretBox({
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
-  })));
+  }));
+  const credentialsFor = repositoryCredentialsResolver(db, secretBox);
   const s3 = {
     endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
     accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
@@ -118,6 +120,10 @@ async function main(): Promise<void> {
     // Another process took this WORKER_ID: this one's locks count as dead, so it must not go on with tofu.
     onSuperseded: stop,
   });
+  // The control worker tells GitHub what runs and pull-request plans did (workers/github-notifier.ts).
+  const notifier = cfg.WORKER_KIND === 'control'
+    ? createGithubNotifier({ db, logger, secretBox, pollMs: cfg.GITHUB_NOTIFIER_POLL_SECONDS * 1000, ...(cfg.STACKLY_PUBLIC_URL ? { publicUrl: cfg.STACKLY_PUBLIC_URL } : {}) })
+    : undefined;
   logger.info({ taskQueue, capabilities, incarnation, namespaces: worker.serving() }, 'worker started');
 
   process.once('SIGINT', stop);
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    await notifier?.stop();
     await registration.stop();
     await connection.close();
     await db.destroy();

@@ -32,12 +32,14 @@ export const WORKFLOWS = {
   drift: 'driftCheckWorkflow',
   /** What a state's drift schedule starts: asks the state's queue for a drift check. */
   driftSchedule: 'driftScheduleWorkflow',
+  /** A pull request's review plans (speculative: never applies, never locks, never in a state's queue). */
+  pullRequestPlan: 'pullRequestPlanWorkflow',
 } as const;
 
 export type RunKind = 'deploy' | 'destroy' | 'drift';
 
 export interface RunTrigger {
-  type: 'push' | 'manual' | 'drift' | 'cleanup';
+  type: 'push' | 'manual' | 'drift' | 'cleanup' | 'pull_request';
   /** Who or what caused it: a user name, `github:<delivery id>`, `schedule:<id>`. */
   by: string;
   /** Author of the pushed commit, or the user who started the run (an approval policy may bar them from approving). */
@@ -119,6 +121,11 @@ export function stackRunWorkflowId(stateId: string, commit: string, kind: RunKin
 export function parseStackRunWorkflowId(id: string): { kind: RunKind; stateId: string; commitPrefix: string } | undefined {
   const m = /^run-(deploy|destroy|drift)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-([0-9a-f]{1,12})(?:-[a-z0-9]{4,32})?$/.exec(id);
   return m ? { kind: m[1] as RunKind, stateId: m[2]!, commitPrefix: m[3]! } : undefined;
+}
+
+/** Workflow id of the plans of a pull request's delivery (opened, synchronize, reopened). */
+export function pullRequestPlanWorkflowId(deliveryId: string): string {
+  return `pr-plan-${deliveryId}`;
 }
 
 /** Workflow id of the push workflow for a delivery. */

@@ -3,3 +3,4 @@ export { stackRunWorkflow, stackRunWorkflow as destroyWorkflow } from './stack-r
 export { pushWorkflow } from './push';
 export { stateQueueWorkflow } from './state-queue';
 export { driftCheckWorkflow, driftScheduleWorkflow } from './drift';
+export { pullRequestPlanWorkflow } from './pull-request';

@@ -64,7 +64,7 @@ export function createStackCode(deps: StackCodeDeps): StackCode {
   const max = deps.maxAnalyses ?? 16;
   const analyses = new Map<string, Promise<StackAnalysis>>();
 
-  const checkout = (source: StackSource, dest: string): Promise<void> => mirrorOf(source).checkout(source.commit, dest);
+  const checkout = (source: StackSource, dest: string): Promise<void> => mirrorOf(source).checkout(source.commit, dest, source.ref ? [source.ref] : []);
 
   return {
     checkout,

@@ -22,6 +22,8 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/repositories': 'viewer',
   'GET /api/repositories/:id': 'viewer',
   'POST /api/repositories': 'admin',
+  'PUT /api/repositories/:id/github': 'admin',
+  'DELETE /api/repositories/:id/github': 'admin',
   'GET /api/stack-codes': 'viewer',
   'GET /api/stack-codes/:id': 'viewer',
   'GET /api/states': 'viewer',

@@ -24,6 +24,7 @@ import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflo
 import type { RouteContext } from '../context';
 import { authorize } from '../auth/authorize';
 import { ApiError } from '../errors';
+import { handlePullRequest } from '../webhooks/pull-request';
 
 const COMMIT = z.string().regex(/^[0-9a-f]{40}$/);
 
@@ -124,6 +125,9 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     if (event === 'ping') return ignore(reply, deliveryId, event, repo, 'ping', 200);
     if (ambiguous) return ignore(reply, deliveryId, event, undefined, ambiguous);
     if (!repo) return ignore(reply, deliveryId, event, repo, 'unknown repository');
+    if (event === 'pull_request') {
+      return handlePullRequest(ctx, { reply, deliveryId, event, repo, payload, ignore: (reason) => ignore(reply, deliveryId, event, repo, reason) });
+    }
     if (event !== 'push') return ignore(reply, deliveryId, event, repo, `event ${event} is not handled`);
 
     const parsed = PushPayload.safeParse(payload);

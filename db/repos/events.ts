@@ -14,8 +14,9 @@ export interface NewEvent {
   dedupeKey?: string | null;
 }
 
-export async function recordEvent(db: DbOrTx, e: NewEvent): Promise<void> {
-  await db
+/** Records an event; false when its dedupe key was recorded before (nothing inserted). */
+export async function recordEvent(db: DbOrTx, e: NewEvent): Promise<boolean> {
+  const r = await db
     .insertInto('events')
     .values({
       account_id: e.accountId,
@@ -27,7 +28,8 @@ export async function recordEvent(db: DbOrTx, e: NewEvent): Promise<void> {
       dedupe_key: e.dedupeKey ?? null,
     })
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
 export interface EventFilter {

@@ -65,6 +65,29 @@ export async function findRepositoriesByUrlsInAnyAccount(db: DbOrTx, urls: strin
     .execute();
 }
 
+/** A repository's GitHub connection (GitHub feedback: statuses, checks, pull-request comments). */
+export interface GithubConnectionUpdate {
+  /** Vault Transit ciphertext of the connection's JSON; null disconnects; undefined keeps it. */
+  authEnc?: string | null;
+  githubRepository?: string | null;
+  apiUrl?: string | null;
+  allowForkPrs?: boolean;
+}
+
+export async function updateGithubConnection(db: DbOrTx, accountId: string, id: string, u: GithubConnectionUpdate): Promise<Repository | undefined> {
+  return db.updateTable('repositories')
+    .set({
+      ...(u.authEnc !== undefined ? { github_auth_enc: u.authEnc } : {}),
+      ...(u.githubRepository !== undefined ? { github_repository: u.githubRepository } : {}),
+      ...(u.apiUrl !== undefined ? { github_api_url: u.apiUrl } : {}),
+      ...(u.allowForkPrs !== undefined ? { allow_fork_prs: u.allowForkPrs } : {}),
+      updated_at: new Date(),
+    })
+    .where('account_id', '=', accountId).where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 export async function listRepositories(db: DbOrTx, accountId: string, page: PageRequest): Promise<Page<Repository>> {
   return keysetPage(db.selectFrom('repositories').selectAll().where('account_id', '=', accountId), page, { time: 'created_at' });
 }

@@ -12,6 +12,7 @@ import type { Decision, HookResult, Policy, Summary } from '../../policies';
 import type { Requirement } from '../capabilities';
 import type { RunKind, RunRequest, RunTrigger, StackRunInput } from '../definitions';
 import type { DriftReport, DriftRequest } from './drift';
+import type { PullRequestReport, PullRequestStacks } from './pull-request';
 import type { AnalyseInput, FetchInput, PushAnalysis, RepoRef } from './git';
 import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, StackRef } from './registry';
 import type { RecordedApproval, RouteResult, RunContext, RunHooksInput, RunPolicies } from './run';
@@ -91,6 +92,22 @@ export interface GitActivities {
   fillGitCache(input: RepoRef & { commit: string; dirs: string[] }): Promise<{ files: number; skipped: string[] }>;
   /** Commits (of deployed states) that are not reachable from the head of `branch` in the cache. */
   findUnreachableCommits(input: RepoRef & { commits: string[] }): Promise<string[]>;
+  /**
+   * The registered active stacks a pull request changes (its directory, policies/ or a local module
+   * it reads differ between the merge base of base and head, and the head), with their active states;
+   * the head fetched from `headRef` (`refs/pull/<n>/head`).
+   */
+  findPullRequestStacks(input: RepoRef & { accountId: string; headSha: string; baseSha: string; headRef: string }): Promise<PullRequestStacks>;
+}
+
+/** activities/pull-requests.ts: what a pull request's plans found, told to GitHub through the outbox. */
+export interface PullRequestActivities {
+  /**
+   * Writes the pull request's comment (one per pull request, updated in place) and a status per
+   * stack state on its head commit into the outbox; the comment only while `headSha` is still the
+   * pull request's head (a plan of an older head says nothing). Idempotent.
+   */
+  recordPullRequestPlans(report: PullRequestReport): Promise<{ current: boolean }>;
 }
 
 /**
@@ -159,7 +176,7 @@ export interface DriftActivities {
 
 /** Light activities on the control worker (activities/index.ts createControlActivities). */
 export interface ControlActivities
-  extends RoutingActivities, RunActivities, RunRequestActivities, GitActivities, RegistryActivities, HookActivities, DriftActivities {}
+  extends RoutingActivities, RunActivities, RunRequestActivities, GitActivities, RegistryActivities, HookActivities, DriftActivities, PullRequestActivities {}
 
 // ---- execution workers ----
 

@@ -16,6 +16,11 @@ export interface StackSource {
    * fetches with; without it the fetch has none (a public or local repository).
    */
   repositoryId?: string | null;
+  /**
+   * Where the commit is when it is on no branch: a pull request's head (`refs/pull/<n>/head`),
+   * fetched when the worker does not have the commit yet. Absent for runs of the tracked branch.
+   */
+  ref?: string;
 }
 
 /** Identity of a run, for state keys, plan and log object keys, and lock ownership. */
