@@ -32,11 +32,13 @@ export interface ControlDeps {
 
 /** Light activities on the control worker: database, routing, git, registry (and drift schedules), hooks, drift checks. */
 export function createControlActivities(deps: ControlDeps): ControlActivities {
+  const git = createGitActivities(deps);
   return {
     ...createRoutingActivities(deps),
-    ...createRunActivities(deps),
+    // A run started through the API deploys only a commit of the tracked branch (checked on the same mirrors).
+    ...createRunActivities({ ...deps, unreachableCommits: (repo, commits) => git.findUnreachableCommits({ ...repo, commits }) }),
     ...createRunRequestActivities(),
-    ...createGitActivities(deps),
+    ...git,
     ...createRegistryActivities(deps),
     ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
     ...createDriftActivities(deps),

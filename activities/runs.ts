@@ -10,6 +10,7 @@ import { approvalsOfOperation } from '../db/repos/approvals';
 import { recordEvent } from '../db/repos/events';
 import { loginsOfPeople } from '../db/repos/people';
 import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
+import { getRepositoryById } from '../db/repos/repositories';
 import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
 import type { EventType } from '../db/tables/events';
 import type { OperationStatus, OperationType } from '../db/tables/operations';
@@ -17,15 +18,22 @@ import type { RunKind, StackRunInput } from '../workflows/definitions';
 import type { RunContext } from '../workflows/model/run';
 import type { StackConfig } from '../workflows/model/stack';
 import type { RunActivities } from '../workflows/model/activities';
+import { loadRunGates } from './run-gates';
 
 export interface RunsDeps {
   db: Db;
   logger: Logger;
+  /**
+   * The commits of `commits` that are not reachable from the repository's tracked branch after
+   * fetching (the control worker's git mirror): a run started through the API must deploy a commit of
+   * the tracked branch. Absent (tests of other activities): not checked.
+   */
+  unreachableCommits?: (repo: { repositoryId: string; repoUrl: string; branch: string }, commits: string[]) => Promise<string[]>;
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
 
-export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
+export function createRunActivities({ db, logger, unreachableCommits }: RunsDeps): RunActivities {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
       // A loose state has no stack code; its destroy runs the code it was last deployed with.
@@ -50,7 +58,32 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
           'StateKeyNotMigrated',
         );
       }
-      const config = row.config as StackConfig;
+      const pushedConfig = row.config as StackConfig;
+      if (input.trigger.type === 'manual' && unreachableCommits && row.repositoryId) {
+        const repo = await getRepositoryById(db, row.repositoryId);
+        if (repo && (await unreachableCommits({ repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch }, [input.commit])).length > 0) {
+          const reason = `commit ${input.commit} is not reachable from the tracked branch ${repo.tracked_branch}: only the tracked branch deploys`;
+          await recordEvent(db, {
+            accountId: row.accountId, stackCodeId: row.stackCodeId, stackStateId: row.stateId, type: 'run_refused',
+            payload: { reason, commit: input.commit, by: input.trigger.by }, dedupeKey: `run_refused:${input.stateId}:${input.commit}:${input.trigger.by}:${input.generation ?? ''}`,
+          });
+          throw ApplicationFailure.nonRetryable(reason, 'CommitNotOnBranch');
+        }
+      }
+      // The gates are the stricter of the deployed commit's and this commit's, plus the account's.
+      const { gates, settings } = input.kind === 'drift' ? { gates: undefined, settings: undefined } : await loadRunGates(db, {
+        accountId: row.accountId, repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, state: row.state,
+        commit: input.commit, config: pushedConfig, deployedCommit: row.fromCommit, compareDeployed: input.kind === 'deploy',
+      });
+      const config: StackConfig = settings ? {
+        ...pushedConfig, autoDeploy: settings.autoDeploy,
+        ...(pushedConfig.drift ? { drift: { ...pushedConfig.drift, autoRemediate: settings.autoRemediate } } : {}),
+      } : pushedConfig;
+      const remediationAsks = input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true;
+      const approvalReasons = [
+        ...(remediationAsks ? ['remediation of drift (stack.hcl: auto_remediate = false)'] : []),
+        ...(settings?.approvalReasons ?? []),
+      ];
       const people = [input.trigger.author, input.trigger.pusher].filter((p): p is string => !!p);
       const authors = [...new Set([...people, ...await loginsOfPeople(db, people)])];
       return {
@@ -60,9 +93,10 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
         authors,
-        // A remediation of drift asks first unless stack.hcl says auto_remediate = true.
-        ...(input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true
-          ? { approvalRequired: 'remediation of drift (stack.hcl: auto_remediate = false)' } : {}),
+        // A remediation of drift asks first unless stack.hcl says auto_remediate = true (at both commits);
+        // so does a run whose push changes `requires` or whose deployed commit's gates are unreadable.
+        ...(approvalReasons.length ? { approvalRequired: approvalReasons.join('; ') } : {}),
+        ...(gates ? { gates } : {}),
       };
     },
 
