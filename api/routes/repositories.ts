@@ -22,7 +22,7 @@ const RepoUrl = z.string().min(1).max(2000).refine(
 export const CreateRepositoryBody = z.strictObject({
   url: RepoUrl,
   tracked_branch: z.string().regex(/^(?!-)[A-Za-z0-9._/-]{1,200}$/, 'not a valid branch name').default('main'),
-  /** Optional: without it the global GITHUB_WEBHOOK_SECRET verifies this repository's deliveries. */
+  /** Required (issue 15); optional only with WEBHOOK_GLOBAL_SECRET_ALLOWED (development), where the global secret verifies. */
   webhook_secret: z.string().min(16, 'must be at least 16 characters').max(500).optional(),
   credentials: z.union([
     z.strictObject({ token: z.string().min(1), username: z.string().min(1).optional() }),
@@ -35,6 +35,9 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
 
   app.post('/api/repositories', async (req, reply) => {
     const body = parseBody(CreateRepositoryBody, req.body);
+    if (!body.webhook_secret && ctx.allowGlobalWebhookSecret !== true) {
+      throw new ApiError(400, 'invalid_request', 'webhook_secret: required: every repository has its own webhook secret (the global one only in development, WEBHOOK_GLOBAL_SECRET_ALLOWED=1)');
+    }
     let webhookSecretEnc: string | null = null;
     let credentialsEnc: string | null = null;
     try {
