@@ -36,7 +36,12 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
   return {
     ...createRoutingActivities(deps),
     // A run started through the API deploys only a commit of the tracked branch (checked on the same mirrors).
-    ...createRunActivities({ ...deps, unreachableCommits: (repo, commits) => git.findUnreachableCommits({ ...repo, commits }) }),
+    // The deployed commit's gates are read from git at that commit when the git cache lacks them.
+    ...createRunActivities({
+      ...deps,
+      unreachableCommits: (repo, commits) => git.findUnreachableCommits({ ...repo, commits }),
+      fillGitCache: (repo, commit, dirs) => git.fillGitCache({ ...repo, commit, dirs }),
+    }),
     ...createRunRequestActivities(),
     ...git,
     ...createRegistryActivities(deps),

@@ -28,7 +28,11 @@ export interface RunGatesInput {
   deployedCommit: string;
   /** Deploy runs compare with the deployed commit; other runs get the account's policies only. */
   compareDeployed: boolean;
+  /** Puts the stack directory and policies/ at a commit into the git cache from git (the control worker's mirror), when they are not there. */
+  fillCache?: (commit: string, dirs: string[]) => Promise<unknown>;
 }
+
+const ZERO_COMMIT = '0'.repeat(40);
 
 export interface RunGates {
   gates: ExtraGates;
@@ -41,7 +45,16 @@ const stackFileOf = (stackPath: string) => (stackPath === '.' || stackPath === '
 async function deployedGates(db: DbOrTx, input: RunGatesInput): Promise<{ gates: DeployedGates; config: StackConfig } | { unreadable: string }> {
   const commit = input.deployedCommit;
   const stackFile = stackFileOf(input.stackPath);
-  const text = await getFile(db, input.repoUrl, commit, stackFile);
+  let text = await getFile(db, input.repoUrl, commit, stackFile);
+  if (!text && input.fillCache) {
+    // Read from git at that commit (a commit deployed before the cache held it, or a cache cleared since).
+    try {
+      await input.fillCache(commit, [input.stackPath]);
+    } catch (e) {
+      return { unreadable: `reading ${stackFile} at ${commit.slice(0, 12)} from git: ${(e as Error).message}` };
+    }
+    text = await getFile(db, input.repoUrl, commit, stackFile);
+  }
   if (!text) return { unreadable: `${stackFile} is not in the git cache at ${commit.slice(0, 12)}` };
   let config: StackConfig;
   let lines: ReturnType<typeof stackReferenceLines>;
@@ -65,7 +78,8 @@ export async function loadRunGates(db: DbOrTx, input: RunGatesInput): Promise<Ru
   const pushed = input.config;
   let deployed: { gates: DeployedGates; config: StackConfig } | undefined;
   let unreadable: string | undefined;
-  if (input.compareDeployed && input.deployedCommit && input.deployedCommit !== input.commit) {
+  // The null commit: a state that was never deployed (nothing to compare with, as for a first deploy).
+  if (input.compareDeployed && input.deployedCommit && input.deployedCommit !== ZERO_COMMIT && input.deployedCommit !== input.commit) {
     const d = await deployedGates(db, input);
     if ('unreadable' in d) unreadable = d.unreadable;
     else deployed = d;

@@ -29,11 +29,13 @@ export interface RunsDeps {
    * the tracked branch. Absent (tests of other activities): not checked.
    */
   unreachableCommits?: (repo: { repositoryId: string; repoUrl: string; branch: string }, commits: string[]) => Promise<string[]>;
+  /** Fills the git cache at a commit from git (git.ts fillGitCache), for the deployed commit's gates when the cache lacks them. */
+  fillGitCache?: (repo: { repositoryId: string | null; repoUrl: string; branch: string }, commit: string, dirs: string[]) => Promise<unknown>;
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
 
-export function createRunActivities({ db, logger, unreachableCommits }: RunsDeps): RunActivities {
+export function createRunActivities({ db, logger, unreachableCommits, fillGitCache }: RunsDeps): RunActivities {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
       // A loose state has no stack code; its destroy runs the code it was last deployed with.
@@ -59,8 +61,8 @@ export function createRunActivities({ db, logger, unreachableCommits }: RunsDeps
         );
       }
       const pushedConfig = row.config as StackConfig;
+      const repo = row.repositoryId ? await getRepositoryById(db, row.repositoryId) : undefined;
       if (input.trigger.type === 'manual' && unreachableCommits && row.repositoryId) {
-        const repo = await getRepositoryById(db, row.repositoryId);
         if (repo && (await unreachableCommits({ repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch }, [input.commit])).length > 0) {
           const reason = `commit ${input.commit} is not reachable from the tracked branch ${repo.tracked_branch}: only the tracked branch deploys`;
           await recordEvent(db, {
@@ -74,6 +76,9 @@ export function createRunActivities({ db, logger, unreachableCommits }: RunsDeps
       const { gates, settings } = input.kind === 'drift' ? { gates: undefined, settings: undefined } : await loadRunGates(db, {
         accountId: row.accountId, repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, state: row.state,
         commit: input.commit, config: pushedConfig, deployedCommit: row.fromCommit, compareDeployed: input.kind === 'deploy',
+        ...(fillGitCache ? {
+          fillCache: (commit: string, dirs: string[]) => fillGitCache({ repositoryId: row.repositoryId, repoUrl: row.repoUrl, branch: repo?.tracked_branch ?? 'main' }, commit, dirs),
+        } : {}),
       });
       const config: StackConfig = settings ? {
         ...pushedConfig, autoDeploy: settings.autoDeploy,

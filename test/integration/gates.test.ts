@@ -170,6 +170,29 @@ describe('gates a push cannot weaken; only the tracked branch deploys (real Post
       assert.equal(ctx.gates?.deployed, undefined);
     });
 
+    it('a state never deployed (the null commit) is a first deploy too', async () => {
+      await stack(PUSHED, '0'.repeat(40), { deployed: {}, pushed: { 'stacks/net/stack.hcl': stackHcl({ autoDeploy: true }) } });
+      const ctx = await acts().loadRunContext(input(PUSHED));
+      assert.equal(ctx.config.autoDeploy, true);
+      assert.equal(ctx.approvalRequired, undefined);
+    });
+
+    it('a deployed commit missing from the git cache is read from git at that commit', async () => {
+      await stack(PUSHED, DEPLOYED, { deployed: {}, pushed: { 'stacks/net/stack.hcl': stackHcl({ autoDeploy: true }) } });
+      const asked: string[] = [];
+      const withGit = createRunActivities({
+        db: tdb.db, logger: createLogger('test', 'silent'),
+        fillGitCache: async (repo, commit, dirs) => {
+          asked.push(`${repo.branch} ${commit} ${dirs.join(',')}`);
+          await putFiles(tdb.db, REPO_URL, commit, [{ path: 'stacks/net/stack.hcl', content: Buffer.from(stackHcl({ autoDeploy: false })) }]);
+        },
+      });
+      const ctx = await withGit.loadRunContext(input(PUSHED));
+      assert.deepEqual(asked, [`main ${DEPLOYED} stacks/net`]);
+      assert.equal(ctx.config.autoDeploy, false, 'the deployed commit (read from git) did not auto-deploy');
+      assert.equal(ctx.approvalRequired, undefined);
+    });
+
     it('a deployed commit whose gates cannot be read makes the run ask for approval (fail closed)', async () => {
       await stack(PUSHED, DEPLOYED, { deployed: {}, pushed: { 'stacks/net/stack.hcl': stackHcl({ autoDeploy: true }) } });
       const ctx = await acts().loadRunContext(input(PUSHED));
