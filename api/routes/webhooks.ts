@@ -4,8 +4,8 @@
  * 1. Verify `X-Hub-Signature-256` over the raw body (always) with the secret of the repository the
  *    payload names: every repository has its own (issue 15). The global GITHUB_WEBHOOK_SECRET verifies
  *    deliveries only when WEBHOOK_GLOBAL_SECRET_ALLOWED=1 (development: scripts/dev, tests that need
- *    it); otherwise a delivery signed with it is refused (401 `global_secret_refused`, recorded
- *    `refused`). The same URL may be registered in several accounts: the delivery belongs to the one
+ *    it); otherwise a delivery signed with it is refused (401 `global_secret_refused`, logged; not
+ *    stored, so a redelivery under the same id is handled once the repository has its own secret). The same URL may be registered in several accounts: the delivery belongs to the one
  *    whose secret signed it (its own secret first, else the global one where allowed). Two accounts
  *    that both rely on the global secret for one URL are ambiguous: the delivery is ignored with that
  *    reason (never guessed). The repository's account gives the Temporal namespace.
@@ -105,20 +105,20 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     let repo: (typeof candidates)[number] | undefined;
     let ambiguous: string | undefined;
     const allowGlobal = ctx.allowGlobalWebhookSecret === true;
-    /** Signed with the global secret where that is not allowed: refused, and recorded when it names a delivery. */
-    const refuseGlobal = async (repositoryId: string | null): Promise<never> => {
+    /**
+     * Signed with the global secret where that is not allowed: refused (logged, not stored, so that
+     * GitHub's redelivery of the same id is handled once the repository has its own secret).
+     */
+    const refuseGlobal = (repositoryId: string | null): never => {
       const reason = 'signed with the global GITHUB_WEBHOOK_SECRET, which verifies deliveries only in development (WEBHOOK_GLOBAL_SECRET_ALLOWED=1): register the repository with its own webhook_secret';
-      const deliveryId = header(req.headers['x-github-delivery']);
-      const event = header(req.headers['x-github-event']);
-      if (deliveryId && deliveryId.length <= 200 && event) await insertDelivery(db, { deliveryId, event, repositoryId, status: 'refused', reason });
-      logger.warn({ deliveryId, repositoryId }, 'webhook delivery signed with the global secret refused');
+      logger.warn({ deliveryId: header(req.headers['x-github-delivery']), repositoryId }, 'webhook delivery signed with the global secret refused');
       throw new ApiError(401, 'global_secret_refused', reason);
     };
     if (candidates.length === 0) {
       if (!(await ctx.verifySignature(ctx.webhookSecret, text, signature))) {
         throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
       }
-      if (!allowGlobal) await refuseGlobal(null);
+      if (!allowGlobal) refuseGlobal(null);
     } else {
       // Repositories with their own secret first: a delivery signed with it is theirs.
       const own = [];
@@ -127,7 +127,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       }
       const global = own.length === 0 && await ctx.verifySignature(ctx.webhookSecret, text, signature)
         ? candidates.filter((c) => !c.webhook_secret_enc) : [];
-      if (global.length && !allowGlobal) await refuseGlobal(global.length === 1 ? global[0]!.id : null);
+      if (global.length && !allowGlobal) refuseGlobal(global.length === 1 ? global[0]!.id : null);
       const matched = own.length ? own : global;
       if (matched.length === 0) throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
       if (matched.length === 1) repo = matched[0];
