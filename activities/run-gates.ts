@@ -11,12 +11,14 @@ import { parsePolicyFiles } from '../policies/parse';
 import { formatPolicyError } from '../policies';
 import type { DbOrTx } from '../db';
 import { listAccountPolicies } from '../db/repos/account-policies';
+import { movedFromPaths } from '../db/repos/events';
 import { getFile, listPaths } from '../db/repos/git-cache';
 import { parseStackConfig, stackReferenceLines } from './hcl/stack-config';
 import type { StackConfig } from '../workflows/model/stack';
 
 export interface RunGatesInput {
   accountId: string;
+  stackCodeId: string;
   repoUrl: string;
   repositoryId: string | null;
   stackPath: string;
@@ -44,18 +46,28 @@ const stackFileOf = (stackPath: string) => (stackPath === '.' || stackPath === '
 /** The deployed commit's gates, or why they cannot be read. */
 async function deployedGates(db: DbOrTx, input: RunGatesInput): Promise<{ gates: DeployedGates; config: StackConfig } | { unreadable: string }> {
   const commit = input.deployedCommit;
-  const stackFile = stackFileOf(input.stackPath);
-  let text = await getFile(db, input.repoUrl, commit, stackFile);
-  if (!text && input.fillCache) {
+  // The stack's directory at the deployed commit: its directory now, or one it moved from since.
+  const paths = [input.stackPath, ...(await movedFromPaths(db, input.stackCodeId)).filter((p) => p !== input.stackPath)];
+  const find = async (): Promise<{ path: string; text: Buffer } | undefined> => {
+    for (const path of paths) {
+      const text = await getFile(db, input.repoUrl, commit, stackFileOf(path));
+      if (text) return { path, text };
+    }
+    return undefined;
+  };
+  let found = await find();
+  if (!found && input.fillCache) {
     // Read from git at that commit (a commit deployed before the cache held it, or a cache cleared since).
     try {
-      await input.fillCache(commit, [input.stackPath]);
+      await input.fillCache(commit, paths);
     } catch (e) {
-      return { unreadable: `reading ${stackFile} at ${commit.slice(0, 12)} from git: ${(e as Error).message}` };
+      return { unreadable: `reading ${stackFileOf(input.stackPath)} at ${commit.slice(0, 12)} from git: ${(e as Error).message}` };
     }
-    text = await getFile(db, input.repoUrl, commit, stackFile);
+    found = await find();
   }
-  if (!text) return { unreadable: `${stackFile} is not in the git cache at ${commit.slice(0, 12)}` };
+  if (!found) return { unreadable: `${stackFileOf(input.stackPath)} is not in the git cache at ${commit.slice(0, 12)}` };
+  const { path: stackPath, text } = found;
+  const stackFile = stackFileOf(stackPath);
   let config: StackConfig;
   let lines: ReturnType<typeof stackReferenceLines>;
   try {
@@ -64,8 +76,8 @@ async function deployedGates(db: DbOrTx, input: RunGatesInput): Promise<{ gates:
   } catch (e) {
     return { unreadable: `${stackFile}: ${(e as Error).message}` };
   }
-  const paths = (await listPaths(db, input.repoUrl, commit, 'policies/')).filter((p) => /^policies\/[^/]+\.hcl$/.test(p));
-  const files = await Promise.all(paths.map(async (path) => ({ path, text: (await getFile(db, input.repoUrl, commit, path))!.toString('utf8') })));
+  const policyPaths = (await listPaths(db, input.repoUrl, commit, 'policies/')).filter((p) => /^policies\/[^/]+\.hcl$/.test(p));
+  const files = await Promise.all(policyPaths.map(async (path) => ({ path, text: (await getFile(db, input.repoUrl, commit, path))!.toString('utf8') })));
   const loaded = await parsePolicyFiles(files);
   const policies = resolveStackPolicies(loaded, config.policies, stackFile, lines.policies);
   const hooks = resolveStackHooks(loaded, config.hooks, stackFile, lines.hooks);

@@ -74,7 +74,7 @@ export function createRunActivities({ db, logger, unreachableCommits, fillGitCac
       }
       // The gates are the stricter of the deployed commit's and this commit's, plus the account's.
       const { gates, settings } = input.kind === 'drift' ? { gates: undefined, settings: undefined } : await loadRunGates(db, {
-        accountId: row.accountId, repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, state: row.state,
+        accountId: row.accountId, stackCodeId: row.stackCodeId, repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, state: row.state,
         commit: input.commit, config: pushedConfig, deployedCommit: row.fromCommit, compareDeployed: input.kind === 'deploy',
         ...(fillGitCache ? {
           fillCache: (commit: string, dirs: string[]) => fillGitCache({ repositoryId: row.repositoryId, repoUrl: row.repoUrl, branch: repo?.tracked_branch ?? 'main' }, commit, dirs),

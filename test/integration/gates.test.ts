@@ -154,6 +154,23 @@ describe('gates a push cannot weaken; only the tracked branch deploys (real Post
       assert.equal(next.approvalRequired, undefined);
     });
 
+    it('a stack that moved since its deployed commit: the deployed gates are read where it was', async () => {
+      await stack(PUSHED, DEPLOYED, {
+        deployed: { 'stacks/old/stack.hcl': stackHcl({ autoDeploy: true, policies: ['prod_approval'] }), 'policies/approval.hcl': APPROVAL_HCL },
+        pushed: { 'stacks/net/stack.hcl': stackHcl({ autoDeploy: true }) },
+      });
+      await tdb.db.insertInto('events').values({
+        account_id: accountId, stack_code_id: stackCodeId, type: 'module_moved', payload: JSON.stringify({ from_path: 'stacks/old', to_path: 'stacks/net' }),
+      }).execute();
+      try {
+        const ctx = await acts().loadRunContext(input(PUSHED));
+        assert.deepEqual(ctx.gates?.deployed?.policies.map((p) => p.name), ['prod_approval']);
+        assert.equal(ctx.approvalRequired, undefined);
+      } finally {
+        await tdb.db.deleteFrom('events').where('type', '=', 'module_moved').execute();
+      }
+    });
+
     it('a removed pre_apply hook still runs', async () => {
       await stack(PUSHED, DEPLOYED, {
         deployed: { 'stacks/net/stack.hcl': stackHcl({ autoDeploy: true, preApply: ['builtin.no_destroy'] }) },
