@@ -22,6 +22,7 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/repositories': 'viewer',
   'GET /api/repositories/:id': 'viewer',
   'POST /api/repositories': 'admin',
+  'PUT /api/repositories/:id/webhook-secret': 'admin',
   'GET /api/stack-codes': 'viewer',
   'GET /api/stack-codes/:id': 'viewer',
   'GET /api/states': 'viewer',

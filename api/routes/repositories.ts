@@ -1,7 +1,7 @@
 /** Repositories: register (URL, tracked branch, webhook secret, clone credentials), list, show. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { getRepository, insertRepository, listRepositories } from '../../db/repos/repositories';
+import { getRepository, insertRepository, listRepositories, setRepositoryWebhookSecret } from '../../db/repos/repositories';
 import { isUuid } from '../../db/repos/stack-codes';
 import type { RouteContext } from '../context';
 import { ApiError, notFound } from '../errors';
@@ -61,6 +61,25 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
   });
 
   app.get('/api/repositories', async (req) => pageBody(await listRepositories(db, req.principal.accountId, pageRequest(req.query)), repositoryView));
+
+  /** Gives a repository its own webhook secret (one registered without, before every repository needed one), or rotates it. */
+  app.put('/api/repositories/:id/webhook-secret', async (req) => {
+    const { id } = req.params as { id: string };
+    const body = parseBody(z.strictObject({ webhook_secret: z.string().min(16, 'must be at least 16 characters').max(500) }), req.body);
+    if (!isUuid(id) || !(await getRepository(db, req.principal.accountId, id))) throw notFound('repository');
+    let enc: string;
+    try {
+      enc = await ctx.secretBox.encrypt(body.webhook_secret);
+    } catch (e) {
+      if (e instanceof SecretBoxUnavailableError) throw new ApiError(503, 'secret_storage_unavailable', e.message);
+      ctx.logger.error({ err: (e as Error).message }, 'encrypting a webhook secret failed');
+      throw new ApiError(503, 'secret_storage_unavailable', 'cannot store secrets right now');
+    }
+    const row = await setRepositoryWebhookSecret(db, req.principal.accountId, id, enc);
+    if (!row) throw notFound('repository');
+    ctx.logger.info({ repositoryId: id, user: req.user }, 'repository webhook secret set');
+    return repositoryView(row);
+  });
 
   app.get('/api/repositories/:id', async (req) => {
     const { id } = req.params as { id: string };

@@ -317,6 +317,15 @@ describe('gates a push cannot weaken; only the tracked branch deploys (real Post
       assert.equal(unknown.statusCode, 401);
       // The global secret does not stand in for a repository's own.
       assert.equal((await post(payload(REPO_URL), GLOBAL)).statusCode, 401);
+      // An admin gives the legacy repository its own secret: its deliveries verify with it (503 here: no Temporal).
+      const legacy = await tdb.db.selectFrom('repositories').select('id').where('url', '=', legacyUrl).executeTakeFirstOrThrow();
+      assert.equal((await call(operator, 'PUT', `/api/repositories/${legacy.id}/webhook-secret`, { webhook_secret: 'legacy-own-secret-0123456789' })).statusCode, 403);
+      assert.equal((await call(admin, 'PUT', `/api/repositories/${legacy.id}/webhook-secret`, { webhook_secret: 'short' })).statusCode, 400);
+      const set = await call(admin, 'PUT', `/api/repositories/${legacy.id}/webhook-secret`, { webhook_secret: 'legacy-own-secret-0123456789' });
+      assert.equal(set.statusCode, 200, set.body);
+      assert.equal(set.json().has_webhook_secret, true);
+      assert.ok(!set.body.includes('legacy-own-secret'), 'never returned');
+      assert.equal((await post(payload(legacyUrl), 'legacy-own-secret-0123456789', id)).statusCode, 503, 'the redelivery of the refused id is handled');
     });
 
     it('the same body under a new delivery id is refused as a replay (409, recorded); the same id is a duplicate', async () => {
