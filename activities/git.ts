@@ -12,6 +12,8 @@ import { putFiles } from '../db/repos/git-cache';
 import { listLiveStackCodesOfRepo } from '../db/repos/stack-codes';
 import { listStatesOfStackCode } from '../db/repos/stack-states';
 import type { PullRequestStacks, PullRequestTarget } from '../workflows/model/pull-request';
+import { recordEvent } from '../db/repos/events';
+import { markDeliveryRefused } from '../db/repos/webhook-deliveries';
 import type { Logger } from '../common/logger';
 import type { GitCredentials } from '../common/secret-box';
 import { COMMIT_RE, GitError, GitMirror } from './git-mirror';
@@ -185,10 +187,21 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
     return out.toString('utf8').split('\0').filter(Boolean);
   }
 
+  /** Records that a push is refused (idempotent: a retried activity records the same). */
+  async function refusePush(input: AnalyseInput & { delivery: NonNullable<AnalyseInput['delivery']> }, reason: string): Promise<void> {
+    await markDeliveryRefused(db, input.delivery.deliveryId, reason);
+    await recordEvent(db, {
+      accountId: input.delivery.accountId, type: 'push_refused', dedupeKey: `push_refused:${input.delivery.deliveryId}`,
+      payload: { reason, delivery_id: input.delivery.deliveryId, repo_url: input.repoUrl, branch: input.branch, commit: input.after },
+    });
+    logger.warn({ deliveryId: input.delivery.deliveryId, repoUrl: input.repoUrl, branch: input.branch, commit: input.after, reason }, 'push refused');
+  }
+
   return {
     async fetchRepository(input: FetchInput): Promise<{ head: string | null }> {
       input.commits.forEach((c) => assertCommit(c, 'commit'));
-      const { head } = await fetchInto(input, input.commits, true);
+      // A push's commit that cannot be fetched is refused by analysePush (recorded), not a failed workflow.
+      const { head } = await fetchInto(input, input.commits, true, !input.delivery);
       return { head };
     },
 
@@ -197,9 +210,19 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       const before = input.before && input.before !== ZERO_COMMIT && COMMIT_RE.test(input.before) ? input.before : null;
       const knownCommits = [...new Set((input.known ?? []).map((k) => k.latestCommit).filter((c) => COMMIT_RE.test(c)))];
       // Refresh: reachability is judged against the branch head as the remote has it now.
-      await fetchInto(input, [input.after], true);
+      const fetched = await fetchInto(input, [input.after], true, !input.delivery);
       const { m, head, missing } = await fetchInto(input, [...(before ? [before] : []), ...knownCommits], false, false);
       const onBranch = async (c: string): Promise<boolean> => head !== null && (c === head || await isAncestor(m, c, head));
+      if (input.delivery) {
+        // Only the tracked branch deploys: the pushed commit must be reachable from its head after fetching.
+        const why = fetched.missing.includes(input.after) ? `commit ${input.after} does not exist in ${input.repoUrl}`
+          : !(await onBranch(input.after)) ? `commit ${input.after} is not reachable from the tracked branch ${input.branch} (head ${head ?? 'missing'})`
+            : undefined;
+        if (why) {
+          await refusePush({ ...input, delivery: input.delivery }, `${why}: only the tracked branch deploys; nothing registered or run`);
+          return { stackDirs: [], beforeIsAncestor: null, afterOnBranch: false, known: {} };
+        }
+      }
 
       // Per commit, one tree listing and a reader of its module files.
       const blobs = new Map<string, Buffer>();

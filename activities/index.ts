@@ -33,11 +33,18 @@ export interface ControlDeps {
 
 /** Light activities on the control worker: database, routing, git, registry (and drift schedules), hooks, drift checks. */
 export function createControlActivities(deps: ControlDeps): ControlActivities {
+  const git = createGitActivities(deps);
   return {
     ...createRoutingActivities(deps),
-    ...createRunActivities(deps),
+    // A run started through the API deploys only a commit of the tracked branch (checked on the same mirrors).
+    // The deployed commit's gates are read from git at that commit when the git cache lacks them.
+    ...createRunActivities({
+      ...deps,
+      unreachableCommits: (repo, commits) => git.findUnreachableCommits({ ...repo, commits }),
+      fillGitCache: (repo, commit, dirs) => git.fillGitCache({ ...repo, commit, dirs }),
+    }),
     ...createRunRequestActivities(),
-    ...createGitActivities(deps),
+    ...git,
     ...createRegistryActivities(deps),
     ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
     ...createDriftActivities(deps),

@@ -12,6 +12,7 @@ import { enqueueStatus, latestPlanCounts, runNotificationTarget } from '../db/re
 import { runStatusContext, runStatusOf } from './github-status';
 import { loginsOfPeople } from '../db/repos/people';
 import { ensureOperation, updateOperationStatus } from '../db/repos/operations';
+import { getRepositoryById } from '../db/repos/repositories';
 import { getStateForRun, getStateGeneration, markStateDeployed, markStateDestroyed } from '../db/repos/stack-states';
 import type { EventType } from '../db/tables/events';
 import type { OperationStatus, OperationType } from '../db/tables/operations';
@@ -19,15 +20,24 @@ import type { RunKind, StackRunInput } from '../workflows/definitions';
 import type { RunContext } from '../workflows/model/run';
 import type { StackConfig } from '../workflows/model/stack';
 import type { RunActivities } from '../workflows/model/activities';
+import { loadRunGates } from './run-gates';
 
 export interface RunsDeps {
   db: Db;
   logger: Logger;
+  /**
+   * The commits of `commits` that are not reachable from the repository's tracked branch after
+   * fetching (the control worker's git mirror): a run started through the API must deploy a commit of
+   * the tracked branch. Absent (tests of other activities): not checked.
+   */
+  unreachableCommits?: (repo: { repositoryId: string; repoUrl: string; branch: string }, commits: string[]) => Promise<string[]>;
+  /** Fills the git cache at a commit from git (git.ts fillGitCache), for the deployed commit's gates when the cache lacks them. */
+  fillGitCache?: (repo: { repositoryId: string | null; repoUrl: string; branch: string }, commit: string, dirs: string[]) => Promise<unknown>;
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
 
-export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
+export function createRunActivities({ db, logger, unreachableCommits, fillGitCache }: RunsDeps): RunActivities {
   return {
     async loadRunContext(input: StackRunInput): Promise<RunContext> {
       // A loose state has no stack code; its destroy runs the code it was last deployed with.
@@ -52,7 +62,35 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
           'StateKeyNotMigrated',
         );
       }
-      const config = row.config as StackConfig;
+      const pushedConfig = row.config as StackConfig;
+      const repo = row.repositoryId ? await getRepositoryById(db, row.repositoryId) : undefined;
+      if (input.trigger.type === 'manual' && unreachableCommits && row.repositoryId) {
+        if (repo && (await unreachableCommits({ repositoryId: repo.id, repoUrl: repo.url, branch: repo.tracked_branch }, [input.commit])).length > 0) {
+          const reason = `commit ${input.commit} is not reachable from the tracked branch ${repo.tracked_branch}: only the tracked branch deploys`;
+          await recordEvent(db, {
+            accountId: row.accountId, stackCodeId: row.stackCodeId, stackStateId: row.stateId, type: 'run_refused',
+            payload: { reason, commit: input.commit, by: input.trigger.by }, dedupeKey: `run_refused:${input.stateId}:${input.commit}:${input.trigger.by}:${input.generation ?? ''}`,
+          });
+          throw ApplicationFailure.nonRetryable(reason, 'CommitNotOnBranch');
+        }
+      }
+      // The gates are the stricter of the deployed commit's and this commit's, plus the account's.
+      const { gates, settings } = input.kind === 'drift' ? { gates: undefined, settings: undefined } : await loadRunGates(db, {
+        accountId: row.accountId, stackCodeId: row.stackCodeId, repoUrl: row.repoUrl, repositoryId: row.repositoryId, stackPath: row.stackPath, state: row.state,
+        commit: input.commit, config: pushedConfig, deployedCommit: row.fromCommit, compareDeployed: input.kind === 'deploy',
+        ...(fillGitCache ? {
+          fillCache: (commit: string, dirs: string[]) => fillGitCache({ repositoryId: row.repositoryId, repoUrl: row.repoUrl, branch: repo?.tracked_branch ?? 'main' }, commit, dirs),
+        } : {}),
+      });
+      const config: StackConfig = settings ? {
+        ...pushedConfig, autoDeploy: settings.autoDeploy,
+        ...(pushedConfig.drift ? { drift: { ...pushedConfig.drift, autoRemediate: settings.autoRemediate } } : {}),
+      } : pushedConfig;
+      const remediationAsks = input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true;
+      const approvalReasons = [
+        ...(remediationAsks ? ['remediation of drift (stack.hcl: auto_remediate = false)'] : []),
+        ...(settings?.approvalReasons ?? []),
+      ];
       const people = [input.trigger.author, input.trigger.pusher].filter((p): p is string => !!p);
       const authors = [...new Set([...people, ...await loginsOfPeople(db, people)])];
       return {
@@ -62,9 +100,10 @@ export function createRunActivities({ db, logger }: RunsDeps): RunActivities {
         config, variables: (row.variables ?? {}) as Record<string, unknown>,
         deployedCommitUnreachable: !!(row.stateMetadata as Record<string, unknown> | null)?.commit_unreachable,
         authors,
-        // A remediation of drift asks first unless stack.hcl says auto_remediate = true.
-        ...(input.kind === 'deploy' && input.trigger.type === 'drift' && config.drift?.autoRemediate !== true
-          ? { approvalRequired: 'remediation of drift (stack.hcl: auto_remediate = false)' } : {}),
+        // A remediation of drift asks first unless stack.hcl says auto_remediate = true (at both commits);
+        // so does a run whose push changes `requires` or whose deployed commit's gates are unreadable.
+        ...(approvalReasons.length ? { approvalRequired: approvalReasons.join('; ') } : {}),
+        ...(gates ? { gates } : {}),
       };
     },
 

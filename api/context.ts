@@ -27,6 +27,11 @@ export interface ApiDeps {
   provisioner?: AccountProvisioner;
   /** Global webhook secret (GitHub App / org-wide hooks); repositories may have their own. */
   webhookSecret: string;
+  /**
+   * The global webhook secret verifies deliveries (development only: WEBHOOK_GLOBAL_SECRET_ALLOWED=1).
+   * Otherwise every repository needs its own, and registering one without is refused.
+   */
+  allowGlobalWebhookSecret?: boolean;
   secretBox: SecretBox;
   bodyLimitBytes: number;
   /** Verifies signed-in users' access tokens; without it only API keys authenticate. */

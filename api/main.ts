@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   if (!auth) logger.warn('no AUTH_SIGNING_KEYS: only API keys authenticate (no sign-in)');
   const app = await buildApi({
     ...(auth ?? {}),
-    db, logger, temporal, platformAccountId: account.id, provisioner, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, secretBox,
+    db, logger, temporal, platformAccountId: account.id, provisioner, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, allowGlobalWebhookSecret: cfg.WEBHOOK_GLOBAL_SECRET_ALLOWED, secretBox,
     bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
     rateLimits: {
       perCredential: cfg.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, perAccount: cfg.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, perAddress: cfg.RATE_LIMIT_PER_IP_PER_MINUTE,

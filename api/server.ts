@@ -23,6 +23,7 @@ import { stateLockRoutes } from './routes/state-locks';
 import { peopleRoutes } from './routes/people';
 import { signInRoutes } from './routes/sign-in';
 import { memberRoutes } from './routes/members';
+import { policyRoutes } from './routes/policies';
 import { accountRoutes } from './routes/accounts';
 import { driftRoutes } from './routes/drift';
 
@@ -34,7 +35,7 @@ const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes, signInRoutes
 /** Public routes no rate limit applies to (the authenticated route among them limits itself through authorize()). */
 const NOT_RATE_LIMITED = new Set<RouteModule>([webhookRoutes]);
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, policyRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
 
 /** The REST routes an app registered (`METHOD /pattern`), for the test that every one has a role. */
 const restRoutes = new WeakMap<FastifyInstance, string[]>();

@@ -144,8 +144,10 @@ const schemas = {
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: port.default(8080),
     API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(25 * 1024 * 1024),
-    /** Verifies webhook deliveries of repositories without their own secret. Required: the receiver never runs open. */
+    /** The global webhook secret: verifies deliveries only with WEBHOOK_GLOBAL_SECRET_ALLOWED (else every repository has its own). Required: the receiver never runs open. */
     GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+    /** Development only (scripts/dev): repositories may be registered without their own webhook secret, and GITHUB_WEBHOOK_SECRET verifies their deliveries. */
+    WEBHOOK_GLOBAL_SECRET_ALLOWED: bool.default(false),
     /** Postgres schema (tests run each suite in its own). */
     DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
     /** Vault Transit: the payload codec of every workflow the api starts, and repository secrets at rest. */

@@ -12,6 +12,7 @@ import * as m0004signin from './migrations/20261202_0004_signin_membership_sourc
 import * as m0004 from './migrations/20261202_0004_tenancy_account_status';
 import * as m0005logs from './migrations/20261203_0005_logs_run_log_chunks';
 import * as m0006github from './migrations/20261203_0006_github_connections';
+import * as m0007gates from './migrations/20261203_0007_gates_account_policies';
 
 export type { Database } from './schema';
 export type Db = Kysely<Database>;
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261202_0004_tenancy_account_status': m0004,
   '20261203_0005_logs_run_log_chunks': m0005logs,
   '20261203_0006_github_connections': m0006github,
+  '20261203_0007_gates_account_policies': m0007gates,
 };
 
 class StaticProvider implements MigrationProvider {

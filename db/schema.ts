@@ -1,5 +1,6 @@
 /** The database as Kysely sees it: one entry per table, each defined in tables/. */
 import type { AccountsTable } from './tables/accounts';
+import type { AccountPoliciesTable } from './tables/account-policies';
 import type { ApprovalsTable } from './tables/approvals';
 import type { EventsTable } from './tables/events';
 import type { GitCacheTable } from './tables/git-cache';
@@ -36,4 +37,5 @@ export interface Database {
   run_log_chunks: RunLogChunksTable;
   github_notifications: GithubNotificationsTable;
   pull_requests: PullRequestsTable;
+  account_policies: AccountPoliciesTable;
 }

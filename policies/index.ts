@@ -16,3 +16,7 @@ export {
   type ResolvedStackHooks, type RunHooks, type StackHookNames,
 } from './hooks';
 export { renderDecisionsText, renderErrorsText, renderJson, formatDecision, formatPolicyError } from './render';
+export {
+  accountPolicyName, deployedName, globToRegExp, sameDefinition, selectorMatches, stricterHooks, stricterPolicies, stricterSettings,
+  type DeployedGates, type ExtraGates, type GateSettings, type PolicySelector, type SelectorTarget, type StricterSettings,
+} from './stricter';

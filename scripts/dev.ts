@@ -179,6 +179,8 @@ async function main(): Promise<void> {
   const api = node('api', 'api/main.js', {
     API_PORT: String(ports.api),
     GITHUB_WEBHOOK_SECRET: webhookSecret,
+    // Development: repositories registered without a webhook secret of their own use this one.
+    WEBHOOK_GLOBAL_SECRET_ALLOWED: '1',
     GIT_CACHE_DIR: join(stateDir, 'git'),
     AUTH_SIGNING_KEYS: signingKeys,
   });

@@ -176,7 +176,10 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
     : Promise.all(reg.states.map((s) => startRun({ stateId: s.id, stackCodeId: reg.stackCodeId, commit, kind: 'deploy', trigger }, WORKFLOWS.stackRun, 'deploy')));
   const repo: RepoRef = { repositoryId: input.repositoryId, repoUrl: input.repoUrl, branch: input.branch };
   const before = input.before && input.before !== ZERO ? input.before : null;
-  await git.fetchRepository({ ...repo, commits: [commit] });
+  // The delivery rides along so a commit off the tracked branch is refused and recorded by the git
+  // activities themselves (same commands; pushes started before ignore it).
+  const delivery = { deliveryId: input.deliveryId, accountId: input.accountId };
+  await git.fetchRepository({ ...repo, commits: [commit], delivery });
 
   const ref = (repoPath: string, expectedLatest: string | null) => ({
     accountId: input.accountId, repositoryId: input.repositoryId, repoUrl: input.repoUrl, repoPath, commit, deliveryId: input.deliveryId, expectedLatest,
@@ -202,7 +205,7 @@ export async function pushWorkflow(input: PushWorkflowInput): Promise<PushResult
   for (let round = 1; ; round++) {
     const registeredStacks = await registry.listRegisteredStacks({ repoUrl: input.repoUrl });
     analysis = await git.analysePush({
-      ...repo, before, after: commit, known: registeredStacks.map((r) => ({ repoPath: r.repoPath, latestCommit: r.latestCommit })),
+      ...repo, before, after: commit, known: registeredStacks.map((r) => ({ repoPath: r.repoPath, latestCommit: r.latestCommit })), delivery,
     });
     if (queued && analysis.afterOnBranch === false) {
       // A force push dropped this commit from the branch since it was pushed: the push of the new

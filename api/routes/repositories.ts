@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { getRepository, insertRepository, listRepositories, updateGithubConnection } from '../../db/repos/repositories';
+import { getRepository, insertRepository, listRepositories, setRepositoryWebhookSecret, updateGithubConnection } from '../../db/repos/repositories';
 import { DEFAULT_GITHUB_API_URL, GITHUB_REPOSITORY, GithubAuthSchema, githubRepositoryOfUrl } from '../../common/github';
 import { isUuid } from '../../db/repos/stack-codes';
 import type { RouteContext } from '../context';
@@ -76,6 +76,9 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
 
   app.post('/api/repositories', async (req, reply) => {
     const body = parseBody(CreateRepositoryBody, req.body);
+    if (!body.webhook_secret && ctx.allowGlobalWebhookSecret !== true) {
+      throw new ApiError(400, 'invalid_request', 'webhook_secret: required: every repository has its own webhook secret (the global one only in development, WEBHOOK_GLOBAL_SECRET_ALLOWED=1)');
+    }
     const github = body.github ? await githubColumns(body.url, body.github) : undefined;
     const webhookSecretEnc = body.webhook_secret ? await seal(body.webhook_secret) : null;
     const credentialsEnc = body.credentials ? await seal(JSON.stringify(body.credentials)) : null;
@@ -93,6 +96,17 @@ export async function repositoryRoutes(app: FastifyInstance, ctx: RouteContext):
   });
 
   app.get('/api/repositories', async (req) => pageBody(await listRepositories(db, req.principal.accountId, pageRequest(req.query)), repositoryView));
+
+  /** Gives a repository its own webhook secret (one registered without, before every repository needed one), or rotates it. */
+  app.put('/api/repositories/:id/webhook-secret', async (req) => {
+    const { id } = req.params as { id: string };
+    const body = parseBody(z.strictObject({ webhook_secret: z.string().min(16, 'must be at least 16 characters').max(500) }), req.body);
+    if (!isUuid(id) || !(await getRepository(db, req.principal.accountId, id))) throw notFound('repository');
+    const row = await setRepositoryWebhookSecret(db, req.principal.accountId, id, await seal(body.webhook_secret));
+    if (!row) throw notFound('repository');
+    ctx.logger.info({ repositoryId: id, user: req.user }, 'repository webhook secret set');
+    return repositoryView(row);
+  });
 
   app.get('/api/repositories/:id', async (req) => {
     const { id } = req.params as { id: string };

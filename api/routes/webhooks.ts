@@ -1,24 +1,31 @@
 /**
  * `POST /webhooks/github`: thin, fails closed, durable before it answers.
  *
- * 1. Verify `X-Hub-Signature-256` over the raw body (always): with the repository's own secret when
- *    the payload names a registered repository that has one, else with the global secret. The same
- *    URL may be registered in several accounts: the delivery belongs to the one whose secret signed
- *    it (its own secret first, else the global one). Two accounts that both rely on the global secret
- *    for one URL are ambiguous: the delivery is ignored with that reason (never guessed).
- *    The repository's account gives the Temporal namespace the push workflow starts in.
- * 2. Parse; store the delivery (its id is the primary key, so a delivery is stored once).
+ * 1. Verify `X-Hub-Signature-256` over the raw body (always) with the secret of the repository the
+ *    payload names: every repository has its own (issue 15). The global GITHUB_WEBHOOK_SECRET verifies
+ *    deliveries only when WEBHOOK_GLOBAL_SECRET_ALLOWED=1 (development: scripts/dev, tests that need
+ *    it); otherwise a delivery signed with it is refused (401 `global_secret_refused`, logged; not
+ *    stored, so a redelivery under the same id is handled once the repository has its own secret). The same URL may be registered in several accounts: the delivery belongs to the one
+ *    whose secret signed it (its own secret first, else the global one where allowed). Two accounts
+ *    that both rely on the global secret for one URL are ambiguous: the delivery is ignored with that
+ *    reason (never guessed). The repository's account gives the Temporal namespace.
+ * 2. Parse; store the delivery (its id is the primary key, so a delivery is stored once) with the
+ *    SHA-256 of its body for pushes: the same body again under a new delivery id is a replay, refused
+ *    with 409 `replayed_delivery` (recorded `refused`; GitHub does not retry a 4xx by itself).
  * 3. For a push to the tracked branch: start pushWorkflow with id `push-<delivery id>` (a duplicate
  *    start is success), mark the delivery `started`, answer 202. If Temporal cannot be reached the
- *    answer is 503 and the delivery stays `received`, so GitHub's redelivery starts it.
+ *    answer is 503 and the delivery stays `received`, so GitHub's redelivery starts it. The workflow
+ *    refuses a commit that is not reachable from the tracked branch after fetching (delivery
+ *    `refused` with the reason, event `push_refused`) before it registers or runs anything.
  * No work continues after the reply: the workflow does it.
  */
+import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { isCodecError } from '../../common/codec';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { getRepositoryById, findRepositoriesByUrlsInAnyAccount } from '../../db/repos/repositories';
-import { getDelivery, insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
+import { findDeliveryByDigest, getDelivery, insertDelivery, markDeliveryStarted } from '../../db/repos/webhook-deliveries';
 import type { Repository } from '../../db/tables/repositories';
 import { WORKFLOWS, pushWorkflowId, type PushWorkflowInput } from '../../workflows/definitions';
 import type { RouteContext } from '../context';
@@ -98,10 +105,21 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     const candidates = urls.length ? await findRepositoriesByUrlsInAnyAccount(db, urls) : [];
     let repo: (typeof candidates)[number] | undefined;
     let ambiguous: string | undefined;
+    const allowGlobal = ctx.allowGlobalWebhookSecret === true;
+    /**
+     * Signed with the global secret where that is not allowed: refused (logged, not stored, so that
+     * GitHub's redelivery of the same id is handled once the repository has its own secret).
+     */
+    const refuseGlobal = (repositoryId: string | null): never => {
+      const reason = 'signed with the global GITHUB_WEBHOOK_SECRET, which verifies deliveries only in development (WEBHOOK_GLOBAL_SECRET_ALLOWED=1): register the repository with its own webhook_secret';
+      logger.warn({ deliveryId: header(req.headers['x-github-delivery']), repositoryId }, 'webhook delivery signed with the global secret refused');
+      throw new ApiError(401, 'global_secret_refused', reason);
+    };
     if (candidates.length === 0) {
       if (!(await ctx.verifySignature(ctx.webhookSecret, text, signature))) {
         throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
       }
+      if (!allowGlobal) refuseGlobal(null);
     } else {
       // Repositories with their own secret first: a delivery signed with it is theirs.
       const own = [];
@@ -110,6 +128,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       }
       const global = own.length === 0 && await ctx.verifySignature(ctx.webhookSecret, text, signature)
         ? candidates.filter((c) => !c.webhook_secret_enc) : [];
+      if (global.length && !allowGlobal) refuseGlobal(global.length === 1 ? global[0]!.id : null);
       const matched = own.length ? own : global;
       if (matched.length === 0) throw new ApiError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match');
       if (matched.length === 1) repo = matched[0];
@@ -141,7 +160,30 @@ export async function webhookRoutes(app: FastifyInstance, ctx: RouteContext): Pr
 
     const workflowId = pushWorkflowId(deliveryId);
     const summary = { ref: push.ref, before: push.before, after: push.after, forced: push.forced };
-    const { row, inserted } = await insertDelivery(db, { deliveryId, event, repositoryId: repo.id, status: 'received', summary });
+    // A replay: the same signed body delivered before under another id (a new id does not make it new).
+    const bodyDigest = createHash('sha256').update(raw).digest('hex');
+    const replayOf = async (): Promise<string | undefined> => {
+      const prev = await findDeliveryByDigest(db, repo.id, bodyDigest);
+      return prev && prev.delivery_id !== deliveryId ? prev.delivery_id : undefined;
+    };
+    const refuseReplay = async (first: string) => {
+      const reason = `replayed delivery: the same signed body was delivered as ${first}`;
+      await insertDelivery(db, { deliveryId, event, repositoryId: repo.id, status: 'refused', reason, summary });
+      logger.warn({ deliveryId, first, repositoryId: repo.id }, 'webhook delivery refused as a replay');
+      return reply.status(409).send({ status: 'refused', code: 'replayed_delivery', reason });
+    };
+    const earlier = await replayOf();
+    if (earlier) return refuseReplay(earlier);
+    let stored: Awaited<ReturnType<typeof insertDelivery>>;
+    try {
+      stored = await insertDelivery(db, { deliveryId, event, repositoryId: repo.id, status: 'received', summary, bodyDigest });
+    } catch (e) {
+      // The same body under another id, stored by a concurrent request: a replay all the same.
+      const first = (e as { code?: string }).code === '23505' ? await replayOf() : undefined;
+      if (first) return refuseReplay(first);
+      throw e;
+    }
+    const { row, inserted } = stored;
     // Seen before and already handed to Temporal (or ignored): nothing new to do.
     if (!inserted && row.status !== 'received') {
       return reply.status(202).send({ status: row.status, workflow_id: row.workflow_id, duplicate: true });

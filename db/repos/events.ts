@@ -58,3 +58,10 @@ export async function anyEventWithKey(db: DbOrTx, dedupeKeys: string[]): Promise
   const row = await db.selectFrom('events').select('id').where('dedupe_key', 'in', dedupeKeys).limit(1).executeTakeFirst();
   return row !== undefined;
 }
+
+/** The directories a stack code moved from (its `module_moved` events), newest first. */
+export async function movedFromPaths(db: DbOrTx, stackCodeId: string): Promise<string[]> {
+  const rows = await db.selectFrom('events').select('payload').where('stack_code_id', '=', stackCodeId).where('type', '=', 'module_moved')
+    .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  return rows.map((r) => (r.payload as { from_path?: unknown }).from_path).filter((p): p is string => typeof p === 'string');
+}

@@ -91,3 +91,9 @@ export async function updateGithubConnection(db: DbOrTx, accountId: string, id: 
 export async function listRepositories(db: DbOrTx, accountId: string, page: PageRequest): Promise<Page<Repository>> {
   return keysetPage(db.selectFrom('repositories').selectAll().where('account_id', '=', accountId), page, { time: 'created_at' });
 }
+
+/** Sets (replaces) a repository's webhook secret (Vault Transit ciphertext); undefined when it is not the account's. */
+export async function setRepositoryWebhookSecret(db: DbOrTx, accountId: string, id: string, webhookSecretEnc: string): Promise<Repository | undefined> {
+  return db.updateTable('repositories').set({ webhook_secret_enc: webhookSecretEnc, updated_at: new Date() })
+    .where('account_id', '=', accountId).where('id', '=', id).returningAll().executeTakeFirst();
+}

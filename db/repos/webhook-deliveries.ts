@@ -11,6 +11,8 @@ export interface NewDelivery {
   workflowId?: string | null;
   /** A small summary of the payload (never the whole body, never secrets). */
   summary?: unknown;
+  /** SHA-256 (hex) of the signed body: unique per repository (db error 23505 on a replay under a new id). */
+  bodyDigest?: string | null;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function insertDelivery(db: DbOrTx, d: NewDelivery): Promise<{ row:
       reason: d.reason ?? null,
       workflow_id: d.workflowId ?? null,
       payload: d.summary === undefined ? null : JSON.stringify(d.summary),
+      body_digest: d.bodyDigest ?? null,
     })
     .onConflict((oc) => oc.column('delivery_id').doNothing())
     .returningAll()
@@ -56,4 +59,18 @@ export async function markDeliveryFailed(db: DbOrTx, deliveryId: string, reason:
 
 export async function getDelivery(db: DbOrTx, deliveryId: string): Promise<WebhookDelivery | undefined> {
   return db.selectFrom('webhook_deliveries').selectAll().where('delivery_id', '=', deliveryId).executeTakeFirst();
+}
+
+/** The delivery of a repository whose signed body had this digest, if any. */
+export async function findDeliveryByDigest(db: DbOrTx, repositoryId: string, bodyDigest: string): Promise<WebhookDelivery | undefined> {
+  return db.selectFrom('webhook_deliveries').selectAll().where('repository_id', '=', repositoryId).where('body_digest', '=', bodyDigest).executeTakeFirst();
+}
+
+/** The push was refused after it was accepted (e.g. its commit is not on the tracked branch): nothing registered or run. */
+export async function markDeliveryRefused(db: DbOrTx, deliveryId: string, reason: string): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'refused', reason, updated_at: new Date() })
+    .where('delivery_id', '=', deliveryId)
+    .execute();
 }

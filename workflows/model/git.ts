@@ -10,9 +10,21 @@ export interface RepoRef {
   branch: string;
 }
 
+/**
+ * The delivery a push analysis is for: a pushed commit that is not reachable from the tracked branch
+ * after fetching is refused there (the delivery `refused` with the reason, a `push_refused` event),
+ * before anything is registered or run. Absent in pushes started before it existed.
+ */
+export interface PushDeliveryRef {
+  deliveryId: string;
+  accountId: string;
+}
+
 export interface FetchInput extends RepoRef {
   /** Commits that must be present afterwards (the pushed `after`). */
   commits: string[];
+  /** A push's fetch: a commit that cannot be fetched is refused (see analysePush), not a failure. */
+  delivery?: PushDeliveryRef;
 }
 
 /** A stack directory the registry knows, with the newest commit the registry has seen for it. */
@@ -26,6 +38,8 @@ export interface AnalyseInput extends RepoRef {
   before: string | null;
   after: string;
   known?: KnownStack[];
+  /** Refuse (and record) an `after` that is not on the tracked branch: `afterOnBranch` false, nothing else analysed. */
+  delivery?: PushDeliveryRef;
 }
 
 /**

@@ -3,7 +3,7 @@
  * worker, the hook runner's input) and from the execution workers (its policies and hooks). Types
  * only: sandbox-safe.
  */
-import type { HookDefinition, HookEvent, HookRunContext, Policy, RunHooks } from '../../policies';
+import type { ExtraGates, HookDefinition, HookEvent, HookRunContext, Policy, RunHooks } from '../../policies';
 import type { StackConfig } from './stack';
 
 /** Everything the workflow needs to know about the stack state it runs. */
@@ -39,6 +39,13 @@ export interface RunContext {
    * `auto_remediate = false`); absent otherwise (and in runs started before it existed).
    */
   approvalRequired?: string;
+  /**
+   * Gates the run's own commit cannot drop (issue 15): the account's policies that match the stack,
+   * and the deployed commit's policies and hooks when it differs from the run's commit; merged with
+   * the run's own by policies/stricter.ts. `config.autoDeploy` and `config.drift.autoRemediate` are
+   * already the stricter of both commits'. Absent in runs started before it existed.
+   */
+  gates?: ExtraGates;
 }
 
 /** An approval or rejection recorded by the api (db approvals), as a run reads it back. */

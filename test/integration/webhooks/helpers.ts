@@ -246,13 +246,15 @@ export interface RunningApi {
   url: string;
 }
 
-export async function startApi(env: Env, opts: { client?: Client; secretBox?: SecretBox; bodyLimitBytes?: number } = {}): Promise<RunningApi> {
+/** `allowGlobalWebhookSecret`: the development setting (WEBHOOK_GLOBAL_SECRET_ALLOWED), only for tests that sign with GLOBAL_SECRET. */
+export async function startApi(env: Env, opts: { client?: Client; secretBox?: SecretBox; bodyLimitBytes?: number; allowGlobalWebhookSecret?: boolean } = {}): Promise<RunningApi> {
   const app = await buildApi({
     db: env.tdb.db,
     logger: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
     temporal: fixedClients(opts.client ?? env.client),
     platformAccountId: env.accountId,
     webhookSecret: GLOBAL_SECRET,
+    allowGlobalWebhookSecret: opts.allowGlobalWebhookSecret ?? false,
     secretBox: opts.secretBox ?? env.secretBox,
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     temporalTimeoutMs: 3000,

@@ -296,8 +296,10 @@ describe('webhooks: push deliveries register stack code and start runs', functio
     assert.equal(second.status, 202);
     assert.equal(second.body.duplicate, true);
 
+    // A second delivery of the same push (another body: the same body under a new id is a replay, refused).
     const concurrentId = `concurrent-${Date.now()}`;
-    const many = await Promise.all(Array.from({ length: 5 }, () => deliver(api.url, payload, { secret, deliveryId: concurrentId })));
+    const again = { ...payload, hook: { id: 2 } };
+    const many = await Promise.all(Array.from({ length: 5 }, () => deliver(api.url, again, { secret, deliveryId: concurrentId })));
     assert.deepEqual(many.map((m) => m.status), [202, 202, 202, 202, 202]);
     assert.equal(many.filter((m) => m.body.duplicate === false).length, 1, 'one of them did the work');
 

@@ -28,7 +28,7 @@ describe('api: REST routes', function () {
 
   before(async () => {
     env = await setupEnv('api_rest');
-    api = await startApi(env);
+    api = await startApi(env, { allowGlobalWebhookSecret: true });
     worker = await startWorker(env);
     repo = new GitRepo('rest');
     await registerRepo(api, repo.url);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** Files Temporal workflow code may import: they must import only each other (no Node, no hcl2json, no fs). */
-const PURE = ['types', 'schedule', 'approvals', 'security', 'evaluate', 'locate', 'validate', 'resolve', 'render', 'hooks', 'index'];
+const PURE = ['types', 'schedule', 'approvals', 'security', 'evaluate', 'locate', 'validate', 'resolve', 'render', 'hooks', 'stricter', 'index'];
 const DIR = path.resolve(__dirname, '../../../policies');
 
 describe('policies: the decision logic is workflow-safe', () => {
