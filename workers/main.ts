@@ -71,7 +71,9 @@ async function main(): Promise<void> {
   // The workflow code is bundled once and shared by the control Workers of every namespace.
   const workflowBundle = cfg.WORKER_KIND === 'control' ? { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: SafeTemporalLogger.toPino(logger, 'WARN') })).code } : undefined;
   const createWorker = async (namespace: string): Promise<Worker> => {
-    const codec = keyring.codec(namespace);
+    // Strict: a payload that is not sealed with the namespace's key (written by a client without the
+    // codec, or forged straight into the task queue) is refused, never handed to workflow or activity code.
+    const codec = keyring.codec(namespace, { requireEncrypted: true });
     const guard = { namespace, accountsOf: (ns: string) => accountIdsOfNamespace(db, ns) };
     return cfg.WORKER_KIND === 'control'
       ? Worker.create({
