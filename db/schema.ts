@@ -9,6 +9,7 @@ import type { StackCodesTable } from './tables/stack-codes';
 import type { StackStatesTable } from './tables/stack-states';
 import type { WebhookDeliveriesTable } from './tables/webhook-deliveries';
 import type { WorkersTable } from './tables/workers';
+import type { HookAddressAllowlistTable, HookEnvGrantsTable, SecretVariablesTable, WorkerPoolBindingsTable } from './tables/execution-secrets';
 import type {
   ApiKeysTable, LoginRequestsTable, MembershipsTable, RateLimitsTable, RefreshTokensTable, UserGroupsTable, UsersTable,
 } from './tables/people';
@@ -31,4 +32,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   login_requests: LoginRequestsTable;
   rate_limits: RateLimitsTable;
+  secret_variables: SecretVariablesTable;
+  worker_pool_bindings: WorkerPoolBindingsTable;
+  hook_address_allowlist: HookAddressAllowlistTable;
+  hook_env_grants: HookEnvGrantsTable;
 }

@@ -49,6 +49,13 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'PUT /api/members/:userId/groups/:group': 'admin',
   'DELETE /api/members/:userId/groups/:group': 'admin',
   'GET /webhooks/github/deliveries/:id': 'viewer',
+  // Secret variables: names only to viewers; setting and deleting values is for admins (api/routes/secrets.ts).
+  'GET /api/states/:id/secrets': 'viewer',
+  'PUT /api/states/:id/secrets/:name': 'admin',
+  'DELETE /api/states/:id/secrets/:name': 'admin',
+  'GET /api/stack-codes/:id/secrets': 'viewer',
+  'PUT /api/stack-codes/:id/secrets/:name': 'admin',
+  'DELETE /api/stack-codes/:id/secrets/:name': 'admin',
 };
 
 export function roleFor(method: string, url: string | undefined): Role | undefined {

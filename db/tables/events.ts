@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'history_rewritten', 'state_loose', 'destroy_initiated', 'destroy_completed', 'drift_detected', 'drift_none', 'drift_failed',
   'hook_completed', 'hook_failed',
   'run_queued', 'run_superseded', 'module_moved', 'state_unlocked',
+  'secret_variable_set', 'secret_variable_deleted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
