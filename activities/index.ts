@@ -18,6 +18,8 @@ import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import { createStackCode } from './terraform/stack-code';
+import { createRunSecrets } from './terraform/run-secrets';
+import type { SecretBoxFor } from '../common/secret-variables';
 import type { ControlActivities, ExecutionActivities } from '../workflows/model/activities';
 
 export interface ControlDeps {
@@ -60,15 +62,22 @@ export interface ExecutionDeps {
   s3: S3Settings;
   /** Encrypts plan files and plan JSON before they go to S3. */
   cipher: BlobCipher;
+  /**
+   * SecretBoxes over accounts' Transit keys and the namespace these activities serve: secret
+   * variables of runs' states and runs' masking keys (activities/terraform/run-secrets.ts).
+   */
+  secretBoxFor?: SecretBoxFor;
+  namespace?: string;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */
 export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivities {
   // One checkout cache and one cached analysis per worker, for every activity group.
   const code = createStackCode(deps);
+  const runSecrets = deps.secretBoxFor && deps.namespace ? createRunSecrets({ db: deps.db, secretBoxFor: deps.secretBoxFor, namespace: deps.namespace }) : undefined;
   return {
     ...createAnalysisActivities({ ...deps, code }),
-    ...createTerraformActivities({ ...deps, code }),
+    ...createTerraformActivities({ ...deps, code, ...(runSecrets ? { runSecrets } : {}) }),
     ...createPolicyActivities({ ...deps, code }),
   };
 }

@@ -14,6 +14,8 @@ export type GitCredentials = { token: string; username?: string } | { username: 
 export interface SecretBox {
   encrypt(plaintext: string): Promise<string>;
   decrypt(ciphertext: string): Promise<string>;
+  /** A keyed digest of `data` under the box's key (Transit `hmac/<key>`); the key never leaves Vault. */
+  hmac?(data: string): Promise<string>;
 }
 
 export class SecretBoxUnavailableError extends Error {
@@ -70,6 +72,11 @@ export class VaultTransitSecretBox implements SecretBox {
   async decrypt(ciphertext: string): Promise<string> {
     const res = await this.vault.write(`${this.mount}/decrypt/${this.key}`, { ciphertext });
     return Buffer.from(res.data.plaintext as string, 'base64').toString('utf8');
+  }
+
+  async hmac(data: string): Promise<string> {
+    const res = await this.vault.write(`${this.mount}/hmac/${this.key}/sha2-256`, { input: Buffer.from(data, 'utf8').toString('base64') });
+    return res.data.hmac as string;
   }
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfigOrExit } from '../common/config';
 import { createLogger } from '../common/logger';
-import { CachingSecretBox, repositoryCredentialsResolver, VaultTransitSecretBox } from '../common/secret-box';
+import { CachingSecretBox, repositoryCredentialsResolver, transitSecretBoxes, VaultTransitSecretBox } from '../common/secret-box';
 import { SafeTemporalLogger } from '../common/temporal-logger';
 import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const credentialsFor = repositoryCredentialsResolver(db, new CachingSecretBox(new VaultTransitSecretBox({
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
   })));
+  const secretBoxFor = transitSecretBoxes({ addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT });
   const s3 = {
     endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
     accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
           db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
           // Plan files and plan JSON in S3 are sealed with the namespace's key too.
           tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
+          // Secret variables and masking keys, with the Transit key of the run's account (of this namespace only).
+          secretBoxFor, namespace,
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),

@@ -13,6 +13,7 @@ import { createControlActivities, createExecutionActivities } from '../../activi
 import { blobCipherFromKeyring } from '../../activities/terraform';
 import { createVaultKeyring, ensureNamespaceKey } from '../../common/codec';
 import { dataConverter } from '../../common/temporal';
+import { transitSecretBoxes } from '../../common/secret-box';
 import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/repos/workers';
 import { newIncarnation } from '../../workers/registration';
 import { taskQueueFor } from '../../workflows/capabilities';
@@ -84,6 +85,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
         activities: createExecutionActivities({
           db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
           cipher: blobCipherFromKeyring(keyring, temporal.namespace),
+          secretBoxFor: transitSecretBoxes({ addr: vault.addr, token: vault.token }), namespace: temporal.namespace,
         }),
         dataConverter: dataConverter(workerCodec),
         maxConcurrentActivityTaskExecutions: 6,
