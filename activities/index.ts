@@ -30,6 +30,8 @@ export interface ControlDeps {
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
   /** Where hooks' secret_env / url_env are looked up: the worker config's `STACKLY_HOOK_*` variables. */
   hookEnv: Readonly<Record<string, string | undefined>>;
+  /** The namespace these activities serve (hooks refuse runs of another namespace's accounts). */
+  namespace?: string;
 }
 
 /** Light activities on the control worker: database, routing, git, registry (and drift schedules), hooks, drift checks. */
@@ -40,7 +42,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     ...createRunRequestActivities(),
     ...createGitActivities(deps),
     ...createRegistryActivities(deps),
-    ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
+    ...createHookActivities({ logger: deps.logger, env: deps.hookEnv, db: deps.db, ...(deps.namespace ? { namespace: deps.namespace } : {}) }),
     ...createDriftActivities(deps),
   };
 }
