@@ -32,6 +32,8 @@ export interface AnalysisDeps {
   logger: Logger;
   /** Sensitive outputs are returned as references to objects sealed with it (./terraform/output-refs.ts). */
   cipher?: BlobCipher;
+  /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts). */
+  poolGuard?: (stateId: string, what: string) => Promise<void>;
 }
 
 /** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */
@@ -81,6 +83,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
     },
 
     async evaluateOutputs(input: TerraformBase & { unitOutputs: Record<string, Record<string, UnitOutput>> }): Promise<Record<string, UnitOutput>> {
+      await deps.poolGuard?.(input.run.stateId, `root outputs of ${input.run.stack}/${input.run.state}`);
       const { synthesis } = await analyse(deps, code, input.source);
       const root = synthesis.outputs;
       const wiring = synthesis.wiring.outputs;

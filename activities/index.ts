@@ -19,6 +19,7 @@ import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import { createStackCode } from './terraform/stack-code';
 import { createRunSecrets } from './terraform/run-secrets';
+import { createPoolGuard } from './pools';
 import type { SecretBoxFor } from '../common/secret-variables';
 import type { ControlActivities, ExecutionActivities } from '../workflows/model/activities';
 
@@ -70,16 +71,19 @@ export interface ExecutionDeps {
    */
   secretBoxFor?: SecretBoxFor;
   namespace?: string;
+  /** This worker's labels: with a `pool` label it runs only stacks bound to that pool (activities/pools.ts). */
+  workerLabels?: Readonly<Record<string, string>>;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */
 export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivities {
   // One checkout cache and one cached analysis per worker, for every activity group.
   const code = createStackCode(deps);
+  const poolGuard = createPoolGuard({ db: deps.db, labels: deps.workerLabels ?? {}, ...(deps.namespace ? { namespace: deps.namespace } : {}) });
   const runSecrets = deps.secretBoxFor && deps.namespace ? createRunSecrets({ db: deps.db, secretBoxFor: deps.secretBoxFor, namespace: deps.namespace }) : undefined;
   return {
-    ...createAnalysisActivities({ ...deps, code }),
-    ...createTerraformActivities({ ...deps, code, ...(runSecrets ? { runSecrets } : {}) }),
+    ...createAnalysisActivities({ ...deps, code, poolGuard }),
+    ...createTerraformActivities({ ...deps, code, poolGuard, ...(runSecrets ? { runSecrets } : {}) }),
     ...createPolicyActivities({ ...deps, code }),
   };
 }

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
         taskQueue,
         workflowBundle: workflowBundle!,
         activities: guardAccounts(createControlActivities({
-          db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'],
+          db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'], namespace,
         }), guard),
         dataConverter: dataConverter(codec),
       })
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
           // Plan files and plan JSON in S3 are sealed with the namespace's key too.
           tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
           // Secret variables and masking keys, with the Transit key of the run's account (of this namespace only).
-          secretBoxFor, namespace,
+          secretBoxFor, namespace, workerLabels: cfg.WORKER_LABELS,
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),

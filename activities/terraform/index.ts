@@ -76,6 +76,8 @@ export interface TerraformActivityDeps {
    * it (tests of tofu alone) a run has no secret variables and plan summaries are masked with its id.
    */
   runSecrets?: RunSecrets;
+  /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts); before any checkout. */
+  poolGuard?: (stateId: string, what: string) => Promise<void>;
 }
 
 export const REVIEW_UNIT = '_review';
@@ -141,6 +143,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   }
 
   async function openJob(kind: string, input: TerraformBase): Promise<Job> {
+    await deps.poolGuard?.(input.run.stateId, `${kind} of ${input.run.stack}/${input.run.state}`);
     const ctx = getCtx();
     const dir = mkdtempSync(join(jobsDir, `${kind.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
     const repoRoot = join(dir, 'src');

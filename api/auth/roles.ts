@@ -56,6 +56,14 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /api/stack-codes/:id/secrets': 'viewer',
   'PUT /api/stack-codes/:id/secrets/:name': 'admin',
   'DELETE /api/stack-codes/:id/secrets/:name': 'admin',
+  // What stacks may run on and reach (api/routes/execution-bindings.ts): admins only.
+  'GET /api/worker-pools/bindings': 'admin',
+  'PUT /api/worker-pools/bindings': 'admin',
+  'GET /api/hooks/allowed-addresses': 'admin',
+  'PUT /api/hooks/allowed-addresses': 'admin',
+  'GET /api/repositories/:id/hook-env': 'admin',
+  'PUT /api/repositories/:id/hook-env/:name': 'admin',
+  'DELETE /api/repositories/:id/hook-env/:name': 'admin',
 };
 
 export function roleFor(method: string, url: string | undefined): Role | undefined {

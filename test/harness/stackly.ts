@@ -85,7 +85,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
         activities: createExecutionActivities({
           db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
           cipher: blobCipherFromKeyring(keyring, temporal.namespace),
-          secretBoxFor: transitSecretBoxes({ addr: vault.addr, token: vault.token }), namespace: temporal.namespace,
+          secretBoxFor: transitSecretBoxes({ addr: vault.addr, token: vault.token }), namespace: temporal.namespace, workerLabels: labels,
         }),
         dataConverter: dataConverter(workerCodec),
         maxConcurrentActivityTaskExecutions: 6,
