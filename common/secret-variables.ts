@@ -9,7 +9,7 @@ import type { SecretBox } from './secret-box';
 import { transitKeyName } from './codec/keys';
 
 /** A Terraform identifier usable in an environment variable name (`TF_VAR_<name>`). */
-export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 /** Values up to 32 KiB (UTF-8). */
 export const MAX_SECRET_VALUE_BYTES = 32 * 1024;
 /** At most this many secrets per state or stack code. */
@@ -27,7 +27,7 @@ export interface SecretBinding {
 /** Why a name is not acceptable, or undefined when it is. */
 export function secretNameProblem(name: string): string | undefined {
   if (!SECRET_NAME_PATTERN.test(name)) {
-    return 'must be a Terraform identifier: a letter or _, then letters, digits or _ (at most 128 characters)';
+    return 'must be a Terraform identifier: a letter or _, then letters, digits or _ (at most 100 characters)';
   }
   if (/^stackly_/i.test(name)) return 'names starting with stackly_ are reserved for the variables Stackly generates';
   return undefined;
