@@ -15,6 +15,7 @@ import { HclError } from './hcl/types';
 import { parseOutputs } from './terraform/plan-json';
 import { resolveRef, sealSensitiveOutputs, type RefStore } from './terraform/output-refs';
 import { getObject, putObject, type BlobCipher } from './terraform/store';
+import type { RunSecrets } from './terraform/run-secrets';
 import { createRedactor } from './terraform/redact';
 import { createStackCode, type StackCode } from './terraform/stack-code';
 import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
@@ -34,6 +35,8 @@ export interface AnalysisDeps {
   cipher?: BlobCipher;
   /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts). */
   poolGuard?: (stateId: string, what: string) => Promise<void>;
+  /** Secret variables of the run's state, for root outputs that read them (./terraform/run-secrets.ts). */
+  runSecrets?: RunSecrets;
 }
 
 /** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */
@@ -92,8 +95,16 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
       try {
         for (const [name, content] of Object.entries(root.files)) writeFileSync(join(dir, name), content);
         const vars: Record<string, unknown> = {};
-        for (const v of wiring.rootVariables) if (v in input.variables) vars[v] = input.variables[v];
-        const secrets: unknown[] = [];
+        // Secret variables the outputs read: TF_VAR_ only, marked sensitive, redacted (as for units).
+        const secretVars = deps.runSecrets ? await deps.runSecrets.variables(input.run) : new Map<string, string>();
+        const secretEnv: Record<string, string> = {};
+        const sensitive: Record<string, { sensitive: true }> = {};
+        for (const v of wiring.rootVariables) {
+          const sv = secretVars.get(v);
+          if (sv !== undefined) { secretEnv[`TF_VAR_${v}`] = sv; sensitive[v] = { sensitive: true }; } else if (v in input.variables) vars[v] = input.variables[v];
+        }
+        if (Object.keys(sensitive).length) writeFileSync(join(dir, 'stackly_secrets_override.tf.json'), JSON.stringify({ variable: sensitive }));
+        const secrets: unknown[] = [...secretVars.values()];
         for (const i of wiring.inputs) {
           const o = input.unitOutputs[i.fromUnit]?.[i.output];
           if (o) {
@@ -104,7 +115,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
         }
         writeFileSync(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), { mode: 0o600 });
         if (wiring.inputs.length) writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs));
-        const env = tofuEnv(writeCliConfig(deps.workDir), {}, hostEnvironment());
+        const env = tofuEnv(writeCliConfig(deps.workDir), secretEnv, hostEnvironment());
         const common = { bin: deps.tfBinary, cwd: dir, env, redact: createRedactor(secrets), ctx: currentActivityCtx() };
         await runTofu({ ...common, args: ['init', '-input=false', '-no-color', '-backend=false'], phase: 'init', what: 'tofu init of the root outputs' });
         await runTofu({ ...common, args: ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], phase: 'apply', what: 'evaluating the root outputs' });

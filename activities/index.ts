@@ -82,7 +82,7 @@ export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivit
   const poolGuard = createPoolGuard({ db: deps.db, labels: deps.workerLabels ?? {}, ...(deps.namespace ? { namespace: deps.namespace } : {}) });
   const runSecrets = deps.secretBoxFor && deps.namespace ? createRunSecrets({ db: deps.db, secretBoxFor: deps.secretBoxFor, namespace: deps.namespace }) : undefined;
   return {
-    ...createAnalysisActivities({ ...deps, code, poolGuard }),
+    ...createAnalysisActivities({ ...deps, code, poolGuard, ...(runSecrets ? { runSecrets } : {}) }),
     ...createTerraformActivities({ ...deps, code, poolGuard, ...(runSecrets ? { runSecrets } : {}) }),
     ...createPolicyActivities({ ...deps, code }),
   };
