@@ -113,7 +113,7 @@ export class ApiClient {
   }
 
   /** `T` is undefined for 204 No Content (DELETE). */
-  async request<T>(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async request<T>(what: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const send = async (renew: boolean): Promise<Response> => {
       const token = this.conn.session ? await this.conn.session.accessToken(renew) : this.conn.token;
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
