@@ -10,7 +10,7 @@ import * as m0002 from './migrations/20261201_0002_state_identity';
 import * as m0003 from './migrations/20261202_0003_people';
 import * as m0004signin from './migrations/20261202_0004_signin_membership_source';
 import * as m0004 from './migrations/20261202_0004_tenancy_account_status';
-import * as m0005secrets from './migrations/20261203_0005_secrets_variables_pools_hooks';
+import * as m0008secrets from './migrations/20261203_0008_secrets_variables_pools_hooks';
 
 export type { Database } from './schema';
 export type Db = Kysely<Database>;
@@ -24,7 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261202_0003_people': m0003,
   '20261202_0004_signin_membership_source': m0004signin,
   '20261202_0004_tenancy_account_status': m0004,
-  '20261203_0005_secrets_variables_pools_hooks': m0005secrets,
+  '20261203_0008_secrets_variables_pools_hooks': m0008secrets,
 };
 
 class StaticProvider implements MigrationProvider {
