@@ -13,6 +13,9 @@ import { stateKey } from '../common/state-keys';
 import { INPUTS_FILE, synthesize, typedInputsFile, type Synthesis } from './hcl/synthesize';
 import { HclError } from './hcl/types';
 import { parseOutputs } from './terraform/plan-json';
+import { resolveRef, sealSensitiveOutputs, type RefStore } from './terraform/output-refs';
+import { getObject, putObject, type BlobCipher } from './terraform/store';
+import type { RunSecrets } from './terraform/run-secrets';
 import { createRedactor } from './terraform/redact';
 import { createStackCode, type StackCode } from './terraform/stack-code';
 import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
@@ -28,6 +31,12 @@ export interface AnalysisDeps {
   tfBinary: string;
   s3: S3Settings;
   logger: Logger;
+  /** Sensitive outputs are returned as references to objects sealed with it (./terraform/output-refs.ts). */
+  cipher?: BlobCipher;
+  /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts). */
+  poolGuard?: (stateId: string, what: string) => Promise<void>;
+  /** Secret variables of the run's state, for root outputs that read them (./terraform/run-secrets.ts). */
+  runSecrets?: RunSecrets;
 }
 
 /** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */
@@ -50,6 +59,10 @@ async function analyse(deps: AnalysisDeps, code: StackCode, source: StackSource)
 export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities {
   const s3 = s3Client(deps.s3);
   const code = deps.code ?? createStackCode(deps);
+  const refs: RefStore | undefined = deps.cipher
+    ? { cipher: deps.cipher, put: (k, b) => putObject(s3, deps.s3.bucket, k, b), get: (k) => getObject(s3, deps.s3.bucket, k) }
+    : undefined;
+  const seal = (runId: string, unit: string, o: Record<string, UnitOutput>) => (refs ? sealSensitiveOutputs(refs, runId, unit, o) : Promise.resolve(o));
   return {
     async analyzeStack(input: { source: StackSource }): Promise<StackAnalysisResult> {
       const { synthesis, units } = await analyse(deps, code, input.source);
@@ -63,7 +76,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
         try {
           const obj = await s3.send(new GetObjectCommand({ Bucket: deps.s3.bucket, Key: key }));
           const state = JSON.parse(await obj.Body!.transformToString()) as { outputs?: Record<string, { value: unknown; sensitive?: boolean; type?: unknown }> };
-          out[unit] = Object.fromEntries(Object.entries(state.outputs ?? {}).map(([k, v]) => [k, { value: v.value, sensitive: !!v.sensitive, ...(v.type !== undefined ? { type: v.type } : {}) }]));
+          out[unit] = await seal(input.run.runId, unit, Object.fromEntries(Object.entries(state.outputs ?? {}).map(([k, v]) => [k, { value: v.value, sensitive: !!v.sensitive, ...(v.type !== undefined ? { type: v.type } : {}) }])));
         } catch (e) {
           if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') out[unit] = {};
           else throw new Error(`reading state ${key}: ${(e as Error).message}`);
@@ -73,6 +86,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
     },
 
     async evaluateOutputs(input: TerraformBase & { unitOutputs: Record<string, Record<string, UnitOutput>> }): Promise<Record<string, UnitOutput>> {
+      await deps.poolGuard?.(input.run.stateId, `root outputs of ${input.run.stack}/${input.run.state}`);
       const { synthesis } = await analyse(deps, code, input.source);
       const root = synthesis.outputs;
       const wiring = synthesis.wiring.outputs;
@@ -81,23 +95,32 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
       try {
         for (const [name, content] of Object.entries(root.files)) writeFileSync(join(dir, name), content);
         const vars: Record<string, unknown> = {};
-        for (const v of wiring.rootVariables) if (v in input.variables) vars[v] = input.variables[v];
-        const secrets: unknown[] = [];
+        // Secret variables the outputs read: TF_VAR_ only, marked sensitive, redacted (as for units).
+        const secretVars = deps.runSecrets ? await deps.runSecrets.variables(input.run) : new Map<string, string>();
+        const secretEnv: Record<string, string> = {};
+        const sensitive: Record<string, { sensitive: true }> = {};
+        for (const v of wiring.rootVariables) {
+          const sv = secretVars.get(v);
+          if (sv !== undefined) { secretEnv[`TF_VAR_${v}`] = sv; sensitive[v] = { sensitive: true }; } else if (v in input.variables) vars[v] = input.variables[v];
+        }
+        if (Object.keys(sensitive).length) writeFileSync(join(dir, 'stackly_secrets_override.tf.json'), JSON.stringify({ variable: sensitive }));
+        const secrets: unknown[] = [...secretVars.values()];
         for (const i of wiring.inputs) {
           const o = input.unitOutputs[i.fromUnit]?.[i.output];
           if (o) {
-            vars[i.variable] = o.value;
-            if (o.sensitive || i.sensitive) secrets.push(o.value);
+            const value = refs ? await resolveRef(refs, o.value) : o.value;
+            vars[i.variable] = value;
+            if (o.sensitive || i.sensitive) secrets.push(value);
           }
         }
         writeFileSync(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), { mode: 0o600 });
         if (wiring.inputs.length) writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs));
-        const env = tofuEnv(writeCliConfig(deps.workDir), {}, hostEnvironment());
+        const env = tofuEnv(writeCliConfig(deps.workDir), secretEnv, hostEnvironment());
         const common = { bin: deps.tfBinary, cwd: dir, env, redact: createRedactor(secrets), ctx: currentActivityCtx() };
         await runTofu({ ...common, args: ['init', '-input=false', '-no-color', '-backend=false'], phase: 'init', what: 'tofu init of the root outputs' });
         await runTofu({ ...common, args: ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], phase: 'apply', what: 'evaluating the root outputs' });
         const { stdout } = await runTofu({ ...common, args: ['output', '-json', '-no-color'], phase: 'output', what: 'reading the root outputs' });
-        return parseOutputs(stdout);
+        return await seal(input.run.runId, '_root', parseOutputs(stdout));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

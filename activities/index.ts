@@ -19,6 +19,9 @@ import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
 import { createStackCode } from './terraform/stack-code';
+import { createRunSecrets } from './terraform/run-secrets';
+import { createPoolGuard } from './pools';
+import type { SecretBoxFor } from '../common/secret-variables';
 import type { ControlActivities, ExecutionActivities } from '../workflows/model/activities';
 
 export interface ControlDeps {
@@ -29,6 +32,8 @@ export interface ControlDeps {
   credentialsFor?: (repositoryId: string) => Promise<GitCredentials | null>;
   /** Where hooks' secret_env / url_env are looked up: the worker config's `STACKLY_HOOK_*` variables. */
   hookEnv: Readonly<Record<string, string | undefined>>;
+  /** The namespace these activities serve (hooks refuse runs of another namespace's accounts). */
+  namespace?: string;
 }
 
 /** Light activities on the control worker: database, routing, git, registry (and drift schedules), hooks, drift checks. */
@@ -46,7 +51,7 @@ export function createControlActivities(deps: ControlDeps): ControlActivities {
     ...createRunRequestActivities(),
     ...git,
     ...createRegistryActivities(deps),
-    ...createHookActivities({ logger: deps.logger, env: deps.hookEnv }),
+    ...createHookActivities({ logger: deps.logger, env: deps.hookEnv, db: deps.db, ...(deps.namespace ? { namespace: deps.namespace } : {}) }),
     ...createDriftActivities(deps),
     ...createPullRequestActivities(deps),
   };
@@ -69,17 +74,26 @@ export interface ExecutionDeps {
   s3: S3Settings;
   /** Encrypts plan files, plan JSON and logs before they go to S3, and live log chunks. */
   cipher: BlobCipher;
-  /** The worker's Temporal namespace: tofu's output is streamed to run_log_chunks under it (activities/terraform/log-stream.ts). */
+  /** The worker's Temporal namespace: tofu's output is streamed to run_log_chunks under it (activities/terraform/log-stream.ts); secret variables and masking keys are read for runs of its account only. */
   namespace?: string;
+  /**
+   * SecretBoxes over accounts' Transit keys: secret variables of runs' states and runs' masking
+   * keys (activities/terraform/run-secrets.ts).
+   */
+  secretBoxFor?: SecretBoxFor;
+  /** This worker's labels: with a `pool` label it runs only stacks bound to that pool (activities/pools.ts). */
+  workerLabels?: Readonly<Record<string, string>>;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */
 export function createExecutionActivities(deps: ExecutionDeps): ExecutionActivities {
   // One checkout cache and one cached analysis per worker, for every activity group.
   const code = createStackCode(deps);
+  const poolGuard = createPoolGuard({ db: deps.db, labels: deps.workerLabels ?? {}, ...(deps.namespace ? { namespace: deps.namespace } : {}) });
+  const runSecrets = deps.secretBoxFor && deps.namespace ? createRunSecrets({ db: deps.db, secretBoxFor: deps.secretBoxFor, namespace: deps.namespace }) : undefined;
   return {
-    ...createAnalysisActivities({ ...deps, code }),
-    ...createTerraformActivities({ ...deps, code }),
+    ...createAnalysisActivities({ ...deps, code, poolGuard, ...(runSecrets ? { runSecrets } : {}) }),
+    ...createTerraformActivities({ ...deps, code, poolGuard, ...(runSecrets ? { runSecrets } : {}) }),
     ...createPolicyActivities({ ...deps, code }),
   };
 }

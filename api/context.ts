@@ -4,6 +4,7 @@ import type { Db } from '../db';
 import type { Logger } from '../common/logger';
 import type { AccessTokenVerifier, Authenticate, Principal } from './auth/principal';
 import type { SecretBox } from '../common/secret-box';
+import type { SecretBoxFor } from '../common/secret-variables';
 import type { NamespaceClients } from '../common/temporal';
 import type { AccountProvisioner } from './accounts/provision';
 import type { SignatureVerifier } from './signature';
@@ -33,6 +34,11 @@ export interface ApiDeps {
    */
   allowGlobalWebhookSecret?: boolean;
   secretBox: SecretBox;
+  /**
+   * A SecretBox over a named Transit key (the account's): secret variables are sealed with it. Without
+   * it, setting a secret variable answers 503.
+   */
+  secretBoxFor?: SecretBoxFor;
   bodyLimitBytes: number;
   /** Verifies signed-in users' access tokens; without it only API keys authenticate. */
   accessTokens?: AccessTokenVerifier;

@@ -12,7 +12,7 @@ import { createDb } from '../db';
 import { ensureAccount } from '../db/repos/accounts';
 import { namespaceClients } from '../common/temporal';
 import { createAccountProvisioner } from './accounts/provision';
-import { CachingSecretBox, VaultTransitSecretBox } from '../common/secret-box';
+import { CachingSecretBox, VaultTransitSecretBox, transitSecretBoxes } from '../common/secret-box';
 import { buildApi } from './server';
 import { createAccessTokens } from './auth/tokens';
 import { createSessions } from './auth/sessions';
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   const secretBox = new CachingSecretBox(new VaultTransitSecretBox({
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
   }));
+  // Secret variables are sealed with their account's Transit key.
+  const secretBoxFor = transitSecretBoxes({ addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT });
   // The bucket, for breaking state locks (POST /api/states/:id/unlock); optional.
   const s3Settings = s3SettingsFromConfig(cfg);
   if (!s3Settings) logger.warn('no S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: POST /api/states/:id/unlock answers 503');
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
   if (!auth) logger.warn('no AUTH_SIGNING_KEYS: only API keys authenticate (no sign-in)');
   const app = await buildApi({
     ...(auth ?? {}),
-    db, logger, temporal, platformAccountId: account.id, provisioner, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, allowGlobalWebhookSecret: cfg.WEBHOOK_GLOBAL_SECRET_ALLOWED, secretBox,
+    db, logger, temporal, platformAccountId: account.id, provisioner, webhookSecret: cfg.GITHUB_WEBHOOK_SECRET, allowGlobalWebhookSecret: cfg.WEBHOOK_GLOBAL_SECRET_ALLOWED, secretBox, secretBoxFor,
     bodyLimitBytes: cfg.API_BODY_LIMIT_BYTES,
     rateLimits: {
       perCredential: cfg.RATE_LIMIT_PER_CREDENTIAL_PER_MINUTE, perAccount: cfg.RATE_LIMIT_PER_ACCOUNT_PER_MINUTE, perAddress: cfg.RATE_LIMIT_PER_IP_PER_MINUTE,

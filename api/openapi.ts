@@ -185,6 +185,30 @@ export const openapi = {
         },
       },
     },
+    ...Object.fromEntries((['states', 'stack-codes'] as const).flatMap((kind) => {
+      const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,99}$' } };
+      const info = { type: 'object', properties: { name: str, scope: { enum: ['state', 'stack_code'] }, updated_at: str, updated_by: str } };
+      return [
+        [`/api/${kind}/{id}/secrets`, { get: { tags: [kind], summary: 'Secret variables (names, who set them, when; never values)', parameters: [idParam], responses: { 200: { description: 'the list', ...json({ type: 'object', properties: { secrets: { type: 'array', items: info } } }) }, ...errorResponses(401, 404) } } }],
+        [`/api/${kind}/{id}/secrets/{name}`, {
+          put: { tags: [kind], summary: 'Set a secret variable (admin; write-only, sealed with the account\'s Vault Transit key; given to tofu as TF_VAR_<name> of the units declaring it)', parameters: [idParam, nameParam], requestBody: { required: true, ...json({ type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: 'string', minLength: 1, description: 'at most 32 KiB' } } }) }, responses: { 200: { description: 'replaced', ...json(info) }, 201: { description: 'created', ...json(info) }, ...errorResponses(400, 401, 404, 503) } },
+          delete: { tags: [kind], summary: 'Delete a secret variable (admin)', parameters: [idParam, nameParam], responses: { 204: { description: 'deleted' }, ...errorResponses(401, 404) } },
+        }],
+      ];
+    })),
+    '/api/worker-pools/bindings': {
+      get: { tags: ['admin'], summary: 'Worker pools bound to the account and its repositories', responses: { 200: { description: 'bindings', ...json({ type: 'object' }) }, ...errorResponses(401) } },
+      put: { tags: ['admin'], summary: 'Replace the pools bound to a repository (or, with repository_id null, to the account)', requestBody: { required: true, ...json({ type: 'object', required: ['pools'], additionalProperties: false, properties: { repository_id: { type: ['string', 'null'] }, pools: { type: 'array', items: { type: 'string' } } } }) }, responses: { 200: { description: 'bindings', ...json({ type: 'object' }) }, ...errorResponses(400, 401, 404) } },
+    },
+    '/api/hooks/allowed-addresses': {
+      get: { tags: ['admin'], summary: 'Address ranges webhook hooks may reach although loopback, link-local or private', responses: { 200: { description: 'ranges', ...json({ type: 'object', properties: { cidrs: { type: 'array', items: str } } }) }, ...errorResponses(401) } },
+      put: { tags: ['admin'], summary: 'Replace the account\'s allowed hook address ranges', requestBody: { required: true, ...json({ type: 'object', required: ['cidrs'], additionalProperties: false, properties: { cidrs: { type: 'array', items: str } } }) }, responses: { 200: { description: 'ranges', ...json({ type: 'object' }) }, ...errorResponses(400, 401) } },
+    },
+    '/api/repositories/{id}/hook-env': { get: { tags: ['admin'], summary: 'STACKLY_HOOK_* names the repository\'s hooks may use', parameters: [idParam], responses: { 200: { description: 'names', ...json({ type: 'object' }) }, ...errorResponses(401, 404) } } },
+    '/api/repositories/{id}/hook-env/{name}': {
+      put: { tags: ['admin'], summary: 'Grant a STACKLY_HOOK_* name to the repository\'s hooks', parameters: [idParam, { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^STACKLY_HOOK_[A-Z0-9_]+$' } }], responses: { 204: { description: 'granted' }, ...errorResponses(400, 401, 404) } },
+      delete: { tags: ['admin'], summary: 'Revoke a granted name', parameters: [idParam, { name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 204: { description: 'revoked' }, ...errorResponses(401, 404) } },
+    },
     '/api/states/{id}/runs': { post: { tags: ['states'], summary: 'Trigger a run by hand (starts stackRunWorkflow at the stack code\'s current commit)', parameters: [idParam], responses: { 202: { description: 'started', ...json(ref('WorkflowStarted')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/runs/{id}': { get: { tags: ['runs'], summary: 'A run\'s progress (phase, units, review plan summary, waiting reason) from the workflow query', parameters: [idParam], responses: { 200: { description: 'progress', ...json(ref('Run')) }, ...errorResponses(401, 404, 409, 503) } } },
     '/api/runs/{id}/logs': { get: { tags: ['runs'], summary: 'tofu\'s redacted output of the run, every unit and phase in order (text/plain with "[unit phase] " before each line, or ?format=json chunks); ?follow=1 or Accept: text/event-stream streams it (events chunk and end, id = chunk number, resumes from Last-Event-ID)', parameters: [idParam, ...['unit', 'phase', 'format', 'follow', 'after'].map((name) => ({ name, in: 'query', required: false, schema: str }))], responses: { 200: { description: 'the log', content: { 'text/plain': { schema: str }, 'application/json': { schema: { type: 'object' } }, 'text/event-stream': { schema: str } } }, ...errorResponses(400, 401, 404, 503) } } },

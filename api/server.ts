@@ -16,6 +16,8 @@ import { openapiRoutes } from './routes/openapi';
 import { repositoryRoutes } from './routes/repositories';
 import { stackCodeRoutes } from './routes/stack-codes';
 import { stateRoutes } from './routes/states';
+import { secretRoutes } from './routes/secrets';
+import { executionBindingRoutes } from './routes/execution-bindings';
 import { operationRoutes } from './routes/operations';
 import { eventRoutes } from './routes/events';
 import { runRoutes } from './routes/runs';
@@ -35,7 +37,7 @@ const PUBLIC_ROUTES: RouteModule[] = [webhookRoutes, openapiRoutes, signInRoutes
 /** Public routes no rate limit applies to (the authenticated route among them limits itself through authorize()). */
 const NOT_RATE_LIMITED = new Set<RouteModule>([webhookRoutes]);
 /** Routes behind `Authorization: Bearer <token>`. */
-const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, policyRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
+const REST_ROUTES: RouteModule[] = [peopleRoutes, memberRoutes, policyRoutes, accountRoutes, repositoryRoutes, stackCodeRoutes, stateRoutes, secretRoutes, executionBindingRoutes, stateLockRoutes, driftRoutes, operationRoutes, eventRoutes, runRoutes];
 
 /** The REST routes an app registered (`METHOD /pattern`), for the test that every one has a role. */
 const restRoutes = new WeakMap<FastifyInstance, string[]>();

@@ -122,7 +122,7 @@ export class ApiClient {
   }
 
   /** `T` is undefined for 204 No Content (DELETE). */
-  async request<T>(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async request<T>(what: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const send = async (renew: boolean): Promise<Response> => {
       const headers = await this.authHeaders(renew, { accept: 'application/json' });
       if (body !== undefined) headers['content-type'] = 'application/json';

@@ -14,6 +14,8 @@ export type GitCredentials = { token: string; username?: string } | { username: 
 export interface SecretBox {
   encrypt(plaintext: string): Promise<string>;
   decrypt(ciphertext: string): Promise<string>;
+  /** A keyed digest of `data` under the box's key (Transit `hmac/<key>`); the key never leaves Vault. */
+  hmac?(data: string): Promise<string>;
 }
 
 export class SecretBoxUnavailableError extends Error {
@@ -28,6 +30,8 @@ export interface VaultSecretBoxOptions {
   token: string;
   mount?: string;
   key?: string;
+  /** Create the key when missing (default true); false for keys made elsewhere (accounts' keys). */
+  create?: boolean;
 }
 
 export class VaultTransitSecretBox implements SecretBox {
@@ -35,11 +39,13 @@ export class VaultTransitSecretBox implements SecretBox {
   private readonly mount: string;
   private readonly key: string;
   private keyReady: Promise<void> | undefined;
+  private readonly create: boolean;
 
   constructor(opts: VaultSecretBoxOptions) {
     this.vault = nodeVault({ endpoint: opts.addr, token: opts.token });
     this.mount = opts.mount ?? 'transit';
     this.key = opts.key ?? 'stackly-secrets';
+    this.create = opts.create ?? true;
   }
 
   /** Creates the Transit key when missing (idempotent). */
@@ -58,7 +64,7 @@ export class VaultTransitSecretBox implements SecretBox {
   }
 
   async encrypt(plaintext: string): Promise<string> {
-    await this.ensureKey();
+    if (this.create) await this.ensureKey();
     const res = await this.vault.write(`${this.mount}/encrypt/${this.key}`, { plaintext: Buffer.from(plaintext, 'utf8').toString('base64') });
     return res.data.ciphertext as string;
   }
@@ -66,6 +72,11 @@ export class VaultTransitSecretBox implements SecretBox {
   async decrypt(ciphertext: string): Promise<string> {
     const res = await this.vault.write(`${this.mount}/decrypt/${this.key}`, { ciphertext });
     return Buffer.from(res.data.plaintext as string, 'base64').toString('utf8');
+  }
+
+  async hmac(data: string): Promise<string> {
+    const res = await this.vault.write(`${this.mount}/hmac/${this.key}/sha2-256`, { input: Buffer.from(data, 'utf8').toString('base64') });
+    return res.data.hmac as string;
   }
 }
 
@@ -98,5 +109,18 @@ export function repositoryCredentialsResolver(db: DbOrTx, box: SecretBox): (repo
     if (!row?.credentials_enc) return null;
     const parsed = JSON.parse(await box.decrypt(row.credentials_enc)) as GitCredentials;
     return parsed;
+  };
+}
+
+/**
+ * SecretBoxes over named Transit keys that exist already (accounts' keys: secret variables), one per
+ * key, never caching plaintext.
+ */
+export function transitSecretBoxes(opts: Omit<VaultSecretBoxOptions, 'key' | 'create'>): (key: string) => SecretBox {
+  const boxes = new Map<string, SecretBox>();
+  return (key) => {
+    let b = boxes.get(key);
+    if (!b) boxes.set(key, b = new VaultTransitSecretBox({ ...opts, key, create: false }));
+    return b;
   };
 }

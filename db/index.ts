@@ -13,6 +13,7 @@ import * as m0004 from './migrations/20261202_0004_tenancy_account_status';
 import * as m0005logs from './migrations/20261203_0005_logs_run_log_chunks';
 import * as m0006github from './migrations/20261203_0006_github_connections';
 import * as m0007gates from './migrations/20261203_0007_gates_account_policies';
+import * as m0008secrets from './migrations/20261203_0008_secrets_variables_pools_hooks';
 
 export type { Database } from './schema';
 export type Db = Kysely<Database>;
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261203_0005_logs_run_log_chunks': m0005logs,
   '20261203_0006_github_connections': m0006github,
   '20261203_0007_gates_account_policies': m0007gates,
+  '20261203_0008_secrets_variables_pools_hooks': m0008secrets,
 };
 
 class StaticProvider implements MigrationProvider {

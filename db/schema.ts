@@ -12,6 +12,7 @@ import type { StackCodesTable } from './tables/stack-codes';
 import type { StackStatesTable } from './tables/stack-states';
 import type { WebhookDeliveriesTable } from './tables/webhook-deliveries';
 import type { WorkersTable } from './tables/workers';
+import type { HookAddressAllowlistTable, HookEnvGrantsTable, SecretVariablesTable, WorkerPoolBindingsTable } from './tables/execution-secrets';
 import type {
   ApiKeysTable, LoginRequestsTable, MembershipsTable, RateLimitsTable, RefreshTokensTable, UserGroupsTable, UsersTable,
 } from './tables/people';
@@ -38,4 +39,8 @@ export interface Database {
   github_notifications: GithubNotificationsTable;
   pull_requests: PullRequestsTable;
   account_policies: AccountPoliciesTable;
+  secret_variables: SecretVariablesTable;
+  worker_pool_bindings: WorkerPoolBindingsTable;
+  hook_address_allowlist: HookAddressAllowlistTable;
+  hook_env_grants: HookEnvGrantsTable;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfigOrExit } from '../common/config';
 import { createLogger } from '../common/logger';
-import { CachingSecretBox, repositoryCredentialsResolver, VaultTransitSecretBox } from '../common/secret-box';
+import { CachingSecretBox, repositoryCredentialsResolver, transitSecretBoxes, VaultTransitSecretBox } from '../common/secret-box';
 import { SafeTemporalLogger } from '../common/temporal-logger';
 import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT, key: cfg.VAULT_SECRETS_KEY,
   }));
   const credentialsFor = repositoryCredentialsResolver(db, secretBox);
+  const secretBoxFor = transitSecretBoxes({ addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, mount: cfg.VAULT_TRANSIT_MOUNT });
   const s3 = {
     endpoint: cfg.S3_ENDPOINT ?? `https://s3.${cfg.S3_REGION}.amazonaws.com`, region: cfg.S3_REGION, bucket: cfg.S3_BUCKET,
     accessKeyId: cfg.S3_ACCESS_KEY_ID ?? '', secretAccessKey: cfg.S3_SECRET_ACCESS_KEY ?? '',
@@ -73,7 +74,9 @@ async function main(): Promise<void> {
   // The workflow code is bundled once and shared by the control Workers of every namespace.
   const workflowBundle = cfg.WORKER_KIND === 'control' ? { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: SafeTemporalLogger.toPino(logger, 'WARN') })).code } : undefined;
   const createWorker = async (namespace: string): Promise<Worker> => {
-    const codec = keyring.codec(namespace);
+    // Strict: a payload that is not sealed with the namespace's key (written by a client without the
+    // codec, or forged straight into the task queue) is refused, never handed to workflow or activity code.
+    const codec = keyring.codec(namespace, { requireEncrypted: true });
     const guard = { namespace, accountsOf: (ns: string) => accountIdsOfNamespace(db, ns) };
     return cfg.WORKER_KIND === 'control'
       ? Worker.create({
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
         taskQueue,
         workflowBundle: workflowBundle!,
         activities: guardAccounts(createControlActivities({
-          db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'],
+          db, logger, liveSeconds: LIVE_SECONDS, gitCacheDir: join(workDir, 'git'), credentialsFor, hookEnv: cfg['STACKLY_HOOK_*'], namespace,
         }), guard),
         dataConverter: dataConverter(codec),
       })
@@ -94,7 +97,9 @@ async function main(): Promise<void> {
           db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
           // Plan files, plan JSON and logs in S3 are sealed with the namespace's key, as are the live log
           // chunks (run_log_chunks, stored under this namespace: only its account's api callers read them).
-          tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace), namespace,
+          tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
+          // Secret variables and masking keys, with the Transit key of the run's account (of this namespace only).
+          secretBoxFor, namespace, workerLabels: cfg.WORKER_LABELS,
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),

@@ -25,7 +25,9 @@ import type { UnitWiring } from '../../workflows/graph-types';
 import { HclError, type ModuleStructure } from '../hcl/types';
 import { mergeStates, outputsFromState, parseOutputs, summarizePlan } from './plan-json';
 import { openLiveLog, type LiveLog, type LiveLogDeps } from './log-stream';
-import { createRedactor, type Redactor } from './redact';
+import { createRedactor, REDACTED, type Redactor } from './redact';
+import type { RunSecrets } from './run-secrets';
+import { resolveRefs, sealSensitiveOutputs, type RefStore } from './output-refs';
 import { createStackCode, type StackCode } from './stack-code';
 import {
   breakStateLock, deleteObject, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
@@ -79,6 +81,13 @@ export interface TerraformActivityDeps {
   keepJobs?: boolean;
   /** Activity context seam for tests (default: the current Temporal activity context). */
   activityCtx?: () => ActivityCtx;
+  /**
+   * Secret variables of the run's state and the run's secret masking key (./run-secrets.ts). Without
+   * it (tests of tofu alone) a run has no secret variables and plan summaries are masked with its id.
+   */
+  runSecrets?: RunSecrets;
+  /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts); before any checkout. */
+  poolGuard?: (stateId: string, what: string) => Promise<void>;
 }
 
 export const REVIEW_UNIT = '_review';
@@ -92,6 +101,8 @@ const STATE_FILE_NAME = 'stackly-review.tfstate';
 const OVERRIDE_FILE = 'stackly_override.tf.json';
 const VAR_FILE = 'stackly.tfvars.json';
 const PLAN_FILE = 'stackly.tfplan';
+/** Marks the secret variables a root declares `sensitive` (an override file merges into their declarations). */
+const SECRETS_OVERRIDE_FILE = 'stackly_secrets_override.tf.json';
 
 interface Job {
   dir: string;
@@ -104,6 +115,8 @@ interface Job {
   /** The live log the RunLog streams to (when the worker has a namespace). */
   live?: LiveLog;
   ctx: ActivityCtx;
+  /** The state's secret variables, name → value: only in tofu's environment and this job's redactor. */
+  secrets: Map<string, string>;
 }
 
 /** The activity's attempt and its workflow execution (the Temporal run id), or defaults outside an activity. */
@@ -132,6 +145,9 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   const baseEnv = deps.baseEnv ?? hostEnvironment();
   const getCtx = deps.activityCtx ?? currentActivityCtx;
   const liveSeconds = deps.liveWorkerSeconds ?? 15;
+  /** Sensitive outputs leave as references to encrypted objects, and come back resolved (./output-refs.ts). */
+  const refs: RefStore = { cipher: deps.cipher, put: (k, b) => putObject(s3, bucket, k, b), get: (k) => getObject(s3, bucket, k) };
+  const withResolvedInputs = async <T extends UnitPlanInput>(input: T): Promise<T> => ({ ...input, inputs: await resolveRefs(refs, input.inputs) });
   /** The stack's analysis at a commit, parsed once per worker (the code at a commit never changes). */
   const code = deps.code ?? createStackCode({ workDir: deps.workDir, baseEnv });
   const live: LiveLogDeps | undefined = deps.namespace === undefined ? undefined : {
@@ -153,14 +169,15 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   });
 
   /** Sensitive values of this run: sensitive root variables, sensitive inputs, the S3 secret. */
-  function redactorFor(structure: ModuleStructure | undefined, input: TerraformBase, wiring?: UnitWiring, inputs?: Record<string, unknown>): Redactor {
-    const secrets: unknown[] = [deps.s3.secretAccessKey];
+  function redactorFor(job: Job, structure: ModuleStructure | undefined, input: TerraformBase, wiring?: UnitWiring, inputs?: Record<string, unknown>): Redactor {
+    const secrets: unknown[] = [deps.s3.secretAccessKey, ...job.secrets.values()];
     for (const [name, v] of Object.entries(input.variables)) if (structure?.variables[name]?.sensitive) secrets.push(v);
     for (const i of wiring?.inputs ?? []) if (i.sensitive && inputs && i.variable in inputs) secrets.push(inputs[i.variable]);
     return createRedactor(secrets);
   }
 
   async function openJob(kind: string, input: TerraformBase): Promise<Job> {
+    await deps.poolGuard?.(input.run.stateId, `${kind} of ${input.run.stack}/${input.run.state}`);
     const ctx = getCtx();
     const dir = mkdtempSync(join(jobsDir, `${kind.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
     const repoRoot = join(dir, 'src');
@@ -183,7 +200,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     if (want !== have) {
       throw ApplicationFailure.nonRetryable(`the unit graph of the run (${want}) differs from the code at ${input.source.commit.slice(0, 12)} (${have})`, 'UnitGraphMismatch');
     }
-    const job: Job = { dir, repoRoot, stackRoot, structure: analysis.structure, redact: (t) => t, log: new RunLog((t) => t), ctx };
+    const secrets = deps.runSecrets ? await deps.runSecrets.variables(input.run) : new Map<string, string>();
+    const job: Job = { dir, repoRoot, stackRoot, structure: analysis.structure, redact: createRedactor([...secrets.values()]), log: new RunLog((t) => t), ctx, secrets };
     job.syn = synthesize({
       structure: analysis.structure, callGraph: analysis.callGraph, units: analysis.units,
       repoRoot, stackRoot, unitsDir: join(dir, 'units'),
@@ -252,12 +270,12 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
    */
   function prepareUnit(j: Job, input: UnitPlanInput) {
     const { root, wiring } = unitRoot(j, input.unit);
-    j.redact = redactorFor(j.structure, input, wiring, input.inputs);
+    j.redact = redactorFor(j, j.structure, input, wiring, input.inputs);
     attachLog(j, input, input.unit);
     const dir = writeUnitRoot(j, root);
     writeTypedInputs(dir, wiring, input);
     const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
-    const env = backendEnv();
+    const env = { ...backendEnv(), ...secretVariablesFor(j, dir, wiring.rootVariables) };
     const init = () => step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
     return { dir, wiring, what, env, init };
   }
@@ -271,9 +289,42 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, produced));
   }
 
-  function unitVariables(wiring: UnitWiring, input: UnitPlanInput): Record<string, unknown> {
+  /**
+   * The secret variables a root declares: `TF_VAR_<name>` for tofu's environment, and an override
+   * file in `dir` marking them sensitive (tofu masks them in its output; plan JSON marks what they reach).
+   */
+  function secretVariablesFor(job: Job, dir: string, declared: Iterable<string>): Record<string, string> {
+    const env: Record<string, string> = {};
+    const sensitive: Record<string, { sensitive: true }> = {};
+    for (const name of declared) {
+      const value = job.secrets.get(name);
+      if (value === undefined) continue;
+      env[`TF_VAR_${name}`] = value;
+      sensitive[name] = { sensitive: true };
+    }
+    if (Object.keys(sensitive).length) writeFileSync(join(dir, SECRETS_OVERRIDE_FILE), `${JSON.stringify({ variable: sensitive }, null, 2)}\n`);
+    return env;
+  }
+
+  /** A plan summary (an activity result: Temporal history) with any secret that escaped masking redacted. */
+  function scrubSummary<T>(job: Job, summary: T): T {
+    return job.secrets.size ? JSON.parse(job.redact(JSON.stringify(summary))) as T : summary;
+  }
+
+  /** Plan JSON as it may leave tofu: secret variables' values dropped, every secret redacted. */
+  function scrubPlanJson(job: Job, planJson: string): string {
+    if (!job.secrets.size) return planJson;
+    const plan = JSON.parse(planJson) as { variables?: Record<string, { value?: unknown }> };
+    for (const name of job.secrets.keys()) if (plan.variables?.[name]) plan.variables[name] = { value: REDACTED };
+    return job.redact(JSON.stringify(plan));
+  }
+
+  const maskKeyOf = (input: TerraformBase): Promise<string> => (deps.runSecrets ? deps.runSecrets.maskKey(input.run) : Promise.resolve(input.run.runId));
+
+  function unitVariables(job: Job, wiring: UnitWiring, input: UnitPlanInput): Record<string, unknown> {
     const values: Record<string, unknown> = {};
-    for (const v of wiring.rootVariables) if (v in input.variables) values[v] = input.variables[v];
+    // A secret variable's value comes from TF_VAR_ only (a var file would win over it).
+    for (const v of wiring.rootVariables) if (v in input.variables && !job.secrets.has(v)) values[v] = input.variables[v];
     const missing: string[] = [];
     for (const i of wiring.inputs) {
       if (i.variable in input.inputs) values[i.variable] = input.inputs[i.variable];
@@ -408,7 +459,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       const started = Date.now();
       try {
         job = await openJob('review', input);
-        job.redact = redactorFor(job.structure, input);
+        job.redact = redactorFor(job, job.structure, input);
         attachLog(job, input, REVIEW_UNIT);
         const j = job;
         // The unit states, merged into the local state of the original root.
@@ -421,16 +472,17 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
         writeFileSync(statePath, mergeStates(states), { mode: 0o600 });
         writeFileSync(join(j.stackRoot, OVERRIDE_FILE), JSON.stringify({ terraform: { backend: { local: { path: statePath } } } }, null, 2));
         const values: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(input.variables)) if (k in j.structure.variables) values[k] = v;
+        for (const [k, v] of Object.entries(input.variables)) if (k in j.structure.variables && !j.secrets.has(k)) values[k] = v;
         const varFile = writeVarFile(j.dir, values);
+        const env = secretVariablesFor(j, j.stackRoot, Object.keys(j.structure.variables));
         const what = (verb: string) => `tofu ${verb} of the review plan of ${input.run.stack}/${input.run.state}`;
-        await step(j, 'init', () => tf(j, j.stackRoot, 'init', what('init'), ['init', '-input=false', '-no-color']));
+        await step(j, 'init', () => tf(j, j.stackRoot, 'init', what('init'), ['init', '-input=false', '-no-color'], { env }));
         const planFile = join(j.dir, PLAN_FILE);
-        await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])]));
+        await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])], { env }));
         rmSync(varFile, { force: true });
-        const { stdout } = await step(j, 'show', () => tf(j, j.stackRoot, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false }));
-        const summary = summarizePlan(stdout, input.run.runId);
-        await putObject(s3, bucket, planJsonKey, await deps.cipher.encrypt(Buffer.from(stdout)));
+        const { stdout } = await step(j, 'show', () => tf(j, j.stackRoot, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
+        const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
+        await putObject(s3, bucket, planJsonKey, await deps.cipher.encrypt(Buffer.from(scrubPlanJson(j, stdout))));
         logger.info({ runId: input.run.runId, states: states.length, counts: summary.counts, ms: Date.now() - started }, 'review plan done');
         return { changes: summary.changes, counts: summary.counts, planJsonKey, logKey };
       } finally {
@@ -439,7 +491,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       }
     },
 
-    async planUnit(input: UnitPlanInput): Promise<UnitPlanResult> {
+    async planUnit(given: UnitPlanInput): Promise<UnitPlanResult> {
+      const input = await withResolvedInputs(given);
       const phase = input.destroy ? 'plan-destroy' : 'plan';
       const logKey = logKeyOf(input.run.runId, input.unit, phase);
       const planKey = unitPlanKey(input.run.runId, input.unit);
@@ -450,7 +503,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
         job = await openJob(`${input.unit}-plan`, input);
         const j = job;
         const { dir, wiring, what, env, init } = prepareUnit(j, input);
-        const varFile = writeVarFile(dir, unitVariables(wiring, input));
+        const varFile = writeVarFile(dir, unitVariables(j, wiring, input));
         await init();
         const planFile = join(dir, PLAN_FILE);
         // A drift check refreshes (as every plan does) and asks for tofu's detailed exit code: 2 means changes.
@@ -463,14 +516,14 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
           rmSync(varFile, { force: true });
         }
         const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
-        const summary = summarizePlan(stdout, input.run.runId);
+        const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
         await putObject(s3, bucket, planKey, await deps.cipher.encrypt(readFileSync(planFile)));
         const result: UnitPlanResult = {
           unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey, ...(exitCode !== undefined ? { exitCode } : {}),
         };
         if (!summary.hasChanges) {
           const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
-          result.outputs = parseOutputs(out.stdout);
+          result.outputs = await sealSensitiveOutputs(refs, input.run.runId, input.unit, parseOutputs(out.stdout));
         }
         logger.info({ runId: input.run.runId, unit: input.unit, counts: summary.counts, ms: Date.now() - started }, 'unit plan done');
         return result;
@@ -480,7 +533,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       }
     },
 
-    async applyUnit(input: UnitApplyInput): Promise<UnitApplyResult> {
+    async applyUnit(given: UnitApplyInput): Promise<UnitApplyResult> {
+      const input = await withResolvedInputs(given);
       const phase = input.destroy ? 'apply-destroy' : 'apply';
       const logKey = logKeyOf(input.run.runId, input.unit, phase);
       const key = stateKey(input.run.statePrefix, input.unit);
@@ -505,7 +559,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
           outputs = parseOutputs(out.stdout);
         }
         logger.info({ runId: input.run.runId, unit: input.unit, ms: Date.now() - started }, 'unit apply done');
-        return { unit: input.unit, outputs, logKey };
+        return { unit: input.unit, outputs: await sealSensitiveOutputs(refs, input.run.runId, input.unit, outputs), logKey };
       } finally {
         await uploadLog(job, logKey);
         closeJob(job);

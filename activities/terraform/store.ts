@@ -21,7 +21,8 @@ export interface BlobCipher {
  * The wrapped key and its Transit key version travel inside, so a key rotation does not strand plans.
  */
 export function blobCipherFromKeyring(keyring: VaultKeyring, namespace: string): BlobCipher {
-  const codec = keyring.codec(namespace);
+  // Strict: a blob that is not sealed (written around the cipher) is refused, never taken as plaintext.
+  const codec = keyring.codec(namespace, { requireEncrypted: true });
   const P = temporal.api.common.v1.Payload;
   return {
     async encrypt(plain) {

@@ -57,6 +57,21 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'PUT /api/members/:userId/groups/:group': 'admin',
   'DELETE /api/members/:userId/groups/:group': 'admin',
   'GET /webhooks/github/deliveries/:id': 'viewer',
+  // Secret variables: names only to viewers; setting and deleting values is for admins (api/routes/secrets.ts).
+  'GET /api/states/:id/secrets': 'viewer',
+  'PUT /api/states/:id/secrets/:name': 'admin',
+  'DELETE /api/states/:id/secrets/:name': 'admin',
+  'GET /api/stack-codes/:id/secrets': 'viewer',
+  'PUT /api/stack-codes/:id/secrets/:name': 'admin',
+  'DELETE /api/stack-codes/:id/secrets/:name': 'admin',
+  // What stacks may run on and reach (api/routes/execution-bindings.ts): admins only.
+  'GET /api/worker-pools/bindings': 'admin',
+  'PUT /api/worker-pools/bindings': 'admin',
+  'GET /api/hooks/allowed-addresses': 'admin',
+  'PUT /api/hooks/allowed-addresses': 'admin',
+  'GET /api/repositories/:id/hook-env': 'admin',
+  'PUT /api/repositories/:id/hook-env/:name': 'admin',
+  'DELETE /api/repositories/:id/hook-env/:name': 'admin',
 };
 
 export function roleFor(method: string, url: string | undefined): Role | undefined {

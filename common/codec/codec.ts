@@ -6,7 +6,8 @@
  *   `dataKeyTtlMs` and `dataKeyMaxUses` payloads, then dropped. One Vault round trip per data key,
  *   not per payload.
  * decode: payloads that are not encrypted pass through unchanged (the Web UI sends system payloads
- *   too); sealed ones have their wrapped data keys unwrapped by one batch Transit decrypt per request
+ *   too), except for a `requireEncrypted` codec (workers'): there a payload without this codec's
+ *   encoding is refused, so nothing written around the codec reaches workflow or activity code; sealed ones have their wrapped data keys unwrapped by one batch Transit decrypt per request
  *   (only the keys not already cached), the unwrapped keys are kept in a bounded LRU.
  *
  * The Transit key version travels in the wrapped data key (`vault:vN:`), so payloads written before a
@@ -50,9 +51,18 @@ export interface NamespaceCodec extends PayloadCodec {
   readonly dataKeysFetched: number;
 }
 
+export interface CodecMode {
+  /**
+   * Refuse a payload that is not sealed by this codec (workers: a payload written without the codec,
+   * e.g. a signal or workflow start from a client without it, fails to decode instead of passing
+   * through). Encoding is the same either way, so strict and lenient ends interoperate.
+   */
+  requireEncrypted?: boolean;
+}
+
 /** Codecs for any number of namespaces sharing one Vault client and one decode cache (the codec server). */
 export interface VaultKeyring {
-  codec(namespace: string): NamespaceCodec;
+  codec(namespace: string, mode?: CodecMode): NamespaceCodec;
   health(): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Rotates the namespace's Transit key and drops this process's cached data key for it. */
   rotate(namespace: string): Promise<KeyInfo>;
@@ -115,8 +125,10 @@ export function createVaultKeyring(o: VaultKeyringOptions): VaultKeyring {
     return out;
   }
 
-  function codec(namespace: string): NamespaceCodec {
-    const existing = codecs.get(namespace);
+  function codec(namespace: string, mode: CodecMode = {}): NamespaceCodec {
+    const strict = mode.requireEncrypted === true;
+    const codecKey = `${strict ? 'strict' : 'lenient'}\n${namespace}`;
+    const existing = codecs.get(codecKey);
     if (existing) return existing;
     const keyName = transitKeyName(namespace);
     const ring = new DataKeyRing(
@@ -156,6 +168,9 @@ export function createVaultKeyring(o: VaultKeyringOptions): VaultKeyring {
         const infos = payloads.map((p, i) => {
           const info = inspectPayload(p);
           if (info.kind === 'foreign') throw new CodecError('payload_invalid', `payload ${i}: labelled encrypted but not readable by this codec: ${info.reason}`, { payloadIndex: i, namespace });
+          if (info.kind === 'plain' && strict) {
+            throw new CodecError('payload_invalid', `payload ${i}: not encrypted; this worker accepts only payloads sealed with namespace key "${keyName}"`, { payloadIndex: i, namespace });
+          }
           if (info.kind === 'sealed' && info.keyName !== keyName) {
             throw new CodecError('payload_invalid', `payload ${i}: encrypted with key "${info.keyName.slice(0, 80)}", not this namespace's key "${keyName}"`, { payloadIndex: i, namespace });
           }
@@ -179,7 +194,7 @@ export function createVaultKeyring(o: VaultKeyringOptions): VaultKeyring {
         });
       },
     };
-    codecs.set(namespace, c);
+    codecs.set(codecKey, c);
     return c;
   }
 
@@ -189,13 +204,13 @@ export function createVaultKeyring(o: VaultKeyringOptions): VaultKeyring {
     health: () => transit.health(),
     async rotate(namespace) {
       const info = await transit.rotateKey(transitKeyName(namespace));
-      codecs.get(namespace)?.invalidateDataKey();
+      for (const k of ['strict', 'lenient']) codecs.get(`${k}\n${namespace}`)?.invalidateDataKey();
       return info;
     },
   };
 }
 
 /** A PayloadCodec for one namespace (what clients and workers of that namespace use). */
-export function createVaultCodec(o: VaultCodecOptions): NamespaceCodec {
-  return createVaultKeyring(o).codec(o.namespace);
+export function createVaultCodec(o: VaultCodecOptions & CodecMode): NamespaceCodec {
+  return createVaultKeyring(o).codec(o.namespace, { requireEncrypted: o.requireEncrypted });
 }

@@ -12,7 +12,7 @@ export { CodecError, isCodecError, type CodecErrorCode } from './errors';
 export { transitKeyName, keyVersionOf } from './keys';
 export {
   createVaultCodec, createVaultKeyring,
-  type NamespaceCodec, type VaultCodecOptions, type VaultKeyring, type VaultKeyringOptions,
+  type CodecMode, type NamespaceCodec, type VaultCodecOptions, type VaultKeyring, type VaultKeyringOptions,
 } from './codec';
 export { createTransitClient, type KeyInfo, type TransitClient, type TransitClientOptions } from './transit';
 export { ENCODING_ENCRYPTED, CODEC_ID, META_CODEC, META_DATA_KEY, META_KEY_NAME, inspectPayload } from './envelope';

@@ -61,3 +61,7 @@ export async function accountIdsOfNamespace(db: DbOrTx, namespace: string): Prom
   const rows = await db.selectFrom('accounts').select('id').where('temporal_namespace', '=', namespace).execute();
   return rows.map((r) => r.id);
 }
+
+export async function getAccountById(db: DbOrTx, id: string): Promise<Account | undefined> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}

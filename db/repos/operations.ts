@@ -122,3 +122,20 @@ export async function latestOperationOfType(db: DbOrTx, stackStateId: string, ty
     .where('stack_state_id', '=', stackStateId).where('type', '=', type)
     .orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
 }
+
+/**
+ * Whose run a workflow id is (hooks: which account's allow-list and which repository's grants apply):
+ * the newest operation with that id, its state's account (and namespace) and its stack code's
+ * repository (the code it was last deployed with, for a loose state).
+ */
+export async function runOwnerOfWorkflow(db: DbOrTx, workflowId: string): Promise<{ accountId: string; namespace: string; repositoryId: string | null } | undefined> {
+  return db
+    .selectFrom('operations as o')
+    .innerJoin('stack_states as s', 's.id', 'o.stack_state_id')
+    .innerJoin('accounts as a', 'a.id', 's.account_id')
+    .leftJoin('stack_codes as c', (j) => j.on(sql<boolean>`c.id = coalesce(s.stack_code_id, (s.metadata->>'previous_stack_code_id')::uuid)`))
+    .select(['a.id as accountId', 'a.temporal_namespace as namespace', 'c.repository_id as repositoryId'])
+    .where('o.workflow_id', '=', workflowId)
+    .orderBy('o.started_at', 'desc')
+    .executeTakeFirst();
+}

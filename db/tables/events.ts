@@ -10,6 +10,7 @@ export const EVENT_TYPES = [
   'hook_completed', 'hook_failed',
   'run_queued', 'run_superseded', 'module_moved', 'state_unlocked',
   'push_refused', 'run_refused',
+  'secret_variable_set', 'secret_variable_deleted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -13,6 +13,7 @@ import { createControlActivities, createExecutionActivities } from '../../activi
 import { blobCipherFromKeyring, type BlobCipher } from '../../activities/terraform';
 import { createVaultKeyring, ensureNamespaceKey } from '../../common/codec';
 import { dataConverter } from '../../common/temporal';
+import { transitSecretBoxes } from '../../common/secret-box';
 import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/repos/workers';
 import { newIncarnation } from '../../workers/registration';
 import { taskQueueFor } from '../../workflows/capabilities';
@@ -53,6 +54,8 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
   await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: temporal.namespace });
   const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
   const codec = keyring.codec(temporal.namespace);
+  // Workers decode strictly (as workers/main.ts): a payload not sealed by the codec is refused.
+  const workerCodec = keyring.codec(temporal.namespace, { requireEncrypted: true });
   const dir = mkdtempSync(join(h.testStateDir(), `${label}-`));
   // Each suite gets its own control queue, so suites sharing one Temporal server never steal work.
   const taskQueue = opts.taskQueue ?? `${CONTROL_TASK_QUEUE}-${label}-${t.schema.slice(-8)}`;
@@ -62,7 +65,7 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
     workflowsPath: require.resolve('../../workflows'),
     // Hooks look up secret_env / url_env here (names validated as STACKLY_HOOK_*; workers/main.ts passes its config's record).
     activities: createControlActivities({ db: t.db, logger, liveSeconds: 15, gitCacheDir: join(dir, 'control-git'), hookEnv: process.env }),
-    dataConverter: dataConverter(codec),
+    dataConverter: dataConverter(workerCodec),
   });
   const controlRun = control.run();
   const conn = await Connection.connect({ address: temporal.address });
@@ -83,9 +86,10 @@ export async function startStackly(label: string, opts: { taskQueue?: string } =
         connection: nc, namespace: temporal.namespace, taskQueue: q,
         activities: createExecutionActivities({
           db: t.db, logger, workerId: id, incarnation, workDir, gitDir: join(workDir, 'git'), tfBinary: tofu, s3,
-          cipher: blobCipherFromKeyring(keyring, temporal.namespace), namespace: temporal.namespace,
+          cipher: blobCipherFromKeyring(keyring, temporal.namespace),
+          secretBoxFor: transitSecretBoxes({ addr: vault.addr, token: vault.token }), namespace: temporal.namespace, workerLabels: labels,
         }),
-        dataConverter: dataConverter(codec),
+        dataConverter: dataConverter(workerCodec),
         maxConcurrentActivityTaskExecutions: 6,
       });
       await registerWorker(t.db, { id, kind: 'execution', taskQueue: q, capabilities: caps, host: 'test', pid: process.pid, incarnation });

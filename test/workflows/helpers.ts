@@ -214,6 +214,8 @@ export interface OneResourceStackSpec {
   autoDeploy?: boolean;
   /** More HCL appended to main.tf. */
   extraTf?: string;
+  /** The registered repository of the stack code (hook env grants and worker pools are per repository). */
+  repositoryId?: string;
 }
 
 /**
@@ -240,7 +242,7 @@ export async function commitOneResourceStack(
   let code = await s.t.db.selectFrom('stack_codes').select('id').where('name', '=', name).executeTakeFirst();
   if (!code) {
     code = await s.t.db.insertInto('stack_codes').values({
-      account_id: accountId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit,
+      account_id: accountId, repo_url: repo.url, repo_path: `stacks/${name}`, name, current_commit: commit, repository_id: spec.repositoryId ?? null,
       config: JSON.stringify(config), status: 'active',
     }).returning('id').executeTakeFirstOrThrow();
   }

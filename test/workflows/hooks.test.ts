@@ -9,6 +9,8 @@
  * - a non-member's rejection does not end a run gated by an approval policy, a member's does;
  * - a destroy run still applies the security rules.
  */
+import { grantHookEnv } from '../../db/repos/hook-env-grants';
+import { addHookAddress } from '../../db/repos/hook-address-allowlist';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -38,6 +40,7 @@ describe('hooks and policy gaps of StackRunWorkflow on real components', functio
   let label: string;
   let repo: ReturnType<typeof makeRepo>;
   let acctId: string;
+  let repositoryId: string;
   let server: Server;
   let hookBase: string;
   const deliveries: Delivery[] = [];
@@ -104,6 +107,10 @@ hook "notify" {
 `);
     const acct = await s.t.db.insertInto('accounts').values({ name: 'acme', temporal_namespace: s.namespace }).returning('id').executeTakeFirstOrThrow();
     acctId = acct.id;
+    // Hooks may name only granted STACKLY_HOOK_* names and reach loopback only when allow-listed (issue 15).
+    repositoryId = (await s.t.db.insertInto('repositories').values({ account_id: acctId, url: repo.url }).returning('id').executeTakeFirstOrThrow()).id;
+    await grantHookEnv(s.t.db, { accountId: acctId, repositoryId, name: SECRET_ENV, by: 'test' });
+    await addHookAddress(s.t.db, acctId, '127.0.0.1/32', 'test');
     await s.startExecWorker('exec-hooks', { suite: label });
   });
   after(async () => {
@@ -115,7 +122,7 @@ hook "notify" {
 
   /** A one-resource stack at stacks/<name>, committed; returns the ids to start runs with. */
   const stack = (name: string, env: string, body: Omit<OneResourceStackSpec, 'name' | 'env' | 'label' | 'accountId'>) =>
-    commitOneResourceStack(s, repo, { name, env, label, accountId: acctId, ...body });
+    commitOneResourceStack(s, repo, { name, env, label, accountId: acctId, repositoryId, ...body });
 
   const start = (ids: { codeId: string; stateId: string; commit: string }, kind: RunKind = 'deploy', author?: string) => s.client.workflow.start('stackRunWorkflow', {
     taskQueue: s.taskQueue,

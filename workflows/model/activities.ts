@@ -30,7 +30,10 @@ export interface RoutingActivities {
    * Picks the task queue with the most live workers among those whose capability set satisfies
    * the requirement (ties broken by name, so the choice is stable).
    */
-  findTaskQueue(required: Requirement): Promise<RouteResult>;
+  findTaskQueue(required: Requirement & {
+    /** The run's state: routing keeps to the worker pools its repository is bound to (activities/pools.ts). */
+    stateId?: string;
+  }): Promise<RouteResult>;
 }
 
 /** activities/runs.ts: a run's context, operation and events. Every write is idempotent. */

@@ -228,7 +228,8 @@ export class RunSession {
   private async route(): Promise<string> {
     let announced = false;
     for (;;) {
-      const r = await control.findTaskQueue(this.ctx.config.requires);
+      // The state lets routing keep to the worker pools bound to its repository (same command, wider input).
+      const r = await control.findTaskQueue({ ...this.ctx.config.requires, stateId: this.ctx.stateId });
       if (r.ok) {
         if (announced) this.setPhase(this.progress.phase === 'waiting_for_worker' ? 'planning' : this.progress.phase);
         return r.taskQueue;

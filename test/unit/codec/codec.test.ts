@@ -65,6 +65,23 @@ describe('codec: AES-256-GCM envelope with Transit-wrapped data keys', () => {
     assert.equal(transit.calls.decryptBatch, 0);
   });
 
+  it('a strict codec (workers) refuses a payload that is not encrypted, and reads what a lenient one wrote', async () => {
+    const { keyring, transit } = setup();
+    const strict = keyring.codec(NS, { requireEncrypted: true });
+    await assert.rejects(strict.decode([toPayload({ forged: 'approve' })]), /payload 0: not encrypted; this worker accepts only payloads sealed with namespace key "temporal-/);
+    await assert.rejects(strict.decode([{ metadata: { encoding: Buffer.from('binary/null') } }]), /payload 0: not encrypted/);
+    assert.equal(transit.calls.decryptBatch, 0);
+    // One sealed and one plain payload together: refused as a whole, naming the plain one.
+    const [sealed] = await keyring.codec(NS).encode([toPayload('ok')]);
+    await assert.rejects(strict.decode([sealed!, toPayload('plain')]), /payload 1: not encrypted/);
+    // What the api's lenient codec writes, the strict one reads, and the other way round.
+    assert.equal(fromPayload((await strict.decode([sealed!]))[0]!), 'ok');
+    const [back] = await strict.encode([toPayload('reply')]);
+    assert.equal(fromPayload((await keyring.codec(NS).decode([back!]))[0]!), 'reply');
+    assert.notEqual(strict, keyring.codec(NS));
+    assert.equal(strict, keyring.codec(NS, { requireEncrypted: true }));
+  });
+
   it('fails a tampered payload with an error naming its index, not its content', async () => {
     const { codec } = setup();
     const encoded = await codec.encode([toPayload('first'), toPayload('second-secret')]);

@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createSignatureVerifier } from '../../../api/signature';
-import { createHookActivities } from '../../../activities/hooks';
+import { createHookActivities, type HookPermissions } from '../../../activities/hooks';
+import type { Lookup } from '../../../activities/hook-targets';
 import { BUILTIN_HOOKS } from '../../../policies/hooks';
 import type { HookDefinition, HookRunContext, WebhookHook } from '../../../policies/types';
 
@@ -55,7 +56,10 @@ describe('activities/hooks: runHooks', () => {
   beforeEach(() => { received.length = 0; });
 
   const env = { STACKLY_HOOK_SECRET: SECRET, STACKLY_HOOK_URL: '' };
-  const runner = (e: Record<string, string | undefined> = env) => createHookActivities({ logger: pino({ level: 'silent' }), env: e });
+  // This server listens on loopback: allow-listed, as an admin would, with both names granted.
+  const granted: HookPermissions = { grantedEnv: new Set(['STACKLY_HOOK_SECRET', 'STACKLY_HOOK_URL']), allowedCidrs: ['127.0.0.1/32'] };
+  const runner = (e: Record<string, string | undefined> = env, permissions: HookPermissions | { refused: string } = granted, lookup?: Lookup) =>
+    createHookActivities({ logger: pino({ level: 'silent' }), env: e, permissions: async () => permissions, ...(lookup ? { lookup } : {}) });
   const web = (name: string, path: string, extra: Partial<WebhookHook> = {}): WebhookHook => ({
     name, type: 'webhook', file: 'policies/h.hcl', line: 1, url: `${base}${path}`, secretEnv: 'STACKLY_HOOK_SECRET',
     priority: 100, timeoutMs: 5000, continueOnFailure: false, ...extra,
@@ -146,5 +150,73 @@ describe('activities/hooks: runHooks', () => {
       ['builtin.record', true, false, false], ['builtin.no_destroy', false, true, false], ['hook', false, false, true],
     ]);
     assert.equal(received.length, 0);
+  });
+
+  describe('what a hook may reach and name (issue 15)', () => {
+    const none: HookPermissions = { grantedEnv: new Set(['STACKLY_HOOK_SECRET', 'STACKLY_HOOK_URL']), allowedCidrs: [] };
+    for (const target of ['127.0.0.1', '169.254.169.254', '10.1.2.3', '192.168.0.1', '[::1]', '[::ffff:127.0.0.1]', '[fd00::1]', '0.0.0.0', '100.64.0.1']) {
+      it(`refuses ${target} unless allow-listed, without sending`, async () => {
+        const [r] = await runner(env, none).runHooks({ event: 'pre_plan', hooks: [{ ...web('x', '/ok'), url: `http://${target}:${new URL(base).port}/ok` }], context: ctx });
+        assert.equal(r!.ok, false);
+        assert.match(r!.message, /refused: .* is a (loopback|linkLocal|private|uniqueLocal|unspecified|carrierGradeNat) address \(an admin may allow it/);
+        assert.equal(received.length, 0);
+      });
+    }
+
+    it('allow-listed ranges are reached; another loopback address is not', async () => {
+      const [ok] = await runner(env, { ...none, allowedCidrs: ['127.0.0.0/30'] }).runHooks({ event: 'pre_plan', hooks: [web('x', '/ok')], context: ctx });
+      assert.equal(ok!.ok, true, ok!.message);
+      const [no] = await runner(env, { ...none, allowedCidrs: ['127.0.0.2/32'] }).runHooks({ event: 'pre_plan', hooks: [web('x', '/ok')], context: ctx });
+      assert.equal(no!.ok, false);
+      assert.equal(received.length, 1);
+    });
+
+    it('a host name is refused when any address it resolves to is private (also behind a secret url_env)', async () => {
+      const lookup: Lookup = async () => [{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.7', family: 4 }];
+      const [r] = await runner(env, none, lookup).runHooks({ event: 'pre_plan', hooks: [{ ...web('x', '/ok'), url: 'http://hooks.example.test/ok' }], context: ctx });
+      assert.equal(r!.ok, false);
+      assert.match(r!.message, /hooks\.example\.test refused: 10\.0\.0\.7 is a private address/);
+      const [viaEnv] = await runner({ ...env, STACKLY_HOOK_URL: 'http://secret-host.example.test/t0ken' }, none, lookup).runHooks({
+        event: 'pre_plan', hooks: [{ ...web('u', '/ok'), url: undefined, urlEnv: 'STACKLY_HOOK_URL' }], context: ctx,
+      });
+      assert.equal(viaEnv!.ok, false);
+      assert.doesNotMatch(viaEnv!.message, /secret-host|t0ken/);
+    });
+
+    it('connects to the address it checked: a resolver that would answer differently later is not asked again', async () => {
+      let asked = 0;
+      // First answer: the allow-listed test server; any later answer would be the metadata address.
+      const lookup: Lookup = async () => (asked++ === 0 ? [{ address: '127.0.0.1', family: 4 }] : [{ address: '169.254.169.254', family: 4 }]);
+      const [r] = await runner(env, { ...none, allowedCidrs: ['127.0.0.1/32'] }, lookup).runHooks({
+        event: 'pre_plan', hooks: [{ ...web('x', '/ok'), url: `http://rebind.example.test:${new URL(base).port}/ok` }], context: ctx,
+      });
+      assert.equal(r!.ok, true, r!.message);
+      assert.equal(asked, 1);
+      assert.equal(received.length, 1);
+      assert.equal(received[0]!.headers.host, `rebind.example.test:${new URL(base).port}`);
+    });
+
+    it('a STACKLY_HOOK_* name not granted to the repository is refused before it is read', async () => {
+      const onlyUrl: HookPermissions = { grantedEnv: new Set(['STACKLY_HOOK_URL']), allowedCidrs: ['127.0.0.1/32'] };
+      const [r] = await runner(env, onlyUrl).runHooks({ event: 'pre_plan', hooks: [web('x', '/ok')], context: ctx });
+      assert.equal(r!.ok, false);
+      assert.match(r!.message, /secret_env STACKLY_HOOK_SECRET is not granted to this repository/);
+      const [u] = await runner({ ...env, STACKLY_HOOK_URL: `${base}/ok` }, { grantedEnv: new Set(['STACKLY_HOOK_SECRET']), allowedCidrs: ['127.0.0.1/32'] }).runHooks({
+        event: 'pre_plan', hooks: [{ ...web('u', '/ok'), url: undefined, urlEnv: 'STACKLY_HOOK_URL' }], context: ctx,
+      });
+      assert.match(u!.message, /url_env STACKLY_HOOK_URL is not granted/);
+      assert.equal(received.length, 0);
+    });
+
+    it('without permissions (the run\'s owner unknown) every webhook hook is refused; built-ins still run', async () => {
+      const results = await runner(env, { refused: 'run run-42 has no operation to tell its account and repository by' }).runHooks({
+        event: 'pre_plan', hooks: [web('x', '/ok', { continueOnFailure: true }), BUILTIN_HOOKS['builtin.record']!], context: ctx,
+      });
+      assert.ok(results.some((r) => r.hook === 'builtin.record' && r.ok));
+      assert.ok(results.some((r) => r.hook === 'x' && !r.ok && /refused: run run-42 has no operation/.test(r.message)));
+      const noDb = await createHookActivities({ logger: pino({ level: 'silent' }), env }).runHooks({ event: 'pre_plan', hooks: [web('x', '/ok')], context: ctx });
+      assert.match(noDb[0]!.message, /refused: this worker has no database/);
+      assert.equal(received.length, 0);
+    });
   });
 });
