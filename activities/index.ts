@@ -17,6 +17,7 @@ import { createRoutingActivities } from './routing';
 import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
+import type { StateCredentialSettings } from './terraform/state-credentials';
 import { createStackCode } from './terraform/stack-code';
 import type { ControlActivities, ExecutionActivities } from '../workflows/model/activities';
 
@@ -60,6 +61,8 @@ export interface ExecutionDeps {
   s3: S3Settings;
   /** Encrypts plan files and plan JSON before they go to S3. */
   cipher: BlobCipher;
+  /** How per-unit state credentials are minted (terraform/state-credentials.ts). */
+  stateCredentials?: StateCredentialSettings;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */

@@ -17,6 +17,7 @@ import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
 import { blobCipherFromKeyring } from '../activities/terraform';
 import { processContainment } from '../activities/terraform/tofu';
+import { configureProcessIsolation, processIsolation } from '../activities/terraform/sandbox';
 import { createDb } from '../db';
 import { accountIdsOfNamespace, readyNamespaces } from '../db/repos/accounts';
 import { guardAccounts } from '../activities/account-guard';
@@ -56,6 +57,18 @@ async function main(): Promise<void> {
     const line = { containment: containment.mode, how: containment.description };
     if (containment.mode === 'none') logger.warn(line, 'tofu containment: none; children of tofu may outlive a killed worker');
     else logger.info(line, `tofu containment: ${containment.mode}`);
+    // Who tofu runs as (fails closed: a worker that cannot switch users runs no tofu unless told EXECUTION_ISOLATION=none).
+    configureProcessIsolation({
+      mode: cfg.EXECUTION_ISOLATION, uidRange: cfg.EXECUTION_UID_RANGE,
+      ...(cfg.EXECUTION_SANDBOX_DIR ? { root: cfg.EXECUTION_SANDBOX_DIR } : {}),
+      ...(cfg.TF_PROVIDER_MIRROR ? { providerMirror: cfg.TF_PROVIDER_MIRROR } : {}),
+    });
+    const isolation = processIsolation(cfg.TF_BINARY);
+    const iline = { isolation: isolation.mode, how: isolation.description };
+    if (isolation.mode === 'none') logger.warn(iline, 'EXECUTION ISOLATION OFF (EXECUTION_ISOLATION=none): stack code runs as this worker\'s user and can read its secrets; development only');
+    else logger.info(iline, `execution isolation: ${isolation.mode}`);
+    const range = cfg.EXECUTION_UID_RANGE.last - cfg.EXECUTION_UID_RANGE.first + 1;
+    if (isolation.mode === 'uid' && range < cfg.WORKER_MAX_CONCURRENT_ACTIVITIES) logger.warn({ uids: range, maxConcurrent: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES }, 'EXECUTION_UID_RANGE has fewer uids than concurrent activities: jobs wait for a free uid');
   }
   // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs
   // them (activities/git-mirror.ts): the control worker's push analysis, and the execution workers'
@@ -92,6 +105,11 @@ async function main(): Promise<void> {
           db, logger, workerId, incarnation, workDir, gitDir: join(workDir, 'git'), credentialsFor,
           // Plan files and plan JSON in S3 are sealed with the namespace's key too.
           tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
+          stateCredentials: {
+            ...(cfg.S3_STS_ENDPOINT ? { stsEndpoint: cfg.S3_STS_ENDPOINT } : {}),
+            ...(cfg.S3_STATE_ROLE_ARN ? { roleArn: cfg.S3_STATE_ROLE_ARN } : {}),
+            durationSeconds: cfg.STATE_CREDENTIALS_SECONDS,
+          },
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),
