@@ -5,7 +5,7 @@
  * that namespace's codec and activities that act only in its account (activities/account-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
   const taskQueue = cfg.WORKER_KIND === 'control' ? CONTROL_TASK_QUEUE : taskQueueFor(capabilities);
   const workDir = cfg.STACKLY_WORK_DIR ?? join(tmpdir(), `stackly-${workerId}`);
   mkdirSync(workDir, { recursive: true });
+  // Git mirrors, checkouts, logs: nothing of it is for the tofu jobs' users.
+  chmodSync(workDir, 0o700);
   // Every payload this worker writes to Temporal is encrypted with the Transit key of its namespace.
   const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
   if (!cfg.S3_ACCESS_KEY_ID || !cfg.S3_SECRET_ACCESS_KEY) {

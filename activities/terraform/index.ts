@@ -12,7 +12,7 @@
  * under `runs/<runId>/`.
  */
 import { hostEnvironment } from '../../common/config';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -112,7 +112,9 @@ function configFailure(what: string, e: unknown): Error {
 
 export function createTerraformActivities(deps: TerraformActivityDeps): TerraformActivities {
   const { logger } = deps;
-  mkdirSync(deps.workDir, { recursive: true, mode: 0o700 });
+  mkdirSync(deps.workDir, { recursive: true });
+  // Git mirrors and checkouts: never readable by the job users.
+  chmodSync(deps.workDir, 0o700);
   const isolation = deps.isolation ?? processIsolation(deps.tfBinary);
   const mint = deps.mintStateCredentials ?? stateCredentialMinter(deps.s3, deps.stateCredentials);
   const s3: S3Client = s3Client(deps.s3);
