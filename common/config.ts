@@ -232,8 +232,8 @@ const schemas = {
     S3_STS_ENDPOINT: url.optional(),
     /** Role assumed for per-unit state credentials (AWS: a role allowing the bucket; MinIO ignores it). */
     S3_STATE_ROLE_ARN: z.string().min(1).optional(),
-    /** Lifetime of per-unit state credentials: a tofu run longer than this cannot write its state. */
-    STATE_CREDENTIALS_SECONDS: z.coerce.number().int().min(900).max(43200).default(3600),
+    /** Lifetime of per-unit state credentials: a tofu run longer than this cannot write its state (default: the 2 h limit of a tofu activity; AWS: at most the role's maximum session duration). */
+    STATE_CREDENTIALS_SECONDS: z.coerce.number().int().min(900).max(43200).default(7200),
     /** How often the worker looks for accounts made since (a new account's namespace gets its own Temporal worker). */
     WORKER_NAMESPACES_REFRESH_SECONDS: z.coerce.number().positive().max(3600).default(15),
     /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */

@@ -65,7 +65,7 @@ export function stateCredentialMinter(s3: S3Settings, o: StateCredentialSettings
         RoleArn: o.roleArn ?? DEFAULT_ROLE_ARN,
         // [\w+=,.@-]{2,64}
         RoleSessionName: session.replace(/[^\w+=,.@-]/g, '-').slice(0, 64).padEnd(2, '-'),
-        DurationSeconds: o.durationSeconds ?? 3600,
+        DurationSeconds: o.durationSeconds ?? 7200,
         Policy: stateSessionPolicy(s3.bucket, stateKey),
       }));
     } catch (e) {
