@@ -158,14 +158,14 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     // Waits (alive) while every uid of the range is taken by running jobs.
     const sb = await whileAlive('sandbox', () => isolation.openJob(kind, ctx.signal), { ctx, everyMs: deps.heartbeatMs ?? 3000 });
     try {
-      return await materialize(kind, input, ctx, sb);
+      return await materialize(input, ctx, sb);
     } catch (e) {
       void sb.close(deps.keepJobs).catch(() => undefined);
       throw e;
     }
   }
 
-  async function materialize(_kind: string, input: TerraformBase, ctx: ActivityCtx, sb: SandboxJob): Promise<Job> {
+  async function materialize(input: TerraformBase, ctx: ActivityCtx, sb: SandboxJob): Promise<Job> {
     const dir = sb.dir;
     const repoRoot = join(dir, 'src');
     // The heartbeat timeout (30 s) is how a dead worker is noticed; a slow checkout of a big repository

@@ -231,6 +231,20 @@ const isRoot = process.geteuid?.() === 0;
     assert.equal(existsSync(`/tmp/${name}`), false);
   });
 
+  it('fails closed: a worker that is not root refuses to run tofu, naming EXECUTION_ISOLATION=none', () => {
+    const real = process.geteuid;
+    process.geteuid = () => 1000;
+    try {
+      assert.throws(() => createIsolation({ mode: 'uid', uidRange: range, root: join(root, 'nr'), tfBinary: '/bin/sh' }), /needs a worker running as root .*refusing to run tofu.*EXECUTION_ISOLATION=none/s);
+    } finally {
+      process.geteuid = real;
+    }
+    const none = createIsolation({ mode: 'none', root: join(root, 'none'), tfBinary: '/bin/sh' });
+    assert.equal(none.mode, 'none');
+    assert.deepEqual(none.userPrefix(undefined), []);
+    assert.match(none.description, /can read its environment .*development only/);
+  });
+
   it('fails closed: a range naming a user of this machine, or an unreachable root, is refused', () => {
     assert.throws(() => createIsolation({ mode: 'uid', uidRange: { first: 65534, last: 65534 }, root: join(root, 'x'), tfBinary: '/bin/sh' }), /holds users of this machine/);
     const hidden = mkdtempSync(join(tmpdir(), 'hidden-')); // 0700
