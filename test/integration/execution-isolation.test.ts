@@ -209,6 +209,8 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     // The job's environment had no worker variable at all, and none of the secrets is anywhere.
     assert.doesNotMatch(logs, /^(VAULT_TOKEN|DATABASE_URL|S3_SECRET_ACCESS_KEY|S3_ACCESS_KEY_ID)=/m);
     for (const [name, value] of Object.entries(secrets)) assert.ok(!all.includes(value), `${name} leaked`);
+    // The worker said at start how it isolates jobs.
+    assert.match(readFileSync(proc!.logFile, 'utf8'), /execution isolation: uid/);
   });
 
   it('terraform_remote_state of another stack\'s state fails: AccessDenied with the unit\'s credentials, none in the review', async () => {
