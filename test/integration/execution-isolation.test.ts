@@ -38,6 +38,7 @@ import { decodeHistory } from '../replay/record';
 import { historyToJSON } from '../replay/history-json';
 import { copyFixture, makeRepo, startStackly, type Stackly } from '../harness/stackly';
 import * as h from '../harness/services';
+import { createTestDb, type TestDb } from '../harness/db';
 import {
   decide, registerStack, spawnExecWorkerProcess, stackHcl, startRun, waitForPhase, type WorkerProcess,
 } from '../workflows/helpers';
@@ -125,7 +126,6 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
   let vault: Awaited<ReturnType<typeof h.vault>>;
   let tofu: string;
   const otherSecret = `other-job-${randomBytes(8).toString('hex')}`;
-  const victimSecret = `victim-${randomBytes(8).toString('hex')}`;
   let secrets: Record<string, string>;
 
   before(async () => {
@@ -143,7 +143,7 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     await otherJob.handOver();
     const url = new URL(s.t.url);
     url.searchParams.set('options', `-c search_path=${s.t.schema}`);
-    secrets = { VAULT_TOKEN: vault.token, DATABASE_URL: url.toString(), S3_SECRET_ACCESS_KEY: s3.secretAccessKey, otherJob: otherSecret, victim: victimSecret };
+    secrets = { VAULT_TOKEN: vault.token, DATABASE_URL: url.toString(), S3_SECRET_ACCESS_KEY: s3.secretAccessKey, otherJob: otherSecret };
   });
   after(async () => {
     proc?.child.kill('SIGTERM');
@@ -213,6 +213,21 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     assert.match(readFileSync(proc!.logFile, 'utf8'), /execution isolation: uid/);
   });
 
+});
+
+describe('terraform_remote_state of another stack\'s state fails through tofu', function () {
+  this.timeout(300_000);
+  let tdb: TestDb;
+  let repo: ReturnType<typeof makeRepo>;
+  let s3: Awaited<ReturnType<typeof h.s3>>;
+  let tofu: string;
+  const victimSecret = `victim-${randomBytes(8).toString('hex')}`;
+  before(async () => {
+    [tdb, s3, tofu] = await Promise.all([createTestDb('isolation'), h.s3(), h.tofu()]);
+    repo = makeRepo(h.testStateDir());
+  });
+  after(async () => { await tdb?.drop(); });
+
   it('terraform_remote_state of another stack\'s state fails: AccessDenied with the unit\'s credentials, none in the review', async () => {
     const victimKey = stateKey(stateKeyPrefix('other', randomUUID()), 'db');
     const state = {
@@ -223,6 +238,7 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: victimKey, Body: JSON.stringify(state) }));
     client.destroy();
     const stackDir = join(repo.work, 'stacks', 'remote');
+    mkdirSync(join(repo.work, 'stacks'), { recursive: true });
     copyFixture(join(FIXTURES, 'remote-state'), stackDir);
     const commit = repo.commit('reads another state');
     const { units } = await analyzeStackDir(stackDir);
@@ -234,7 +250,7 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     };
     const work = mkdtempSync(join(h.testStateDir(), 'remote-'));
     const acts = createTerraformActivities({
-      db: s.t.db, s3, tfBinary: tofu, workDir: work, workerId: 'w-remote', incarnation: 'w-remote-1',
+      db: tdb.db, s3, tfBinary: tofu, workDir: work, workerId: 'w-remote', incarnation: 'w-remote-1',
       logger: createLogger('test', 'silent'), cipher: { encrypt: async (b) => b, decrypt: async (b) => b }, heartbeatMs: 500,
     });
     const noLeak = (e: Error) => { assert.ok(!e.message.includes(victimSecret), 'the victim\'s value is not in the error'); return true; };
