@@ -203,7 +203,7 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     for (const what of ['worker environ', 'worker dir', 'git mirrors', 'service data', 'other job', 'sandbox listing', 'provider mirror', 'shared bin', 'cli config']) {
       assert.ok(logs.includes(`PROBE-DENIED ${what}`), `apply-time probe ${what} was denied`);
     }
-    assert.doesNotMatch(logs, /PROBE-LEAK/);
+    assert.doesNotMatch(logs, /\(local-exec\): PROBE-LEAK/, 'no attempt succeeded (the command line itself names PROBE-LEAK)');
     assert.equal(existsSync(join(isolationRoot, 'shared', 'providers', 'planted')), false);
     assert.equal(existsSync(join(isolationRoot, 'shared', 'bin', 'planted')), false);
     // The job's environment had no worker variable at all, and none of the secrets is anywhere.
@@ -263,5 +263,52 @@ describe('terraform_remote_state of another stack\'s state fails through tofu', 
       assert.match(e.message, /AccessDenied|403|Access Denied/, e.message.slice(-1500));
       return true;
     });
+  });
+
+  it('the hostile stack through the tofu activities (this process as the worker): every probe denied, the S3 secret nowhere', async () => {
+    const other = await processIsolation(tofu).openJob('other');
+    const otherSecret = `other-job-${randomBytes(8).toString('hex')}`;
+    other.writeFile(join(other.dir, 'secret'), otherSecret);
+    await other.handOver();
+    const work = mkdtempSync(join(tmpdir(), 'stackly-probe-'));
+    chmodSync(work, 0o711);
+    try {
+      const stackDir = join(repo.work, 'stacks', 'probe');
+      mkdirSync(join(repo.work, 'stacks'), { recursive: true });
+      copyFixture(join(FIXTURES, 'probe'), stackDir);
+      const commit = repo.commit('a hostile stack');
+      const { units } = await analyzeStackDir(stackDir);
+      const stateId = randomUUID();
+      const workDir = join(work, 'worker');
+      const variables = { worker_pid: String(process.pid), worker_dir: workDir, state_dir: h.testStateDir(), other_job_dir: other.dir, sandbox_root: processIsolation(tofu).root };
+      const input = {
+        source: { repoUrl: repo.url, commit, stackPath: 'stacks/probe' },
+        run: { account: 'acme', stack: 'probe', state: 'test', stateId, statePrefix: stateKeyPrefix('acme', stateId), runId: `probe-${Date.now()}` },
+        units, variables,
+      };
+      const acts = createTerraformActivities({
+        db: tdb.db, s3, tfBinary: tofu, workDir, workerId: 'w-probe', incarnation: 'w-probe-1',
+        logger: createLogger('test', 'silent'), cipher: { encrypt: async (b) => b, decrypt: async (b) => b }, heartbeatMs: 500,
+      });
+      const review = await acts.planReview(input);
+      assert.equal(review.counts.add, 1);
+      const unit = units.units[0]!.name;
+      const plan = await acts.planUnit({ ...input, unit, inputs: {} });
+      const applied = await acts.applyUnit({ ...input, unit, inputs: {}, planKey: plan.planKey });
+      const client = s3Client(s3);
+      const log = await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: applied.logKey }))).Body!.transformToString();
+      client.destroy();
+      const uid = /PROBE-ID (\d+)/.exec(log)?.[1];
+      assert.ok(uid && Number(uid) >= 200000 && Number(uid) <= 200999, `the local-exec ran as a job uid (${uid})`);
+      for (const what of ['worker environ', 'worker dir', 'git mirrors', 'service data', 'other job', 'sandbox listing', 'provider mirror', 'shared bin', 'cli config']) {
+        assert.ok(log.includes(`PROBE-DENIED ${what}`), `apply-time probe ${what} was denied`);
+      }
+      assert.doesNotMatch(log, /\(local-exec\): PROBE-LEAK/, 'no attempt succeeded (the command line itself names PROBE-LEAK)');
+      assert.doesNotMatch(log, /^.*: (S3_SECRET_ACCESS_KEY|VAULT_TOKEN|DATABASE_URL)=/m);
+      for (const v of [s3.secretAccessKey, otherSecret]) assert.ok(!log.includes(v) && !JSON.stringify([review, plan, applied]).includes(v), 'no secret in the log or results');
+    } finally {
+      await other.close();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
