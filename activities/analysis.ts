@@ -5,7 +5,7 @@
 import { hostEnvironment } from '../common/config';
 import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { s3Client, type S3Settings } from '../common/s3';
@@ -18,7 +18,8 @@ import { getObject, putObject, type BlobCipher } from './terraform/store';
 import type { RunSecrets } from './terraform/run-secrets';
 import { createRedactor } from './terraform/redact';
 import { createStackCode, type StackCode } from './terraform/stack-code';
-import { currentActivityCtx, runTofu, tofuEnv, whileAlive, writeCliConfig } from './terraform/tofu';
+import { currentActivityCtx, runTofu, tofuEnv, whileAlive } from './terraform/tofu';
+import { processIsolation, type Isolation } from './terraform/sandbox';
 import type { RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitOutput } from '../workflows/model/terraform';
 import type { UnitGraph } from '../workflows/graph-types';
 import type { AnalysisActivities } from '../workflows/model/activities';
@@ -37,6 +38,8 @@ export interface AnalysisDeps {
   poolGuard?: (stateId: string, what: string) => Promise<void>;
   /** Secret variables of the run's state, for root outputs that read them (./terraform/run-secrets.ts). */
   runSecrets?: RunSecrets;
+  /** How jobs are isolated (default: this process's, a uid per job). */
+  isolation?: Isolation;
 }
 
 /** The cached analysis of the stack at `source` (one shared checkout per commit), synthesized. */
@@ -91,9 +94,14 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
       const root = synthesis.outputs;
       const wiring = synthesis.wiring.outputs;
       if (Object.keys(root.files).length === 0) return {};
-      const dir = mkdtempSync(join(deps.workDir, 'outputs-'));
+      // The outputs' expressions are the stack's code: evaluated by tofu as a job user of its own, in a job directory.
+      const isolation = deps.isolation ?? processIsolation(deps.tfBinary);
+      const ctx = currentActivityCtx();
+      const sb = await whileAlive('sandbox', () => isolation.openJob('outputs', ctx.signal), { ctx });
+      const dir = join(sb.dir, 'outputs');
       try {
-        for (const [name, content] of Object.entries(root.files)) writeFileSync(join(dir, name), content);
+        mkdirSync(dir);
+        for (const [name, content] of Object.entries(root.files)) sb.writeFile(join(dir, name), content, 0o644);
         const vars: Record<string, unknown> = {};
         // Secret variables the outputs read: TF_VAR_ only, marked sensitive, redacted (as for units).
         const secretVars = deps.runSecrets ? await deps.runSecrets.variables(input.run) : new Map<string, string>();
@@ -103,7 +111,7 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
           const sv = secretVars.get(v);
           if (sv !== undefined) { secretEnv[`TF_VAR_${v}`] = sv; sensitive[v] = { sensitive: true }; } else if (v in input.variables) vars[v] = input.variables[v];
         }
-        if (Object.keys(sensitive).length) writeFileSync(join(dir, 'stackly_secrets_override.tf.json'), JSON.stringify({ variable: sensitive }));
+        if (Object.keys(sensitive).length) sb.writeFile(join(dir, 'stackly_secrets_override.tf.json'), JSON.stringify({ variable: sensitive }), 0o644);
         const secrets: unknown[] = [...secretVars.values()];
         for (const i of wiring.inputs) {
           const o = input.unitOutputs[i.fromUnit]?.[i.output];
@@ -113,16 +121,17 @@ export function createAnalysisActivities(deps: AnalysisDeps): AnalysisActivities
             if (o.sensitive || i.sensitive) secrets.push(value);
           }
         }
-        writeFileSync(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), { mode: 0o600 });
-        if (wiring.inputs.length) writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs));
-        const env = tofuEnv(writeCliConfig(deps.workDir), secretEnv, hostEnvironment());
-        const common = { bin: deps.tfBinary, cwd: dir, env, redact: createRedactor(secrets), ctx: currentActivityCtx() };
+        sb.writeFile(join(dir, 'inputs.auto.tfvars.json'), JSON.stringify(vars), 0o600);
+        if (wiring.inputs.length) sb.writeFile(join(dir, INPUTS_FILE), typedInputsFile(wiring, input.unitOutputs), 0o644);
+        await sb.handOver();
+        const env = tofuEnv(isolation.cliConfig, { ...sb.env, ...secretEnv }, hostEnvironment());
+        const common = { bin: isolation.tfBinary, userPrefix: isolation.userPrefix(sb.user), cwd: dir, env, redact: createRedactor(secrets), ctx };
         await runTofu({ ...common, args: ['init', '-input=false', '-no-color', '-backend=false'], phase: 'init', what: 'tofu init of the root outputs' });
         await runTofu({ ...common, args: ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], phase: 'apply', what: 'evaluating the root outputs' });
         const { stdout } = await runTofu({ ...common, args: ['output', '-json', '-no-color'], phase: 'output', what: 'reading the root outputs' });
         return await seal(input.run.runId, '_root', parseOutputs(stdout));
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        void sb.close().catch((e: Error) => deps.logger.warn({ dir: sb.dir, err: e.message }, 'removing a job directory failed'));
       }
     },
   };

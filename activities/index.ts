@@ -18,6 +18,7 @@ import { createRoutingActivities } from './routing';
 import { createRunActivities } from './runs';
 import { createRunRequestActivities } from './run-requests';
 import { createTerraformActivities, type BlobCipher } from './terraform';
+import type { StateCredentialSettings } from './terraform/state-credentials';
 import { createStackCode } from './terraform/stack-code';
 import { createRunSecrets } from './terraform/run-secrets';
 import { createPoolGuard } from './pools';
@@ -83,6 +84,8 @@ export interface ExecutionDeps {
   secretBoxFor?: SecretBoxFor;
   /** This worker's labels: with a `pool` label it runs only stacks bound to that pool (activities/pools.ts). */
   workerLabels?: Readonly<Record<string, string>>;
+  /** How per-unit state credentials are minted (terraform/state-credentials.ts). */
+  stateCredentials?: StateCredentialSettings;
 }
 
 /** Heavy activities on execution workers: analysis and tofu plan/apply. */

@@ -42,6 +42,17 @@ const trustProxy = z.string().transform((s): boolean | string[] => {
   if (s === 'false' || s === '0') return false;
   return s.split(',').map((x) => x.trim()).filter(Boolean);
 });
+/** `<first>-<last>` uids (1000 ≤ first ≤ last < 2^32-1). */
+const uidRange = z.string().transform((s, ctx) => {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(s);
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (!m || first < 1000 || first > last || last > 4_294_967_294) {
+    ctx.addIssue({ code: 'custom', message: `expected <first>-<last> with 1000 <= first <= last (e.g. 200000-200999), got "${s}"` });
+    return z.NEVER;
+  }
+  return { first, last };
+});
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 /**
  * A schema key ending in `*` stands for every variable whose name starts with what precedes it,
@@ -207,6 +218,24 @@ const schemas = {
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(4),
     TF_BINARY: z.string().min(1).default('tofu'),
     STACKLY_WORK_DIR: z.string().min(1).optional(),
+    /**
+     * Execution workers: `uid` (default) runs each tofu job as a uid of its own from
+     * EXECUTION_UID_RANGE (the worker must be root; it refuses to run tofu otherwise); `none` runs tofu
+     * as the worker's own user, where stack code can read the worker's secrets (development only).
+     */
+    EXECUTION_ISOLATION: z.enum(['uid', 'none']).default('uid'),
+    /** uids (and gids) of tofu jobs, `<first>-<last>`: one per running job; no account of the machine may use them. */
+    EXECUTION_UID_RANGE: uidRange.default({ first: 200000, last: 200999 }),
+    /** Where job directories live (0711, every ancestor searchable by others); default `<tmpdir>/stackly-sandbox-<range>`. */
+    EXECUTION_SANDBOX_DIR: z.string().min(1).optional(),
+    /** A provider mirror (tofu `filesystem_mirror` layout) jobs read providers from; not writable by them. */
+    TF_PROVIDER_MIRROR: z.string().min(1).optional(),
+    /** STS endpoint minting per-unit state credentials (default S3_ENDPOINT, as MinIO serves STS). */
+    S3_STS_ENDPOINT: url.optional(),
+    /** Role assumed for per-unit state credentials (AWS: a role allowing the bucket; MinIO ignores it). */
+    S3_STATE_ROLE_ARN: z.string().min(1).optional(),
+    /** Lifetime of per-unit state credentials: a tofu run longer than this cannot write its state (default: the 2 h limit of a tofu activity; AWS: at most the role's maximum session duration). */
+    STATE_CREDENTIALS_SECONDS: z.coerce.number().int().min(900).max(43200).default(7200),
     /** How often the worker looks for accounts made since (a new account's namespace gets its own Temporal worker). */
     WORKER_NAMESPACES_REFRESH_SECONDS: z.coerce.number().positive().max(3600).default(15),
     /** HMAC keys and secret URLs of webhook hooks (control worker), by the names hooks give. */

@@ -189,6 +189,10 @@ async function main(): Promise<void> {
   node('worker-exec', 'workers/main.js', {
     WORKER_KIND: 'execution', WORKER_ID: 'exec-dev', WORKER_FEATURES: 'terraform',
     WORKER_LABELS: env.WORKER_LABELS ?? '', STACKLY_WORK_DIR: join(stateDir, 'work'),
+    // tofu jobs run as uids of their own when the dev stack runs as root; otherwise isolation is off
+    // (the worker logs it loudly): a dev stack of an ordinary user cannot switch users.
+    EXECUTION_ISOLATION: env.EXECUTION_ISOLATION ?? (process.geteuid?.() === 0 ? 'uid' : 'none'),
+    ...(env.EXECUTION_UID_RANGE ? { EXECUTION_UID_RANGE: env.EXECUTION_UID_RANGE } : {}),
   });
   await waitFor('api', async () => (await fetch(`${apiUrl}/healthz`)).ok, { timeoutMs: 30_000, proc: api });
 

@@ -5,7 +5,7 @@
  * that namespace's codec and activities that act only in its account (activities/account-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -17,6 +17,7 @@ import { connectWorker, dataConverter } from '../common/temporal';
 import { createVaultKeyring } from '../common/codec';
 import { blobCipherFromKeyring } from '../activities/terraform';
 import { processContainment } from '../activities/terraform/tofu';
+import { configureProcessIsolation, processIsolation } from '../activities/terraform/sandbox';
 import { createDb } from '../db';
 import { accountIdsOfNamespace, readyNamespaces } from '../db/repos/accounts';
 import { guardAccounts } from '../activities/account-guard';
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   const taskQueue = cfg.WORKER_KIND === 'control' ? CONTROL_TASK_QUEUE : taskQueueFor(capabilities);
   const workDir = cfg.STACKLY_WORK_DIR ?? join(tmpdir(), `stackly-${workerId}`);
   mkdirSync(workDir, { recursive: true });
+  // Git mirrors, checkouts, logs: nothing of it is for the tofu jobs' users.
+  chmodSync(workDir, 0o700);
   // Every payload this worker writes to Temporal is encrypted with the Transit key of its namespace.
   const keyring = createVaultKeyring({ vaultAddr: cfg.VAULT_ADDR, vaultToken: cfg.VAULT_TOKEN, transitMount: cfg.VAULT_TRANSIT_MOUNT });
   if (!cfg.S3_ACCESS_KEY_ID || !cfg.S3_SECRET_ACCESS_KEY) {
@@ -57,6 +60,18 @@ async function main(): Promise<void> {
     const line = { containment: containment.mode, how: containment.description };
     if (containment.mode === 'none') logger.warn(line, 'tofu containment: none; children of tofu may outlive a killed worker');
     else logger.info(line, `tofu containment: ${containment.mode}`);
+    // Who tofu runs as (fails closed: a worker that cannot switch users runs no tofu unless told EXECUTION_ISOLATION=none).
+    configureProcessIsolation({
+      mode: cfg.EXECUTION_ISOLATION, uidRange: cfg.EXECUTION_UID_RANGE,
+      ...(cfg.EXECUTION_SANDBOX_DIR ? { root: cfg.EXECUTION_SANDBOX_DIR } : {}),
+      ...(cfg.TF_PROVIDER_MIRROR ? { providerMirror: cfg.TF_PROVIDER_MIRROR } : {}),
+    });
+    const isolation = processIsolation(cfg.TF_BINARY);
+    const iline = { isolation: isolation.mode, how: isolation.description };
+    if (isolation.mode === 'none') logger.warn(iline, 'EXECUTION ISOLATION OFF (EXECUTION_ISOLATION=none): stack code runs as this worker\'s user and can read its secrets; development only');
+    else logger.info(iline, `execution isolation: ${isolation.mode}`);
+    const range = cfg.EXECUTION_UID_RANGE.last - cfg.EXECUTION_UID_RANGE.first + 1;
+    if (isolation.mode === 'uid' && range < cfg.WORKER_MAX_CONCURRENT_ACTIVITIES) logger.warn({ uids: range, maxConcurrent: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES }, 'EXECUTION_UID_RANGE has fewer uids than concurrent activities: jobs wait for a free uid');
   }
   // Clone credentials of private repositories, decrypted with Vault Transit only when a fetch needs
   // them (activities/git-mirror.ts): the control worker's push analysis, and the execution workers'
@@ -100,6 +115,11 @@ async function main(): Promise<void> {
           tfBinary: cfg.TF_BINARY, s3, cipher: blobCipherFromKeyring(keyring, namespace),
           // Secret variables and masking keys, with the Transit key of the run's account (of this namespace only).
           secretBoxFor, namespace, workerLabels: cfg.WORKER_LABELS,
+          stateCredentials: {
+            ...(cfg.S3_STS_ENDPOINT ? { stsEndpoint: cfg.S3_STS_ENDPOINT } : {}),
+            ...(cfg.S3_STATE_ROLE_ARN ? { roleArn: cfg.S3_STATE_ROLE_ARN } : {}),
+            durationSeconds: cfg.STATE_CREDENTIALS_SECONDS,
+          },
         }), guard),
         maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
         dataConverter: dataConverter(codec),

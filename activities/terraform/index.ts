@@ -4,13 +4,15 @@
  * saved plan on whichever matching worker runs it. Factory over injected dependencies; the contract
  * is in ./types.ts.
  *
- * Every activity works in a fresh job directory under the worker's work dir (removed afterwards):
- * the repository at the run's commit (stack-code.ts), and for units the generated root of
- * activities/hcl/synthesize.ts. Plans and logs go to S3 under `runs/<runId>/`.
+ * Every activity works in a fresh job directory of the sandbox (./sandbox.ts; removed afterwards),
+ * owned by the uid the job's tofu runs as: the repository at the run's commit (stack-code.ts), and
+ * for units the generated root of activities/hcl/synthesize.ts. tofu reaches the bucket only with
+ * credentials minted for the unit's own state key (./state-credentials.ts); everything else in S3
+ * (plans, logs, state reads for the review plan) is done by the worker. Plans and logs go to S3
+ * under `runs/<runId>/`.
  */
 import { hostEnvironment } from '../../common/config';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
@@ -33,8 +35,10 @@ import {
   breakStateLock, deleteObject, getObject, lockClaimKey, putObject, readStateLock, type BlobCipher, type LockClaim,
 } from './store';
 import {
-  currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, whileAlive, writeCliConfig, type ActivityCtx,
+  currentActivityCtx, RunLog, runTofu, TofuError, toActivityFailure, tofuEnv, whileAlive, type ActivityCtx,
 } from './tofu';
+import { processIsolation, type Isolation, type SandboxJob } from './sandbox';
+import { stateCredentialMinter, type StateCredentials, type StateCredentialSettings } from './state-credentials';
 import type {
   ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
 } from '../../workflows/model/terraform';
@@ -79,6 +83,12 @@ export interface TerraformActivityDeps {
   liveWorkerSeconds?: number;
   /** Keep job directories (debugging). */
   keepJobs?: boolean;
+  /** How jobs are isolated (default: this process's, sandbox.ts processIsolation: a uid per job). */
+  isolation?: Isolation;
+  /** How per-unit state credentials are minted (STS endpoint, role, lifetime). */
+  stateCredentials?: StateCredentialSettings;
+  /** Minting seam for tests (default: STS AssumeRole with the unit's session policy). */
+  mintStateCredentials?: (stateKey: string, session: string) => Promise<StateCredentials>;
   /** Activity context seam for tests (default: the current Temporal activity context). */
   activityCtx?: () => ActivityCtx;
   /**
@@ -106,6 +116,9 @@ const SECRETS_OVERRIDE_FILE = 'stackly_secrets_override.tf.json';
 
 interface Job {
   dir: string;
+  sb: SandboxJob;
+  /** The job directory given to the job's user (once, before its first tofu run). */
+  handedOver?: Promise<void>;
   repoRoot: string;
   stackRoot: string;
   structure: ModuleStructure;
@@ -137,9 +150,10 @@ function configFailure(what: string, e: unknown): Error {
 export function createTerraformActivities(deps: TerraformActivityDeps): TerraformActivities {
   const { logger } = deps;
   mkdirSync(deps.workDir, { recursive: true });
-  const cliConfig = writeCliConfig(deps.workDir);
-  const jobsDir = join(deps.workDir, 'jobs');
-  mkdirSync(jobsDir, { recursive: true });
+  // Git mirrors and checkouts: never readable by the job users.
+  chmodSync(deps.workDir, 0o700);
+  const isolation = deps.isolation ?? processIsolation(deps.tfBinary);
+  const mint = deps.mintStateCredentials ?? stateCredentialMinter(deps.s3, deps.stateCredentials);
   const s3: S3Client = s3Client(deps.s3);
   const bucket = deps.s3.bucket;
   const baseEnv = deps.baseEnv ?? hostEnvironment();
@@ -161,16 +175,29 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     j.log = new RunLog(j.redact, j.live?.write);
   }
 
-  const backendEnv = (): Record<string, string> => ({
-    AWS_ACCESS_KEY_ID: deps.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: deps.s3.secretAccessKey,
-    // tofu's lock `Who` is user@hostname from the passwd entry; USER only helps where that lookup fails.
-    USER: deps.workerId,
-  });
+  /**
+   * The backend's environment of one unit's run: credentials minted for its state key alone (a new
+   * STS session per activity), never the worker's keys.
+   */
+  async function backendEnv(key: string, session: string): Promise<{ env: Record<string, string>; creds: StateCredentials; ms: number }> {
+    const t0 = Date.now();
+    const creds = await mint(key, session);
+    return {
+      creds, ms: Date.now() - t0,
+      env: {
+        AWS_ACCESS_KEY_ID: creds.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+        AWS_SESSION_TOKEN: creds.sessionToken,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        // tofu's lock `Who` is user@hostname from the passwd entry; USER only helps where that lookup fails.
+        USER: deps.workerId,
+      },
+    };
+  }
 
-  /** Sensitive values of this run: sensitive root variables, sensitive inputs, the S3 secret. */
-  function redactorFor(job: Job, structure: ModuleStructure | undefined, input: TerraformBase, wiring?: UnitWiring, inputs?: Record<string, unknown>): Redactor {
-    const secrets: unknown[] = [deps.s3.secretAccessKey, ...job.secrets.values()];
+  /** Sensitive values of this run: sensitive root variables, sensitive inputs, secret variables, the S3 secrets. */
+  function redactorFor(job: Job, structure: ModuleStructure | undefined, input: TerraformBase, wiring?: UnitWiring, inputs?: Record<string, unknown>, creds?: StateCredentials): Redactor {
+    const secrets: unknown[] = [deps.s3.secretAccessKey, ...job.secrets.values(), ...(creds ? [creds.secretAccessKey, creds.sessionToken] : [])];
     for (const [name, v] of Object.entries(input.variables)) if (structure?.variables[name]?.sensitive) secrets.push(v);
     for (const i of wiring?.inputs ?? []) if (i.sensitive && inputs && i.variable in inputs) secrets.push(inputs[i.variable]);
     return createRedactor(secrets);
@@ -179,7 +206,18 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   async function openJob(kind: string, input: TerraformBase): Promise<Job> {
     await deps.poolGuard?.(input.run.stateId, `${kind} of ${input.run.stack}/${input.run.state}`);
     const ctx = getCtx();
-    const dir = mkdtempSync(join(jobsDir, `${kind.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
+    // Waits (alive) while every uid of the range is taken by running jobs.
+    const sb = await whileAlive('sandbox', () => isolation.openJob(kind, ctx.signal), { ctx, everyMs: deps.heartbeatMs ?? 3000 });
+    try {
+      return await materialize(input, ctx, sb);
+    } catch (e) {
+      void sb.close(deps.keepJobs).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async function materialize(input: TerraformBase, ctx: ActivityCtx, sb: SandboxJob): Promise<Job> {
+    const dir = sb.dir;
     const repoRoot = join(dir, 'src');
     // The heartbeat timeout (30 s) is how a dead worker is noticed; a slow checkout of a big repository
     // must not look like one, so this worker says it is alive until tofu takes over the heartbeats.
@@ -201,7 +239,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       throw ApplicationFailure.nonRetryable(`the unit graph of the run (${want}) differs from the code at ${input.source.commit.slice(0, 12)} (${have})`, 'UnitGraphMismatch');
     }
     const secrets = deps.runSecrets ? await deps.runSecrets.variables(input.run) : new Map<string, string>();
-    const job: Job = { dir, repoRoot, stackRoot, structure: analysis.structure, redact: createRedactor([...secrets.values()]), log: new RunLog((t) => t), ctx, secrets };
+    const job: Job = { dir, sb, repoRoot, stackRoot, structure: analysis.structure, redact: createRedactor([...secrets.values()]), log: new RunLog((t) => t), ctx, secrets };
     job.syn = synthesize({
       structure: analysis.structure, callGraph: analysis.callGraph, units: analysis.units,
       repoRoot, stackRoot, unitsDir: join(dir, 'units'),
@@ -212,8 +250,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
 
   function closeJob(job: Job | undefined): void {
     // Removed in the background: a synchronous removal held the worker's one JavaScript thread (and so
-    // every other activity's progress) for the whole tree.
-    if (job && !deps.keepJobs) void rm(job.dir, { recursive: true, force: true }).catch((e: Error) => logger.warn({ dir: job.dir, err: e.message }, 'removing a job directory failed'));
+    // every other activity's progress) for the whole tree. The job's uid is free once it is gone.
+    if (job) void job.sb.close(deps.keepJobs).catch((e: Error) => logger.warn({ dir: job.dir, err: e.message }, 'removing a job directory failed'));
   }
 
   /** The live log's last chunks first (durable before the activity ends), then the whole log, sealed, to S3. */
@@ -226,11 +264,10 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       .catch((e: Error) => logger.warn({ key, err: e.message }, 'uploading a tofu log failed'));
   }
 
-  /** Variable values go through a 0600 file, never argv; the file is removed after use. */
-  function writeVarFile(dir: string, values: Record<string, unknown>): string {
+  /** Variable values go through a 0600 file of the job's user, never argv; the file is removed after use. */
+  function writeVarFile(job: Job, dir: string, values: Record<string, unknown>): string {
     const file = join(dir, VAR_FILE);
-    writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
-    chmodSync(file, 0o600);
+    job.sb.writeFile(file, JSON.stringify(values), 0o600);
     return file;
   }
 
@@ -246,10 +283,10 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   function writeUnitRoot(job: Job, root: SynthesizedRoot): string {
     const dir = join(job.dir, 'units', root.dir);
     mkdirSync(dir, { recursive: true });
-    for (const [f, text] of Object.entries(root.files)) writeFileSync(join(dir, f), text);
+    for (const [f, text] of Object.entries(root.files)) job.sb.writeFile(join(dir, f), text, 0o644);
     // Bucket, region and endpoint at init; credentials only through the environment.
     const s = deps.s3;
-    writeFileSync(join(dir, 'stackly.s3.tfbackend'), [
+    job.sb.writeFile(join(dir, 'stackly.s3.tfbackend'), [
       `bucket = ${JSON.stringify(s.bucket)}`,
       `region = ${JSON.stringify(s.region)}`,
       `endpoints = { s3 = ${JSON.stringify(s.endpoint)} }`,
@@ -260,7 +297,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       'skip_metadata_api_check = true',
       'skip_region_validation = true',
       '',
-    ].join('\n'));
+    ].join('\n'), 0o644);
     return dir;
   }
 
@@ -268,25 +305,28 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
    * Writes the unit's generated root for this job (inputs declared with their exact types) and sets the
    * job's redactor and log for it: what planUnit and applyUnit both do before `tofu init`.
    */
-  function prepareUnit(j: Job, input: UnitPlanInput) {
+  async function prepareUnit(j: Job, input: UnitPlanInput, phase: string) {
     const { root, wiring } = unitRoot(j, input.unit);
-    j.redact = redactorFor(j, j.structure, input, wiring, input.inputs);
+    const key = stateKey(input.run.statePrefix, input.unit);
+    const { env: backend, creds, ms } = await backendEnv(key, `${input.unit}-${phase}-${input.run.runId}`);
+    j.redact = redactorFor(j, j.structure, input, wiring, input.inputs, creds);
     attachLog(j, input, input.unit);
+    logger.debug({ runId: input.run.runId, unit: input.unit, phase, ms }, 'state credentials minted');
     const dir = writeUnitRoot(j, root);
-    writeTypedInputs(dir, wiring, input);
+    writeTypedInputs(j, dir, wiring, input);
     const what = (verb: string) => `tofu ${verb} of unit ${input.unit}`;
-    const env = { ...backendEnv(), ...secretVariablesFor(j, dir, wiring.rootVariables) };
+    const env = { ...backend, ...secretVariablesFor(j, dir, wiring.rootVariables) };
     const init = () => step(j, 'init', () => tf(j, dir, 'init', what('init'), ['init', '-input=false', '-no-color', '-backend-config=stackly.s3.tfbackend'], { env }));
     return { dir, wiring, what, env, init };
   }
 
   /** Re-declares the unit's inputs with the upstream outputs' exact types, when the run knows them. */
-  function writeTypedInputs(dir: string, wiring: UnitWiring, input: UnitPlanInput): void {
+  function writeTypedInputs(job: Job, dir: string, wiring: UnitWiring, input: UnitPlanInput): void {
     const types = input.inputTypes ?? {};
     if (!wiring.inputs.length || !Object.keys(types).length) return;
     const produced: Record<string, Record<string, { type?: unknown }>> = {};
     for (const i of wiring.inputs) if (i.variable in types) (produced[i.fromUnit] ??= {})[i.output] = { type: types[i.variable] };
-    writeFileSync(join(dir, INPUTS_FILE), typedInputsFile(wiring, produced));
+    job.sb.writeFile(join(dir, INPUTS_FILE), typedInputsFile(wiring, produced), 0o644);
   }
 
   /**
@@ -302,7 +342,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       env[`TF_VAR_${name}`] = value;
       sensitive[name] = { sensitive: true };
     }
-    if (Object.keys(sensitive).length) writeFileSync(join(dir, SECRETS_OVERRIDE_FILE), `${JSON.stringify({ variable: sensitive }, null, 2)}\n`);
+    if (Object.keys(sensitive).length) job.sb.writeFile(join(dir, SECRETS_OVERRIDE_FILE), `${JSON.stringify({ variable: sensitive }, null, 2)}\n`, 0o644);
     return env;
   }
 
@@ -334,16 +374,20 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     return values;
   }
 
-  const tf = (job: Job, cwd: string, phase: string, what: string, args: string[], opts: { log?: boolean; env?: Record<string, string>; okExitCodes?: number[] } = {}) =>
-    runTofu({
-      bin: deps.tfBinary, args, cwd, phase, what, okExitCodes: opts.okExitCodes,
-      env: tofuEnv(cliConfig, opts.env ?? {}, baseEnv),
+  const tf = async (job: Job, cwd: string, phase: string, what: string, args: string[], opts: { log?: boolean; env?: Record<string, string>; okExitCodes?: number[] } = {}) => {
+    // Everything the worker wrote so far becomes the job user's before its first tofu run.
+    await (job.handedOver ??= job.sb.handOver());
+    return runTofu({
+      bin: isolation.tfBinary, args, cwd, phase, what, okExitCodes: opts.okExitCodes,
+      userPrefix: isolation.userPrefix(job.sb.user),
+      env: tofuEnv(isolation.cliConfig, { ...job.sb.env, ...(opts.env ?? {}) }, baseEnv),
       redact: job.redact,
       log: opts.log === false ? undefined : job.log,
       ctx: job.ctx,
       heartbeatMs: deps.heartbeatMs,
       graceMs: deps.graceMs,
     });
+  };
 
   /** Wraps a tofu step: logs a section, maps TofuError to the Temporal failure kind. */
   async function step<T>(job: Job, title: string, fn: () => Promise<T>): Promise<T> {
@@ -469,17 +513,17 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
           if (raw) states.push({ unit: u.name, json: raw.toString('utf8') });
         }
         const statePath = join(j.dir, STATE_FILE_NAME);
-        writeFileSync(statePath, mergeStates(states), { mode: 0o600 });
-        writeFileSync(join(j.stackRoot, OVERRIDE_FILE), JSON.stringify({ terraform: { backend: { local: { path: statePath } } } }, null, 2));
+        j.sb.writeFile(statePath, mergeStates(states), 0o600);
+        j.sb.writeFile(join(j.stackRoot, OVERRIDE_FILE), JSON.stringify({ terraform: { backend: { local: { path: statePath } } } }, null, 2), 0o644);
         const values: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(input.variables)) if (k in j.structure.variables && !j.secrets.has(k)) values[k] = v;
-        const varFile = writeVarFile(j.dir, values);
+        const varFile = writeVarFile(j, j.dir, values);
         const env = secretVariablesFor(j, j.stackRoot, Object.keys(j.structure.variables));
         const what = (verb: string) => `tofu ${verb} of the review plan of ${input.run.stack}/${input.run.state}`;
         await step(j, 'init', () => tf(j, j.stackRoot, 'init', what('init'), ['init', '-input=false', '-no-color'], { env }));
         const planFile = join(j.dir, PLAN_FILE);
         await step(j, 'plan', () => tf(j, j.stackRoot, 'plan', what('plan'), ['plan', '-input=false', '-no-color', '-lock=false', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : [])], { env }));
-        rmSync(varFile, { force: true });
+        j.sb.removeFile(varFile);
         const { stdout } = await step(j, 'show', () => tf(j, j.stackRoot, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
         const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
         await putObject(s3, bucket, planJsonKey, await deps.cipher.encrypt(Buffer.from(scrubPlanJson(j, stdout))));
@@ -502,8 +546,8 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       try {
         job = await openJob(`${input.unit}-plan`, input);
         const j = job;
-        const { dir, wiring, what, env, init } = prepareUnit(j, input);
-        const varFile = writeVarFile(dir, unitVariables(j, wiring, input));
+        const { dir, wiring, what, env, init } = await prepareUnit(j, input, phase);
+        const varFile = writeVarFile(j, dir, unitVariables(j, wiring, input));
         await init();
         const planFile = join(dir, PLAN_FILE);
         // A drift check refreshes (as every plan does) and asks for tofu's detailed exit code: 2 means changes.
@@ -513,11 +557,11 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
           const planned = await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env, ...(input.drift ? { okExitCodes: [2] } : {}) }));
           if (input.drift) exitCode = planned.exitCode;
         } finally {
-          rmSync(varFile, { force: true });
+          j.sb.removeFile(varFile);
         }
         const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
         const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
-        await putObject(s3, bucket, planKey, await deps.cipher.encrypt(readFileSync(planFile)));
+        await putObject(s3, bucket, planKey, await deps.cipher.encrypt(j.sb.readFile(planFile)));
         const result: UnitPlanResult = {
           unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey, ...(exitCode !== undefined ? { exitCode } : {}),
         };
@@ -543,11 +587,11 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       try {
         job = await openJob(`${input.unit}-apply`, input);
         const j = job;
-        const { dir, what, env, init } = prepareUnit(j, input);
+        const { dir, what, env, init } = await prepareUnit(j, input, phase);
         const sealed = await getObject(s3, bucket, input.planKey);
         if (!sealed) throw ApplicationFailure.nonRetryable(`applying unit ${input.unit}: the saved plan ${input.planKey} is not in the bucket`, 'PlanMissing');
         const planFile = join(dir, PLAN_FILE);
-        writeFileSync(planFile, await deps.cipher.decrypt(sealed), { mode: 0o600 });
+        j.sb.writeFile(planFile, await deps.cipher.decrypt(sealed), 0o600);
         await init();
         await lockedStep(j, phase, key, input.unit, 'apply', input.run.runId, what('apply'), () => tf(j, dir, 'apply', what('apply'), ['apply', '-input=false', '-no-color', planFile], { env }));
         // The outputs the apply just wrote to the unit's state object: one S3 read instead of one more

@@ -1,10 +1,11 @@
 /**
  * Running tofu (or terraform) as a child process inside an activity.
  *
- * - The environment is built from scratch: a few harmless variables of the worker (PATH, HOME, …),
- *   the worker's own CLI config (TF_CLI_CONFIG_FILE, with a plugin cache shared by all units), the
- *   automation switches, and what the caller adds (backend credentials). Nothing else of the worker's
- *   environment (database URL, Vault token) reaches tofu or the user's `local-exec` commands.
+ * - The environment is built from scratch: a few harmless variables of the worker (PATH, locale, CA
+ *   bundle), the CLI config, the automation switches, and what the caller adds (the job's HOME and
+ *   TMPDIR, the unit's own state credentials). Nothing else of the worker's environment (database
+ *   URL, Vault token, its S3 keys) reaches tofu or the user's `local-exec` commands.
+ * - tofu runs as the job's own user where the worker isolates jobs (sandbox.ts: `userPrefix`).
  * - While tofu runs, the activity heartbeats every few seconds with the phase and the last output
  *   line (redacted). Heartbeats are also how Temporal delivers cancellation to an activity.
  * - tofu and everything it starts die with the worker (a PID namespace of its own where possible,
@@ -208,6 +209,8 @@ export interface RunTofuOptions {
   containment?: Containment;
   /** Exit codes besides 0 that are results, not failures (`plan -detailed-exitcode`: 2 = changes). */
   okExitCodes?: readonly number[];
+  /** argv switching to the job's own user (sandbox.ts `Isolation.userPrefix`), after the containment's. */
+  userPrefix?: string[];
 }
 
 const TAIL_LINES = 25;
@@ -362,9 +365,9 @@ export function processContainment(): Containment {
   return detected;
 }
 
-/** The command line that runs tofu under `c`. */
-export function tofuCommand(bin: string, args: string[], c: Containment = processContainment()): { command: string; args: string[] } {
-  const argv = [...c.prefix, bin, ...args];
+/** The command line that runs tofu under `c`, as the job user `userPrefix` switches to (if any). */
+export function tofuCommand(bin: string, args: string[], c: Containment = processContainment(), userPrefix: string[] = []): { command: string; args: string[] } {
+  const argv = [...c.prefix, ...userPrefix, bin, ...args];
   return { command: argv[0]!, args: argv.slice(1) };
 }
 
@@ -383,7 +386,7 @@ export function runTofu(o: RunTofuOptions): Promise<{ stdout: string; stderr: st
     // that it and everything it starts die with the worker (see Containment): never outliving the
     // worker that holds its lock, never overlapping the retry of its apply.
     const containment = o.containment ?? processContainment();
-    const cmd = tofuCommand(o.bin, o.args, containment);
+    const cmd = tofuCommand(o.bin, o.args, containment, o.userPrefix);
     const child = spawn(cmd.command, cmd.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const pgid = child.pid;
     if (pgid !== undefined) containment.supervisor?.watch(pgid);
