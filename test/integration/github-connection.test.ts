@@ -66,7 +66,8 @@ describe('GitHub connection of a repository and pull_request deliveries at the e
     });
   };
   const register = async (body: Record<string, unknown>) => {
-    const r = await call('POST', '/api/repositories', admin, body);
+    // Every repository has its own webhook secret (issue 15); deliveries here are signed with it.
+    const r = await call('POST', '/api/repositories', admin, { webhook_secret: SECRET, ...body });
     assert.equal(r.statusCode, 201, r.body);
     return r.json() as { id: string; url: string; github: Record<string, unknown> };
   };
