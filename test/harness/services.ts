@@ -8,7 +8,7 @@
  *   STACKLY_TEST_S3_ENDPOINT + STACKLY_TEST_S3_ACCESS_KEY_ID + STACKLY_TEST_S3_SECRET_ACCESS_KEY (+ STACKLY_TEST_S3_BUCKET)
  *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -32,6 +32,20 @@ export function testStateDir(): string {
     });
   }
   return stateDir;
+}
+
+/**
+ * A directory the tests' tofu jobs may write into (mode 1777 under the system temp dir): since issue
+ * 15 every job runs as a uid of its own, which cannot enter {@link testStateDir} (0700, it holds the
+ * services' secrets). Tests read what a stack's `local-exec` wrote there, as proof of its effect.
+ */
+export function jobWritableDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `stackly-test-${prefix}-`));
+  chmodSync(dir, 0o1777);
+  stopFns.push(async () => {
+    if (env.KEEP_TEST_STATE !== '1') rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
 }
 
 function once<T>(fn: () => Promise<T>): () => Promise<T> {

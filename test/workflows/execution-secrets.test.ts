@@ -97,7 +97,7 @@ describe('issue 15 end to end: secret variables, sensitive outputs, worker pools
   }
 
   it('a secret variable set through the api reaches the resource, and nothing else', async () => {
-    const out = join(h.testStateDir(), `secret-digest-${label}.txt`);
+    const out = join(h.jobWritableDir('secret-digest'), `secret-digest-${label}.txt`);
     const ids = await commitOneResourceStack(s, repo, {
       name: 'withsecret', env: 'prod', label, accountId: acctId, repositoryId,
       extraTf: `

@@ -15,7 +15,7 @@
  *   children die with the worker), so every provisioner that completed did so exactly once.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateKey } from '../../common/state-keys';
 import { logKeyOf } from '../../activities/terraform';
@@ -197,7 +197,8 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     // Every state key starts with the account: a name of this suite's own keeps its objects apart.
     account = `acct-${suite.slice(-8)}`;
     const repo = makeRepo(h.testStateDir());
-    const requires = (pool: string) => ({ features: ['terraform'], labels: { suite, pool } });
+    // `lane` routes each stack to its own worker(s); not `pool`, which binds stacks server-side (issue 15).
+    const requires = (lane: string) => ({ features: ['terraform'], labels: { suite, lane } });
     const specs = {
       failing: { name: 'failing', requires: requires('inproc'), autoDeploy: true },
       stamped: { name: 'stamped', requires: requires('inproc'), autoDeploy: false, variables: { prefix: 'r' } },
@@ -205,7 +206,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       rebuilt: { name: 'rebuilt', requires: requires('proc2'), autoDeploy: false },
       restarted: { name: 'restarted', requires: requires('proc3'), autoDeploy: true },
     };
-    const out = mkdtempSync(join(h.testStateDir(), 'provisioned-'));
+    const out = h.jobWritableDir('provisioned');
     provisioned = { lines: join(out, 'lines.txt'), pidFile: join(out, 'slow.pid') };
     STACKS.restarted = restartedStack(provisioned.lines, provisioned.pidFile);
     for (const [name, files] of Object.entries(STACKS)) {
@@ -223,7 +224,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
   after(async () => { await s?.stop(); });
 
   describe('on an in-process worker', () => {
-    before(async () => { await s.startExecWorker('exec-inproc', { suite, pool: 'inproc' }); });
+    before(async () => { await s.startExecWorker('exec-inproc', { suite, lane: 'inproc' }); });
 
     it('a failing unit stops its dependants, independent branches complete, and the run says which failed and why', async () => {
       const handle = await startRun(s, ids.failing);
@@ -329,7 +330,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     }
 
     it('recovers without a human: another worker breaks the dead worker\'s lock, re-plans and applies', async () => {
-      const labels = { suite, pool: 'proc' };
+      const labels = { suite, lane: 'proc' };
       const tofu = await h.tofu();
       const s3 = await h.s3();
       const client = s3Client(s3);
@@ -373,7 +374,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     });
 
     it('asks again, with the reason, when the unit planned again after the lost worker no longer fits what was approved', async () => {
-      const labels = { suite, pool: 'proc2' };
+      const labels = { suite, lane: 'proc2' };
       const s3 = await h.s3();
       const client = s3Client(s3);
       a2 = await spawnExecWorkerProcess(s, 'exec-proc-a2', labels);
@@ -415,7 +416,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     });
 
     it('recovers without a human when the worker is restarted under the same WORKER_ID, and no provisioner runs twice', async () => {
-      const labels = { suite, pool: 'proc3' };
+      const labels = { suite, lane: 'proc3' };
       const id = 'exec-proc-same';
       const tofu = await h.tofu();
       const s3 = await h.s3();
