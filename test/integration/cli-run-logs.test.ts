@@ -160,12 +160,14 @@ describe('stackly run logs: live logs of real runs through the api process', fun
     const marker = await logs.waitFor(/^\[(\S+) apply\] .*MARKER-two-start$/m);
     const status = (await s.client.workflow.getHandle(runId).describe()).status.name;
     assert.equal(status, 'RUNNING', 'the marker was printed while the run was still running');
-    assert.ok(!logs.out().includes('MARKER-two-done'), 'and before the unit went on');
+    // The line the command printed (its `Executing: …` line names both markers).
+    const done = /\(local-exec\): MARKER-two-done$/m;
+    assert.ok(!done.test(logs.out()), 'and before the unit went on');
 
     assert.equal(await logs.exited, 0, logs.err());
     const out = logs.out();
     assert.match(logs.err(), /ended \(succeeded\)/);
-    assert.ok(out.indexOf('MARKER-two-start') < out.indexOf('MARKER-two-done'));
+    assert.ok(out.indexOf('(local-exec): MARKER-two-start') < out.indexOf('(local-exec): MARKER-two-done'));
     const progress = await s.client.workflow.getHandle(runId).query(progressQuery);
     assert.equal(progress.phase, 'succeeded', progress.error);
     const applied = Object.entries(progress.units).filter(([, u]) => u.status === 'succeeded' && (u.counts?.add ?? 0) > 0).map(([n]) => n);
