@@ -29,7 +29,7 @@ import { createVaultKeyring } from '../../common/codec';
 import { createLogger } from '../../common/logger';
 import { stateKey, stateKeyPrefix } from '../../common/state-keys';
 import { analyzeStackDir } from '../../activities/hcl/analyze';
-import { createTerraformActivities } from '../../activities/terraform';
+import { blobCipherFromKeyring, createTerraformActivities } from '../../activities/terraform';
 import { processIsolation, type SandboxJob } from '../../activities/terraform/sandbox';
 import { stateCredentialMinter, type StateCredentials } from '../../activities/terraform/state-credentials';
 import { s3Client } from '../../scripts/services';
@@ -160,14 +160,20 @@ describe('a hostile stack cannot reach the worker, other jobs or other states (r
     let token: string | undefined;
     do {
       const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'runs/', ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((o) => o.Key!).filter((k) => k.includes(handle.workflowId) && k.endsWith('.log')));
+      keys.push(...(page.Contents ?? []).map((o) => o.Key!).filter((k) => k.includes(handle.workflowId) && k.endsWith('.log.enc')));
       token = page.NextContinuationToken;
     } while (token);
-    const logs = (await Promise.all(keys.map(async (k) => (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: k }))).Body!.transformToString()))).join('\n');
+    // Logs in S3 are sealed with the namespace's key (issue 17): opened here as a reader with that key would.
+    const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
+    const cipher = blobCipherFromKeyring(keyring, s.namespace);
+    const logs = (await Promise.all(keys.map(async (k) => {
+      const body = await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: k }))).Body!.transformToByteArray();
+      return (await cipher.decrypt(Buffer.from(body))).toString('utf8');
+    }))).join('\n');
     client.destroy();
     const events = JSON.stringify(await s.t.db.selectFrom('events').selectAll().execute());
     const history = await s.client.workflow.getHandle(handle.workflowId).fetchHistory();
-    const codec = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token }).codec(s.namespace);
+    const codec = keyring.codec(s.namespace);
     await decodeHistory(history, codec);
     const hist = historyToJSON(history);
     const workerLog = readFileSync(proc!.logFile, 'utf8');

@@ -120,7 +120,8 @@ describe('GitHub feedback: commit statuses of runs and pull-request plans (real 
     c0 = repo.commit('two stacks');
     a = await registerStack(s, { ...spec('a'), repoUrl: repo.url, commit: c0 });
     b = await registerStack(s, { ...spec('b'), repoUrl: repo.url, commit: c0 });
-    const r = await insertRepository(s.t.db, { accountId: a.accountId, url: repo.url, trackedBranch: 'main', webhookSecretEnc: null, credentialsEnc: null });
+    // The repository's own webhook secret signs the deliveries (the global one is refused outside development).
+    const r = await insertRepository(s.t.db, { accountId: a.accountId, url: repo.url, trackedBranch: 'main', webhookSecretEnc: await box.encrypt(SECRET), credentialsEnc: null });
     repositoryId = r.id;
     await updateGithubConnection(s.t.db, a.accountId, r.id, { authEnc: await box.encrypt(JSON.stringify({ token: gh.token })), githubRepository: 'acme/infra', apiUrl: gh.url });
     await s.t.db.updateTable('stack_codes').set({ repository_id: r.id }).where('id', 'in', [a.codeId, b.codeId]).execute();
