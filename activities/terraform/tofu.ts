@@ -367,7 +367,14 @@ export function processContainment(): Containment {
 
 /** The command line that runs tofu under `c`, as the job user `userPrefix` switches to (if any). */
 export function tofuCommand(bin: string, args: string[], c: Containment = processContainment(), userPrefix: string[] = []): { command: string; args: string[] } {
-  const argv = [...c.prefix, ...userPrefix, bin, ...args];
+  // Switching to the job's user clears the parent-death signal (PR_SET_PDEATHSIG is reset by any change
+  // of the effective uid or gid), so the job's user must not be the PID namespace's init: tofu would
+  // then outlive a killed worker. A small shell stays the init as the worker's user, with the death
+  // signal `unshare --kill-child` gave it, and runs the switch to the job's user as its child; its
+  // death ends the namespace and everything in it. Its SIGINT handler (`:`) is not inherited as
+  // "ignored", so cancellation still reaches tofu, which shares its process group.
+  const init = userPrefix.length ? ['/bin/sh', '-c', 'trap : INT; "$@"; exit $?', 'stackly-job-init'] : [];
+  const argv = [...c.prefix, ...init, ...userPrefix, bin, ...args];
   return { command: argv[0]!, args: argv.slice(1) };
 }
 

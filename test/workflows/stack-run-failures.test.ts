@@ -15,7 +15,7 @@
  *   children die with the worker), so every provisioner that completed did so exactly once.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateKey } from '../../common/state-keys';
 import { logKeyOf } from '../../activities/terraform';
@@ -142,9 +142,9 @@ const STACKS: Record<string, Record<string, string>> = {
  */
 const restartedStack = (lines: string, pidFile: string): Record<string, string> => ({
   'main.tf': [
-    step('slow', { command: JSON.stringify(`read p r < /proc/self/stat; echo $p > ${pidFile}; sleep 10; echo slow >> ${lines}`) }),
-    step('next', { upstream: 'module.slow.value', command: JSON.stringify(`echo next >> ${lines}`) }),
-    step('free', { command: JSON.stringify(`sleep 1; echo free >> ${lines}`) }),
+    step('slow', { command: JSON.stringify(`umask 000; read p r < /proc/self/stat; echo $p > ${pidFile}; sleep 10; echo slow >> ${lines}`) }),
+    step('next', { upstream: 'module.slow.value', command: JSON.stringify(`umask 000; echo next >> ${lines}`) }),
+    step('free', { command: JSON.stringify(`umask 000; sleep 1; echo free >> ${lines}`) }),
   ].join('\n'),
   'modules/step/main.tf': STEP_MODULE,
 });
@@ -169,17 +169,32 @@ async function eventsOf(s: Stackly, workflowId: string) {
 }
 
 /** Processes running `bin` whose working directory is under `dir` (tofu of one worker). */
-function processesUnder(dir: string, bin: string): number[] {
-  const root = realpathSync(dir);
-  const exe = realpathSync(bin);
-  const pids: number[] = [];
+/**
+ * tofu processes descended from a worker process (tofu runs as a job user from the sandbox's own copy
+ * of the binary since issue 15, so they are found by ancestry and name, not by path).
+ */
+function tofuUnder(workerPid: number): number[] {
+  const parent = new Map<number, number>();
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      if (readlinkSync(`/proc/${p}/exe`) === exe && readlinkSync(`/proc/${p}/cwd`).startsWith(root)) pids.push(Number(p));
-    } catch { /* gone or not ours */ }
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone */ }
   }
-  return pids;
+  const descends = (pid: number): boolean => {
+    for (let q = parent.get(pid); q !== undefined && q > 1; q = parent.get(q)) if (q === workerPid) return true;
+    return false;
+  };
+  return [...parent.keys()].filter((pid) => descends(pid) && isTofu(pid));
+}
+
+function isTofu(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '').endsWith('/tofu') || readlinkSync(`/proc/${pid}/exe`).includes('/tofu-');
+  } catch {
+    return false;
+  }
 }
 
 describe('StackRunWorkflow: failures, differences and a killed worker', function () {
@@ -331,7 +346,6 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
 
     it('recovers without a human: another worker breaks the dead worker\'s lock, re-plans and applies', async () => {
       const labels = { suite, lane: 'proc' };
-      const tofu = await h.tofu();
       const s3 = await h.s3();
       const client = s3Client(s3);
       a = await spawnExecWorkerProcess(s, 'exec-proc-a', labels);
@@ -339,7 +353,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       // Wait until worker A applies `slow` (tofu sleeps in local-exec) and has claimed its state lock.
       const key = await applyingOn(a, 'killed', 'slow', handle.workflowId);
       await sleep(1000);
-      const tofuPids = processesUnder(a.workDir, tofu);
+      const tofuPids = tofuUnder(a.child.pid!);
       assert.ok(tofuPids.length > 0, 'tofu runs under worker A');
 
       // A second matching worker, then SIGKILL of the first in the middle of the apply.
@@ -348,7 +362,7 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       a.child.kill('SIGKILL');
       assert.equal((await a.exited).signal, 'SIGKILL');
       await sleep(1000);
-      assert.deepEqual(tofuPids.filter((p) => processesUnder(a!.workDir, tofu).includes(p)), [], 'tofu died with its worker');
+      assert.deepEqual(tofuPids.filter(isTofu), [], 'tofu died with its worker');
       const left = await readStateLock(client, s3.bucket, key);
       assert.equal(left?.holder?.workerId, a.id, 'the dead worker\'s lock is left behind');
 
@@ -418,7 +432,6 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
     it('recovers without a human when the worker is restarted under the same WORKER_ID, and no provisioner runs twice', async () => {
       const labels = { suite, lane: 'proc3' };
       const id = 'exec-proc-same';
-      const tofu = await h.tofu();
       const s3 = await h.s3();
       const client = s3Client(s3);
       r = await spawnExecWorkerProcess(s, id, labels);
@@ -429,14 +442,17 @@ describe('StackRunWorkflow: failures, differences and a killed worker', function
       const deadline = Date.now() + 30_000;
       while (!existsSync(provisioned.pidFile) && Date.now() < deadline) await sleep(100);
       const provisionerPid = Number(readFileSync(provisioned.pidFile, 'utf8'));
+      // `free` (independent, 1 s) finishes first: killed in the middle of its own apply, before its
+      // worker recorded its lock claim, its lock would (rightly) wait for a human.
+      while (!(existsSync(provisioned.lines) && readFileSync(provisioned.lines, 'utf8').includes('free')) && Date.now() < deadline) await sleep(100);
       assert.ok(running(provisionerPid), 'the provisioner runs');
-      const tofuPids = processesUnder(r.workDir, tofu);
+      const tofuPids = tofuUnder(r.child.pid!);
       const killedAt = Date.now();
       r.child.kill('SIGKILL');
       assert.equal((await r.exited).signal, 'SIGKILL');
       await sleep(1000);
       assert.equal(running(provisionerPid), false, 'the provisioner (a child of tofu) died with its worker');
-      assert.deepEqual(tofuPids.filter((p) => processesUnder(r!.workDir, tofu).includes(p)), [], 'tofu died with its worker');
+      assert.deepEqual(tofuPids.filter(isTofu), [], 'tofu died with its worker');
       const left = await readStateLock(client, s3.bucket, key);
       assert.equal(left?.holder?.workerId, id, 'the dead process\'s lock is left behind');
       assert.equal(left.holder.incarnation, r.incarnation);
