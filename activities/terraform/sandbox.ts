@@ -20,12 +20,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  accessSync, chmodSync, closeSync, constants, copyFileSync, existsSync, fchownSync, fstatSync, linkSync, lstatSync,
+  chmodSync, closeSync, constants, copyFileSync, existsSync, fchownSync, fstatSync, linkSync, lstatSync,
   mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { findExecutable } from './tofu';
 
 export type IsolationMode = 'uid' | 'none';
 
@@ -172,17 +173,6 @@ export interface Isolation {
   /** For the start-up log. */
   description: string;
   pool?: UidPool;
-}
-
-function findExecutable(name: string, path: string | undefined): string | null {
-  if (isAbsolute(name)) return existsSync(name) ? name : null;
-  for (const dir of [...(path ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin']) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch { /* not here */ }
-  }
-  return null;
 }
 
 /** Every ancestor of `dir` must be searchable by others, or no job user can reach its directory. */

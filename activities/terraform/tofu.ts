@@ -19,9 +19,9 @@
  */
 import { hostEnvironment } from '../../common/config';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { redactionSafeCut } from './log-stream';
@@ -309,8 +309,9 @@ export class GroupSupervisor {
   }
 }
 
-/** An executable of that name on PATH (or in /usr/bin, /bin), or null. */
-function findExecutable(name: string, path: string | undefined): string | null {
+/** An executable of that name on PATH (or in /usr/bin, /bin), or null; an absolute name if it exists. */
+export function findExecutable(name: string, path: string | undefined): string | null {
+  if (isAbsolute(name)) return existsSync(name) ? name : null;
   for (const dir of [...(path ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin']) {
     try {
       accessSync(join(dir, name), constants.X_OK);
