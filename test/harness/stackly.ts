@@ -12,6 +12,7 @@ import pino from 'pino';
 import { createControlActivities, createExecutionActivities } from '../../activities';
 import { blobCipherFromKeyring, type BlobCipher } from '../../activities/terraform';
 import { createVaultKeyring, ensureNamespaceKey } from '../../common/codec';
+import { waitForRunStarted } from '../../activities/run-requests';
 import { dataConverter } from '../../common/temporal';
 import { transitSecretBoxes } from '../../common/secret-box';
 import { registerWorker, heartbeatWorker, markWorkerStopped } from '../../db/repos/workers';
@@ -40,6 +41,15 @@ export interface Stackly {
   cipher: BlobCipher;
   startExecWorker(id: string, labels: Record<string, string>, features?: string[]): Promise<ExecWorker>;
   stop(): Promise<void>;
+}
+
+/**
+ * The result of a run a push or the api asked for. The state's queue starts a run a moment after it
+ * was asked for, so its workflow may not exist yet: wait for it before asking for the result.
+ */
+export async function runResult<T = unknown>(client: Client, runId: string, startTimeoutMs = 60_000): Promise<T> {
+  if (!(await waitForRunStarted(client, runId, startTimeoutMs))) throw new Error(`run ${runId} was not started by its state's queue within ${startTimeoutMs} ms`);
+  return (await client.workflow.getHandle(runId).result()) as T;
 }
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

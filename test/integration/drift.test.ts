@@ -25,7 +25,7 @@ import type { DriftReport } from '../../workflows/model/drift';
 import type { PushResult } from '../../workflows/push';
 import { createPrincipal } from '../harness/principals';
 import * as h from '../harness/services';
-import { startStackly, type Stackly } from '../harness/stackly';
+import { runResult as harnessRunResult, startStackly, type Stackly } from '../harness/stackly';
 import { deliver, GitRepo, pushPayload } from './webhooks/helpers';
 
 const AUTH = { authorization: '' };
@@ -58,10 +58,7 @@ ${drift}}
     assert.equal(d.status, 202, JSON.stringify(d.body));
     return (await s.client.workflow.getHandle(pushWorkflowId(d.deliveryId)).result()) as PushResult;
   }
-  const runResult = async (runId: string): Promise<RunProgress> => {
-    assert.ok(await waitForRunStarted(s.client, runId, 30_000), `run ${runId} started by its state's queue`);
-    return (await s.client.workflow.getHandle(runId).result()) as RunProgress;
-  };
+  const runResult = (runId: string) => harnessRunResult<RunProgress>(s.client, runId);
   async function apiCall(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
     const r = await fetch(`${url}${path}`, {
       method, headers: { ...AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),

@@ -23,7 +23,7 @@ import { FINAL_PHASES, pushWorkflowId, type RunPhase, type RunProgress } from '.
 import type { PushResult } from '../../workflows/push';
 import { createPrincipal } from '../harness/principals';
 import * as h from '../harness/services';
-import { startStackly, type Stackly } from '../harness/stackly';
+import { runResult, startStackly, type Stackly } from '../harness/stackly';
 import { deliver, GitRepo, pushPayload } from './webhooks/helpers';
 
 const AUTH = { authorization: '' };
@@ -78,7 +78,7 @@ describe('gates a push cannot weaken; only the tracked branch deploys (end to en
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  const result = async (runId: string) => (await s.client.workflow.getHandle(runId).result()) as RunProgress;
+  const result = (runId: string) => runResult<RunProgress>(s.client, runId);
   /** Pushes the working tree as one commit to main; returns its one run (of the stack's one state). */
   async function pushRun(message: string): Promise<string> {
     repo.commit(message);

@@ -18,7 +18,7 @@ import { FINAL_PHASES, pushWorkflowId, type RunProgress } from '../../workflows/
 import type { PushResult } from '../../workflows/push';
 import { createPrincipal } from '../harness/principals';
 import * as h from '../harness/services';
-import { startStackly, type Stackly } from '../harness/stackly';
+import { runResult as harnessRunResult, startStackly, type Stackly } from '../harness/stackly';
 import { deliver, GitRepo, pushPayload } from './webhooks/helpers';
 
 /** The suite's admin (an API key made in its schema). */
@@ -77,10 +77,7 @@ output "label" { value = terraform_data.r.output }
   }
   const pushResult = async (deliveryId: string) => (await s.client.workflow.getHandle(pushWorkflowId(deliveryId)).result()) as PushResult;
   /** The run's result; the queue starts a run a moment after the push asked for it. */
-  const runResult = async (runId: string) => {
-    assert.ok(await waitForRunStarted(s.client, runId, 30_000), `run ${runId} started by its state's queue`);
-    return (await s.client.workflow.getHandle(runId).result()) as RunProgress;
-  };
+  const runResult = (runId: string) => harnessRunResult<RunProgress>(s.client, runId);
 
   async function apiGet(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
     const r = await fetch(`${url}${path}`, { headers: AUTH });
