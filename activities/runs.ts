@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import type { Db } from '../db';
+import type { Db, DbOrTx } from '../db';
 import { isStateKeyPrefix } from '../common/state-keys';
 import { approvalsOfOperation } from '../db/repos/approvals';
 import { recordEvent } from '../db/repos/events';
@@ -33,6 +33,31 @@ export interface RunsDeps {
   unreachableCommits?: (repo: { repositoryId: string; repoUrl: string; branch: string }, commits: string[]) => Promise<string[]>;
   /** Fills the git cache at a commit from git (git.ts fillGitCache), for the deployed commit's gates when the cache lacks them. */
   fillGitCache?: (repo: { repositoryId: string | null; repoUrl: string; branch: string }, commit: string, dirs: string[]) => Promise<unknown>;
+}
+
+/**
+ * One event of a run, and the run's commit status on GitHub into the outbox in the same transaction:
+ * recorded once (a retried event inserts nothing and enqueues nothing), never lost, and posted by the
+ * control worker's notifier (workers/github-notifier.ts), never by the run itself, so GitHub being
+ * down neither blocks nor fails a run.
+ */
+async function recordRunEvent(
+  tx: DbOrTx, ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>, operationId: string, e: { type: EventType; payload: unknown; dedupeKey: string },
+): Promise<void> {
+  const inserted = await recordEvent(tx, {
+    accountId: ctx.accountId, stackCodeId: ctx.stackCodeId, stackStateId: ctx.stateId,
+    operationId, type: e.type, payload: e.payload, dedupeKey: e.dedupeKey,
+  });
+  if (!inserted) return;
+  const target = await runNotificationTarget(tx, operationId);
+  if (!target || (target.operationType !== 'apply' && target.operationType !== 'destroy')) return;
+  const counts = ['approval_required', 'deploy_completed'].includes(e.type) ? await latestPlanCounts(tx, operationId) : undefined;
+  const status = runStatusOf(e.type, e.payload, target.operationType, counts);
+  if (!status) return;
+  await enqueueStatus(tx, {
+    repositoryId: target.repositoryId, sha: target.sha, context: runStatusContext(target.stack, target.state),
+    state: status.state, description: status.description, runId: target.workflowId,
+  });
 }
 
 const OP_TYPE: Record<RunKind, OperationType> = { deploy: 'apply', destroy: 'destroy', drift: 'drift' };
@@ -134,25 +159,13 @@ export function createRunActivities({ db, logger, unreachableCommits, fillGitCac
     async emitRunEvent(input: {
       ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>; operationId: string; type: EventType; payload: unknown; dedupeKey: string;
     }): Promise<void> {
-      // The run's commit status on GitHub goes into the outbox in the same transaction as its event:
-      // recorded once (a retried event inserts nothing and enqueues nothing), never lost, and posted
-      // by the control worker's notifier (workers/github-notifier.ts), never by the run itself, so
-      // GitHub being down neither blocks nor fails a run.
+      await db.transaction().execute((tx) => recordRunEvent(tx, input.ctx, input.operationId, input));
+    },
+
+    async emitRunEvents(input) {
+      // One transaction for the batch: a retry of a half-written batch inserts only what is missing.
       await db.transaction().execute(async (tx) => {
-        const inserted = await recordEvent(tx, {
-          accountId: input.ctx.accountId, stackCodeId: input.ctx.stackCodeId, stackStateId: input.ctx.stateId,
-          operationId: input.operationId, type: input.type, payload: input.payload, dedupeKey: input.dedupeKey,
-        });
-        if (!inserted) return;
-        const target = await runNotificationTarget(tx, input.operationId);
-        if (!target || (target.operationType !== 'apply' && target.operationType !== 'destroy')) return;
-        const counts = ['approval_required', 'deploy_completed'].includes(input.type) ? await latestPlanCounts(tx, input.operationId) : undefined;
-        const status = runStatusOf(input.type, input.payload, target.operationType, counts);
-        if (!status) return;
-        await enqueueStatus(tx, {
-          repositoryId: target.repositoryId, sha: target.sha, context: runStatusContext(target.stack, target.state),
-          state: status.state, description: status.description, runId: target.workflowId,
-        });
+        for (const e of input.events) await recordRunEvent(tx, input.ctx, input.operationId, e);
       });
     },
 

@@ -21,7 +21,10 @@
  *     `activity_completed` event), i.e. routing, plan, saved plan, apply and outputs. Bound = depth × that;
  *  3. the graph: `POST /api/states/:id/runs` → the last unit's applyUnit completed (from the run's
  *     history; the server and this process share the clock). Also the time until the run finished;
- *  4. plain tofu: `tofu init` (shown apart), then `tofu plan -out` + `tofu apply` of the same root
+ *  4. the baseline (issue 18): the same graph as one root and one S3 state per unit in the same
+ *     bucket, driven by `make -j<parallelism>` (per unit: init, plan -out, show -json, apply, output;
+ *     inputs from the upstreams' outputs; ./make-baseline.ts);
+ *  5. plain tofu: `tofu init` (shown apart), then `tofu plan -out` + `tofu apply` of the same root
  *     module with one state in the same MinIO bucket (S3 backend, lock file).
  * Then where the graph run's time went: per activity type (count, queue wait, run time), the per-unit
  * span, and the tofu steps inside plan and apply (from the section timestamps of the run logs in S3).
@@ -37,6 +40,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { temporal as proto } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { blobCipherFromKeyring, logKeyOf } from '../activities/terraform';
 import { getObject } from '../activities/terraform/store';
 import { parseStackConfig } from '../activities/hcl/stack-config';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
@@ -48,6 +52,7 @@ import { progressQuery, type RunProgress } from '../workflows/definitions';
 import { createTestDb } from '../test/harness/db';
 import { makeRepo } from '../test/harness/stackly';
 import * as h from '../test/harness/services';
+import { runBaseline, writeBaseline } from './make-baseline';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const EventType = proto.api.enums.v1.EventType;
@@ -172,13 +177,16 @@ async function activitiesOf(client: Client, workflowId: string, decode: (p: Payl
   return acts;
 }
 
+/** The activities that run tofu for one unit (planApplyUnit: plan and, when it fits, apply in one job). */
+const TOFU_ACTIVITIES = new Set(['planUnit', 'applyUnit', 'planApplyUnit']);
 const unitOf = (a: Act): string | undefined => {
   const i = a.input as { unit?: string; type?: string; payload?: { unit?: string } } | undefined;
-  if (a.type === 'planUnit' || a.type === 'applyUnit') return i?.unit;
+  if (TOFU_ACTIVITIES.has(a.type)) return i?.unit;
   if (a.type === 'emitRunEvent') return i?.payload?.unit;
   return undefined;
 };
-const eventTypeOf = (a: Act): string | undefined => (a.type === 'emitRunEvent' ? (a.input as { type?: string }).type : undefined);
+/** The events an event activity wrote (emitRunEvents writes several). */
+const eventsOf = (a: Act): Array<{ type?: string; payload?: { unit?: string } }> => (a.type === 'emitRunEvent' ? [a.input as { type?: string }] : a.type === 'emitRunEvents' ? (a.input as { events: [] }).events : []);
 
 /** Per unit: from scheduling its first activity to the completion of its last one. */
 function unitSpans(acts: Act[]): Map<string, { start: number; end: number }> {
@@ -267,7 +275,9 @@ async function main(): Promise<void> {
     // -------- servers and the database
     const [t, vault, s3, tofu] = await Promise.all([h.temporal(), h.vault(), h.s3(), h.tofu()]);
     await ensureNamespaceKey({ vaultAddr: vault.addr, vaultToken: vault.token, namespace: t.namespace });
-    const codec = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token }).codec(t.namespace);
+    const keyring = createVaultKeyring({ vaultAddr: vault.addr, vaultToken: vault.token });
+    const codec = keyring.codec(t.namespace);
+    const cipher = blobCipherFromKeyring(keyring, t.namespace);
     const tdb = await createTestDb('bench_runs');
     stops.push(() => tdb.drop());
     const db = tdb.db;
@@ -391,7 +401,18 @@ async function main(): Promise<void> {
     const wall = allApplied - g.requested;
     say(`load average after the graph run:  ${load()}`);
 
-    // -------- 4. plain tofu on one state
+    // -------- 4. the make -j baseline: one root and one state per unit
+    const baselineDir = join(dir, 'make');
+    const baselineUnits = Array.from({ length: depth * width }, (_, n) => {
+      const k = Math.floor(n / width);
+      const i = n % width;
+      return { name: call(k, i), deps: k === 0 ? [] : [...new Set([i, (i + 1) % width])].map((j) => call(k - 1, j)) };
+    });
+    const makeArgs = writeBaseline(baselineDir, { units: baselineUnits, moduleDir: join(repo.work, 'modules', 'unit'), sleep }, s3, `bench/make-${Date.now()}`, parallelism);
+    say(`load average before the baseline:  ${load()}`);
+    const baselineMs = await runBaseline(makeArgs, tofu, s3, baselineDir);
+
+    // -------- 5. plain tofu on one state
     const plainDir = join(dir, 'plain');
     cpSync(repo.work, plainDir, { recursive: true, filter: (src) => !src.includes('/.git') });
     const root = join(plainDir, stacks.graph);
@@ -426,9 +447,11 @@ async function main(): Promise<void> {
     say('\n==== figures');
     say(`wall time, POST /api/states/:id/runs → all ${depth * width} units applied: ${sec(wall)}   (→ run finished: ${sec(g.finished - g.requested)})`);
     say(`critical-path bound = depth ${depth} × one unit's plan+apply alone (${sec(unitMs)}) = ${sec(bound)}`);
+    say(`baseline, make -j${parallelism} of per-unit tofu (init, plan -out, show -json, apply, output), same graph and bucket: ${sec(baselineMs)}`);
     say(`plain tofu, one state, same root and S3 backend: plan ${sec(planMs)} + apply ${sec(applyMs)} = ${sec(plain)}   (init before them ${sec(initMs)}, not counted)`);
-    say(`ratio wall / bound:      ${r(wall, bound)}   (aim ≤ 1.15: ${wall <= 1.15 * bound ? 'met' : 'NOT met'})`);
-    say(`ratio wall / plain tofu: ${r(wall, plain)}`);
+    say(`Stackly / baseline:   ${r(wall, baselineMs)}   (aim ≤ 1.0: ${wall <= baselineMs ? 'met' : 'NOT met'})`);
+    say(`Stackly / bound:      ${r(wall, bound)}   (aim ≤ 1.3: ${wall <= 1.3 * bound ? 'met' : 'NOT met'})`);
+    say(`Stackly / plain tofu: ${r(wall, plain)}   (stretch ≤ 2: ${wall <= 2 * plain ? 'met' : 'not met'})`);
 
     // -------- where the graph run's time went
     say('\n==== profile of the graph run');
@@ -451,7 +474,7 @@ async function main(): Promise<void> {
       const per = [...unitSpans(acts)].map(([u, sp]) => {
         const mine = acts.filter((a) => unitOf(a) === u && a.started && a.closed);
         const sum = (f: (a: Act) => boolean, g0: (a: Act) => number) => mine.filter(f).reduce((x, a) => x + g0(a), 0);
-        const isTofu = (a: Act) => a.type === 'planUnit' || a.type === 'applyUnit';
+        const isTofu = (a: Act) => TOFU_ACTIVITIES.has(a.type);
         const tofuQueue = sum(isTofu, (a) => a.started! - a.scheduled);
         const tofuRun = sum(isTofu, (a) => a.closed! - a.started!);
         const events = sum((a) => a.type === 'emitRunEvent', (a) => a.closed! - a.scheduled);
@@ -459,7 +482,7 @@ async function main(): Promise<void> {
         return { span, tofuQueue, tofuRun, events, rest: span - tofuQueue - tofuRun - events };
       });
       const m = (k: keyof (typeof per)[number]) => per.reduce((x, p) => x + p[k], 0) / per.length;
-      return `span ${m('span').toFixed(0)} = plan+apply run ${m('tofuRun').toFixed(0)} + their queue wait ${m('tofuQueue').toFixed(0)} + 3 event activities ${m('events').toFixed(0)} + routing and workflow tasks ${m('rest').toFixed(0)}`;
+      return `span ${m('span').toFixed(0)} = tofu activities run ${m('tofuRun').toFixed(0)} + their queue wait ${m('tofuQueue').toFixed(0)} + event activities waited for ${m('events').toFixed(0)} + routing and workflow tasks ${m('rest').toFixed(0)}`;
     };
     say(`a unit's span, mean ms: graph run: ${decompose(g.acts)}`);
     say(`                        alone:     ${decompose(alone.acts)}`);
@@ -474,22 +497,26 @@ async function main(): Promise<void> {
       return `${String(xs.length).padStart(3)}  queue ${mean((a) => a.started! - a.scheduled).toFixed(0).padStart(5)} ms  run ${mean((a) => a.closed! - a.started!).toFixed(0).padStart(6)} ms`;
     };
     for (const type of [...new Set(g.acts.map((a) => a.type))]) say(`  ${type.padEnd(20)} ${stats(g.acts, type)}   | ${stats(alone.acts, type)}`);
-    const events = g.acts.filter((a) => a.type === 'emitRunEvent').length;
-    say(`  (emitRunEvent by type: ${[...new Set(g.acts.map(eventTypeOf).filter(Boolean))].map((e) => `${e} ${g.acts.filter((a) => eventTypeOf(a) === e).length}`).join(', ')}; ${events} in all)`);
+    const written = g.acts.flatMap(eventsOf);
+    const eventActs = g.acts.filter((a) => eventsOf(a).length).length;
+    say(`  (events by type: ${[...new Set(written.map((e) => e.type))].map((t) => `${t} ${written.filter((e) => e.type === t).length}`).join(', ')}; ${written.length} in all, in ${eventActs} activities)`);
 
     // tofu steps inside the unit activities, from the run logs' section timestamps.
     const s3c = s3Client(s3);
     const stepTimes = async (r0: { workflowId: string; acts: Act[] }) => {
       const sum = new Map<string, { n: number; ms: number }>();
-      for (const a of r0.acts.filter((x) => (x.type === 'planUnit' || x.type === 'applyUnit') && x.ok)) {
+      for (const a of r0.acts.filter((x) => TOFU_ACTIVITIES.has(x.type) && x.ok)) {
         const unit = unitOf(a)!;
-        const phase = a.type === 'planUnit' ? 'plan' : 'apply';
-        const raw = await getObject(s3c, s3.bucket, `runs/${r0.workflowId}/logs/${unit}-${phase}.log`);
-        if (!raw) continue;
-        const secs = sections(raw.toString('utf8'), a.closed!);
+        // planApplyUnit's log is split in two: the plan's part and the apply's.
+        const phases = a.type === 'planUnit' ? ['plan'] : a.type === 'applyUnit' ? ['apply'] : ['plan', 'apply'];
+        const logs = await Promise.all(phases.map(async (phase) => {
+          const sealed = await getObject(s3c, s3.bucket, logKeyOf(r0.workflowId, unit, phase));
+          return sealed ? (await cipher.decrypt(sealed)).toString('utf8') : '';
+        }));
+        const secs = sections(logs.join(''), a.closed!);
         const add = (k: string, ms: number) => { const v = sum.get(k) ?? { n: 0, ms: 0 }; v.n++; v.ms += ms; sum.set(k, v); };
-        if (secs[0]) add(`${phase}: activity start → tofu init (materialize, analyse, synthesize)`, secs[0].at - a.started!);
-        for (const s of secs) add(`${phase}: ${s.title}${s === secs.at(-1) ? ' → activity completed' : ''}`, s.ms);
+        if (secs[0]) add(`${a.type}: activity start → tofu init (materialize, analyse, synthesize)`, secs[0].at - a.started!);
+        for (const s of secs) add(`${a.type}: ${s.title}${s === secs.at(-1) ? ' → activity completed' : ''}`, s.ms);
       }
       return sum;
     };

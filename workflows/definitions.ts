@@ -231,4 +231,10 @@ export const queuePositionSignal = defineSignal<[{ waitingFor: string }]>('queue
 export const supersedeSignal = defineSignal<[SupersedeSignal]>('supersede');
 export const queueQuery = defineQuery<QueueView>('queue');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
+/**
+ * Sent by planApplyUnit to its run when the plan it made fits and tofu is about to apply it: the unit
+ * shows as applying, and should its worker die now, the unit is planned again as one that may be
+ * partly applied (workflows/fit.ts `resumed`).
+ */
+export const unitApplyingSignal = defineSignal<[{ unit: string; attempt?: number }]>('unitApplying');
 export const progressQuery = defineQuery<RunProgress>('progress');

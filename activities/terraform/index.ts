@@ -40,8 +40,10 @@ import {
 import { processIsolation, type Isolation, type SandboxJob } from './sandbox';
 import { stateCredentialMinter, type StateCredentials, type StateCredentialSettings } from './state-credentials';
 import type {
-  ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitPlanInput, UnitPlanResult,
+  ReviewPlan, TerraformBase, UnitApplyInput, UnitApplyResult, UnitOutput, UnitPlanApplyInput, UnitPlanApplyResult, UnitPlanInput, UnitPlanResult,
 } from '../../workflows/model/terraform';
+import { unitApplyingSignal } from '../../workflows/definitions';
+import { checkFit } from '../../workflows/fit';
 import type { TerraformActivities } from '../../workflows/model/activities';
 
 export { readStateLock, deleteStateLock, breakStateLock, blobCipherFromKeyring, type BlobCipher, type StateLock } from './store';
@@ -96,6 +98,8 @@ export interface TerraformActivityDeps {
    * it (tests of tofu alone) a run has no secret variables and plan summaries are masked with its id.
    */
   runSecrets?: RunSecrets;
+  /** How planApplyUnit tells its run that the unit applies (default: unitApplyingSignal through the activity's client). */
+  notifyApplying?: (runId: string, payload: { unit: string; attempt?: number; counts: UnitPlanResult['counts'] }) => Promise<void>;
   /** A pooled worker's check that the run's stack is bound to its pool (activities/pools.ts); before any checkout. */
   poolGuard?: (stateId: string, what: string) => Promise<void>;
 }
@@ -255,13 +259,14 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
   }
 
   /** The live log's last chunks first (durable before the activity ends), then the whole log, sealed, to S3. */
-  async function uploadLog(job: Job | undefined, key: string): Promise<void> {
+  async function uploadLog(job: Job | undefined, key: string, split?: { to: number; restTo: string }): Promise<void> {
     if (!job) return;
     const text = job.log.text();
     await job.live?.close();
-    await deps.cipher.encrypt(Buffer.from(text, 'utf8'))
-      .then((sealed) => putObject(s3, bucket, key, sealed))
-      .catch((e: Error) => logger.warn({ key, err: e.message }, 'uploading a tofu log failed'));
+    const parts = split ? [{ key, text: text.slice(0, split.to) }, { key: split.restTo, text: text.slice(split.to) }] : [{ key, text }];
+    await Promise.all(parts.map((p) => deps.cipher.encrypt(Buffer.from(p.text, 'utf8'))
+      .then((sealed) => putObject(s3, bucket, p.key, sealed))
+      .catch((e: Error) => logger.warn({ key: p.key, err: e.message }, 'uploading a tofu log failed'))));
   }
 
   /** Variable values go through a 0600 file of the job's user, never argv; the file is removed after use. */
@@ -495,6 +500,64 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
     }
   }
 
+  /**
+   * The unit's plan in an opened job: its root written, `tofu init`, `tofu plan -out` (under the state
+   * lock), `tofu show -json`; with no changes, its current outputs. The plan file stays in the job.
+   */
+  async function planInJob(j: Job, input: UnitPlanInput, phase: string) {
+    const { dir, wiring, what, env, init } = await prepareUnit(j, input, phase);
+    const key = stateKey(input.run.statePrefix, input.unit);
+    const varFile = writeVarFile(j, dir, unitVariables(j, wiring, input));
+    await init();
+    const planFile = join(dir, PLAN_FILE);
+    // A drift check refreshes (as every plan does) and asks for tofu's detailed exit code: 2 means changes.
+    const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : []), ...(input.drift ? ['-refresh=true', '-detailed-exitcode'] : [])];
+    let exitCode: number | undefined;
+    try {
+      const planned = await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env, ...(input.drift ? { okExitCodes: [2] } : {}) }));
+      if (input.drift) exitCode = planned.exitCode;
+    } finally {
+      j.sb.removeFile(varFile);
+    }
+    const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
+    const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
+    const result: Omit<UnitPlanResult, 'planKey' | 'logKey'> = {
+      unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, ...(exitCode !== undefined ? { exitCode } : {}),
+    };
+    if (!summary.hasChanges) {
+      const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
+      result.outputs = await sealSensitiveOutputs(refs, input.run.runId, input.unit, parseOutputs(out.stdout));
+    }
+    return { dir, env, what, planFile, result };
+  }
+
+  /**
+   * The outputs the apply just wrote to the unit's state object: one S3 read instead of one more tofu
+   * run on every unit's critical path; tofu is asked only when that is not a plain state.
+   */
+  async function outputsAfterApply(j: Job, key: string, dir: string, what: (verb: string) => string, env: Record<string, string>): Promise<Record<string, UnitOutput>> {
+    const recorded = await getObject(s3, bucket, key);
+    const outputs = recorded ? outputsFromState(recorded.toString('utf8')) : undefined;
+    if (outputs) return outputs;
+    const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
+    return parseOutputs(out.stdout);
+  }
+
+  /** Tells the run the unit is about to apply (shown as applying; a lost worker now means re-plan as `resumed`). */
+  async function notifyApplying(runId: string, payload: { unit: string; attempt?: number; counts: UnitPlanResult['counts'] }): Promise<void> {
+    const send = deps.notifyApplying ?? ((id: string, p: typeof payload) => Context.current().client.workflow.getHandle(id).signal(unitApplyingSignal, p));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([send(runId, payload), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer in 5 s')), 5000); })]);
+    } catch (e) {
+      // Not fatal: without it the run shows the unit as planning and, should this worker die now,
+      // re-plans it strictly (an approved change already applied then asks a human again).
+      logger.warn({ runId, unit: payload.unit, err: (e as Error).message }, 'telling the run that the unit applies failed');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     async planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan> {
       const logKey = logKeyOf(input.run.runId, REVIEW_UNIT, input.destroy ? 'plan-destroy' : 'plan');
@@ -540,39 +603,61 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
       const phase = input.destroy ? 'plan-destroy' : 'plan';
       const logKey = logKeyOf(input.run.runId, input.unit, phase);
       const planKey = unitPlanKey(input.run.runId, input.unit);
-      const key = stateKey(input.run.statePrefix, input.unit);
       let job: Job | undefined;
       const started = Date.now();
       try {
         job = await openJob(`${input.unit}-plan`, input);
-        const j = job;
-        const { dir, wiring, what, env, init } = await prepareUnit(j, input, phase);
-        const varFile = writeVarFile(j, dir, unitVariables(j, wiring, input));
-        await init();
-        const planFile = join(dir, PLAN_FILE);
-        // A drift check refreshes (as every plan does) and asks for tofu's detailed exit code: 2 means changes.
-        const args = ['plan', '-input=false', '-no-color', `-var-file=${varFile}`, `-out=${planFile}`, ...(input.destroy ? ['-destroy'] : []), ...(input.drift ? ['-refresh=true', '-detailed-exitcode'] : [])];
-        let exitCode: number | undefined;
-        try {
-          const planned = await lockedStep(j, phase, key, input.unit, 'plan', input.run.runId, what('plan'), () => tf(j, dir, 'plan', what('plan'), args, { env, ...(input.drift ? { okExitCodes: [2] } : {}) }));
-          if (input.drift) exitCode = planned.exitCode;
-        } finally {
-          j.sb.removeFile(varFile);
-        }
-        const { stdout } = await step(j, 'show', () => tf(j, dir, 'show', what('show'), ['show', '-json', '-no-color', planFile], { log: false, env }));
-        const summary = scrubSummary(j, summarizePlan(stdout, await maskKeyOf(input)));
-        await putObject(s3, bucket, planKey, await deps.cipher.encrypt(j.sb.readFile(planFile)));
-        const result: UnitPlanResult = {
-          unit: input.unit, changes: summary.changes, counts: summary.counts, hasChanges: summary.hasChanges, planKey, logKey, ...(exitCode !== undefined ? { exitCode } : {}),
-        };
-        if (!summary.hasChanges) {
-          const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
-          result.outputs = await sealSensitiveOutputs(refs, input.run.runId, input.unit, parseOutputs(out.stdout));
-        }
-        logger.info({ runId: input.run.runId, unit: input.unit, counts: summary.counts, ms: Date.now() - started }, 'unit plan done');
+        const p = await planInJob(job, input, phase);
+        await putObject(s3, bucket, planKey, await deps.cipher.encrypt(job.sb.readFile(p.planFile)));
+        const result: UnitPlanResult = { ...p.result, planKey, logKey };
+        logger.info({ runId: input.run.runId, unit: input.unit, counts: result.counts, ms: Date.now() - started }, 'unit plan done');
         return result;
       } finally {
         await uploadLog(job, logKey);
+        closeJob(job);
+      }
+    },
+
+    async planApplyUnit(given: UnitPlanApplyInput): Promise<UnitPlanApplyResult> {
+      const input = await withResolvedInputs(given);
+      const planLogKey = logKeyOf(input.run.runId, input.unit, 'plan');
+      const applyLogKey = logKeyOf(input.run.runId, input.unit, 'apply');
+      const key = stateKey(input.run.statePrefix, input.unit);
+      let job: Job | undefined;
+      /** Where the plan's part of the job's log ends once the apply has begun. */
+      let applyFrom: number | undefined;
+      const started = Date.now();
+      try {
+        job = await openJob(`${input.unit}-plan-apply`, input);
+        const j = job;
+        const p = await planInJob(j, input, 'plan');
+        const plan: UnitPlanResult = { ...p.result, planKey: '', logKey: planLogKey };
+        if (!plan.hasChanges) return { plan };
+        const members = input.units.units.find((u) => u.name === input.unit)?.members ?? [];
+        const fit = checkFit(input.approved, plan.changes, members, { resumed: input.resumed });
+        if (!fit.fits) {
+          // A human decides; the plan is kept for the applyUnit that follows an approval.
+          const planKey = unitPlanKey(input.run.runId, input.unit);
+          await putObject(s3, bucket, planKey, await deps.cipher.encrypt(j.sb.readFile(p.planFile)));
+          return { plan: { ...plan, planKey }, problems: fit.problems };
+        }
+        // The plan fits what was approved: apply this very plan file, in this job (already initialised).
+        applyFrom = j.log.text().length;
+        await notifyApplying(input.run.runId, { unit: input.unit, attempt: input.attempt, counts: plan.counts });
+        try {
+          await lockedStep(j, 'apply', key, input.unit, 'apply', input.run.runId, p.what('apply'), () => tf(j, p.dir, 'apply', p.what('apply'), ['apply', '-input=false', '-no-color', p.planFile], { env: p.env }));
+          const outputs = await outputsAfterApply(j, key, p.dir, p.what, p.env);
+          logger.info({ runId: input.run.runId, unit: input.unit, counts: plan.counts, ms: Date.now() - started }, 'unit plan and apply done');
+          return { plan, applied: { unit: input.unit, outputs: await sealSensitiveOutputs(refs, input.run.runId, input.unit, outputs), logKey: applyLogKey } };
+        } catch (e) {
+          // Once tofu may have changed something, the run re-plans and checks the fit again; never a blind retry.
+          if (e instanceof ApplicationFailure && !e.nonRetryable) {
+            throw ApplicationFailure.create({ message: e.message, type: e.type ?? undefined, nonRetryable: true, details: e.details as unknown[] | undefined, cause: e.cause });
+          }
+          throw e;
+        }
+      } finally {
+        await uploadLog(job, planLogKey, applyFrom === undefined ? undefined : { to: applyFrom, restTo: applyLogKey });
         closeJob(job);
       }
     },
@@ -594,14 +679,7 @@ export function createTerraformActivities(deps: TerraformActivityDeps): Terrafor
         j.sb.writeFile(planFile, await deps.cipher.decrypt(sealed), 0o600);
         await init();
         await lockedStep(j, phase, key, input.unit, 'apply', input.run.runId, what('apply'), () => tf(j, dir, 'apply', what('apply'), ['apply', '-input=false', '-no-color', planFile], { env }));
-        // The outputs the apply just wrote to the unit's state object: one S3 read instead of one more
-        // tofu run on every unit's critical path; tofu is asked only when that is not a plain state.
-        const recorded = await getObject(s3, bucket, key);
-        let outputs = recorded ? outputsFromState(recorded.toString('utf8')) : undefined;
-        if (!outputs) {
-          const out = await step(j, 'output', () => tf(j, dir, 'output', what('output'), ['output', '-json', '-no-color'], { log: false, env }));
-          outputs = parseOutputs(out.stdout);
-        }
+        const outputs = await outputsAfterApply(j, key, dir, what, env);
         logger.info({ runId: input.run.runId, unit: input.unit, ms: Date.now() - started }, 'unit apply done');
         return { unit: input.unit, outputs: await sealSensitiveOutputs(refs, input.run.runId, input.unit, outputs), logKey };
       } finally {

@@ -18,8 +18,8 @@ import type { Conflict, DeregisterResult, RegisteredStack, RegisterResult, Stack
 import type { RecordedApproval, RouteResult, RunContext, RunHooksInput, RunPolicies } from './run';
 import type { StackConfig, StackConfigError, StackConfigResult } from './stack';
 import type {
-  ReviewPlan, RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitApplyInput, UnitApplyResult, UnitOutput, UnitPlanInput,
-  UnitPlanResult,
+  ReviewPlan, RunRef, StackAnalysisResult, StackSource, TerraformBase, UnitApplyInput, UnitApplyResult, UnitOutput, UnitPlanApplyInput,
+  UnitPlanApplyResult, UnitPlanInput, UnitPlanResult,
 } from './terraform';
 
 // ---- control worker ----
@@ -47,6 +47,12 @@ export interface RunActivities {
   /** Creates (or finds, on retry) the operation row of this run. */
   startOperation(input: { ctx: RunContext; workflowId: string; kind: RunKind; triggeredBy: string; status?: 'pending' | 'running' }): Promise<string>;
   updateOperation(input: { operationId: string; status: OperationStatus; error?: unknown; metadata?: Record<string, unknown> }): Promise<void>;
+  /** Several events of one run in order, in one transaction (each as emitRunEvent). */
+  emitRunEvents(input: {
+    ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>;
+    operationId: string;
+    events: Array<{ type: EventType; payload: unknown; dedupeKey: string }>;
+  }): Promise<void>;
   emitRunEvent(input: {
     ctx: Pick<RunContext, 'accountId' | 'stackCodeId' | 'stateId'>;
     operationId: string;
@@ -204,6 +210,11 @@ export interface TerraformActivities {
   planReview(input: TerraformBase & { destroy?: boolean }): Promise<ReviewPlan>;
   planUnit(input: UnitPlanInput): Promise<UnitPlanResult>;
   applyUnit(input: UnitApplyInput): Promise<UnitApplyResult>;
+  /**
+   * Plan, and when the plan fits `approved`, apply it in the same job; otherwise the plan is saved (as
+   * planUnit does) and returned with the problems. Failures once the apply has begun are not retryable.
+   */
+  planApplyUnit(input: UnitPlanApplyInput): Promise<UnitPlanApplyResult>;
 }
 
 /** activities/policies.ts: the policy engine at the run's commit. */

@@ -116,6 +116,28 @@ export interface UnitPlanResult {
   exitCode?: number;
 }
 
+/**
+ * planApplyUnit: plan the unit and, when that plan fits what was approved (workflows/fit.ts), apply
+ * that very plan in the same job (one checkout, one `tofu init`, the plan file never leaves the job).
+ */
+export interface UnitPlanApplyInput extends UnitPlanInput {
+  /** The approved changes of this unit the plan must fit: the review's, or a difference a human approved. */
+  approved: ResourceChange[];
+  /** Planned again after an apply that may have begun lost its worker (fit: `resumed`). */
+  resumed?: boolean;
+  /** The run's attempt at this unit (sent back with unitApplyingSignal). */
+  attempt?: number;
+}
+
+export interface UnitPlanApplyResult {
+  /** The plan; `planKey` holds the saved plan only when it was not applied here and has changes. */
+  plan: UnitPlanResult;
+  /** The plan fitted and was applied: the outputs. */
+  applied?: UnitApplyResult;
+  /** The plan has changes that do not fit what was approved: why (the run asks a human). */
+  problems?: Array<{ address: string; reason: string }>;
+}
+
 export interface UnitApplyInput extends UnitPlanInput {
   planKey: string;
 }

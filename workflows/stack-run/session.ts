@@ -8,15 +8,17 @@ import {
   ActivityFailure, CancellationScope, TimeoutFailure, condition, log, patched, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { RecordedApproval, RunContext } from '../model/run';
-import type { RunRef, StackSource } from '../model/terraform';
+import type { PlanCounts, RunRef, StackSource } from '../model/terraform';
 import type { EventType } from '../../db/tables/events';
 import {
-  approveSignal, progressQuery, queuePositionSignal, rejectSignal, supersedeSignal, turnSignal,
+  approveSignal, progressQuery, queuePositionSignal, rejectSignal, supersedeSignal, turnSignal, unitApplyingSignal,
   type ApproveSignal, type RejectSignal, type RunPhase, type RunProgress, type StackRunInput, type SupersedeSignal,
 } from '../definitions';
 import { control, exec, type Exec } from './proxies';
 
 const WORKER_POLL = '5 seconds';
+/** A queue found for this run is used again without asking for this long (a queue that stops starting work is routed again). */
+const ROUTE_REUSE_MS = 10_000;
 /** While waiting for a decision, the recorded approvals are read again at least this often (a nudge the api could not deliver). */
 const APPROVALS_REREAD = '5 minutes';
 
@@ -64,11 +66,31 @@ export class RunSession {
   readonly beforeApply = new CancellationScope();
   private loaded: { ctx: RunContext; operationId: string } | undefined;
   private seq = 0;
+  /**
+   * Events are written in order by one writer, all those waiting in one activity (emitRunEvents), and
+   * a unit need not wait for its own (`eventLater`); runs started before wrote each with its own
+   * emitRunEvent and waited for it.
+   */
+  private readonly batchedEvents: boolean;
+  private readonly pendingEvents: Array<{ e: { type: EventType; payload: Record<string, unknown>; dedupeKey: string }; done: (err?: unknown) => void }> = [];
+  private writingEvents = false;
+  /** The first event that could not be written by an `eventLater` (reported when the run finishes). */
+  private eventError: unknown;
+  /** Units whose planApplyUnit said it applies: unit → the run's attempt at it. */
+  readonly applying = new Map<string, number>();
 
   constructor(readonly input: StackRunInput) {
     this.progress = { workflowId: this.workflowId, kind: input.kind, phase: 'starting', commit: input.commit, units: {}, approvals: [] };
     setHandler(progressQuery, () => this.progress);
     this.trustsRecords = patched('approvals-from-postgres');
+    this.batchedEvents = patched('run-events-batched');
+    setHandler(unitApplyingSignal, ({ unit, attempt, counts }: { unit: string; attempt?: number; counts?: PlanCounts }) => {
+      this.applying.set(unit, attempt ?? 0);
+      const v = this.progress.units[unit];
+      if (!v || v.status !== 'planning' || !this.loaded) return;
+      this.progress.units[unit] = { status: 'applying', counts: counts ?? v.counts };
+      this.eventLater('activity_started', { unit, step: 'apply', ...(attempt !== undefined ? { attempt } : {}) });
+    });
     setHandler(approveSignal, (a) => {
       if (this.trustsRecords) {
         this.nudges++;
@@ -197,11 +219,49 @@ export class RunSession {
     return { account: c.account, stack: c.stack, state: c.state, stateId: c.stateId, statePrefix: c.stateKeyPrefix, runId: this.workflowId };
   }
 
-  /** Records an event of this run (idempotent: the key is the run and the event's sequence number). */
+  /**
+   * Records an event of this run (idempotent: the key is the run and the event's sequence number);
+   * resolves once it is written, after every event asked for before it.
+   */
   event(type: EventType, payload: Record<string, unknown> = {}): Promise<void> {
-    return control.emitRunEvent({
-      ctx: this.ctx, operationId: this.operationId, type, payload: { workflow_id: this.workflowId, ...payload }, dedupeKey: `${this.workflowId}:${++this.seq}:${type}`,
+    const e = { type, payload: { workflow_id: this.workflowId, ...payload }, dedupeKey: `${this.workflowId}:${++this.seq}:${type}` };
+    if (!this.batchedEvents) return control.emitRunEvent({ ctx: this.ctx, operationId: this.operationId, ...e });
+    return new Promise<void>((resolve, reject) => {
+      this.pendingEvents.push({ e, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      // Written whatever scope asked: an event is a record of what happened, a cancellation included.
+      if (!this.writingEvents) void CancellationScope.nonCancellable(() => this.writeEvents());
     });
+  }
+
+  /** Records an event without waiting for it: written in order with the others; the run's end waits for all. */
+  eventLater(type: EventType, payload: Record<string, unknown> = {}): void {
+    this.event(type, payload).catch((err: unknown) => { this.eventError ??= err; });
+  }
+
+  private async writeEvents(): Promise<void> {
+    this.writingEvents = true;
+    try {
+      while (this.pendingEvents.length) {
+        const batch = this.pendingEvents.splice(0);
+        try {
+          await control.emitRunEvents({ ctx: this.ctx, operationId: this.operationId, events: batch.map((b) => b.e) });
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.done(err);
+        }
+      }
+    } finally {
+      this.writingEvents = false;
+    }
+  }
+
+  /** Every event asked for is written (or failed). */
+  async eventsWritten(): Promise<void> {
+    if (this.batchedEvents) await condition(() => !this.writingEvents && this.pendingEvents.length === 0);
+    if (this.eventError !== undefined) {
+      log.warn(`recording an event of the run failed: ${describe(this.eventError)}`);
+      this.eventError = undefined;
+    }
   }
 
   /** Ends the run in `phase`: its operation and a final event, even when the run is being cancelled. */
@@ -212,6 +272,7 @@ export class RunSession {
     const status = phase === 'succeeded' || phase === 'no_changes' ? 'succeeded'
       : phase === 'cancelled' || phase === 'superseded' ? phase : 'failed';
     await CancellationScope.nonCancellable(async () => {
+      await this.eventsWritten();
       await control.updateOperation({
         operationId: this.operationId, status,
         ...(error ? { error: { message: error, units: failedUnits(progress) } } : {}),
@@ -224,14 +285,20 @@ export class RunSession {
     return progress;
   }
 
+  /** The last queue routing found, and when (workflow time). */
+  private routed: { taskQueue: string; at: number } | undefined;
+
   /** A task queue with a live matching worker; waits (visibly, durably) until there is one. */
   private async route(): Promise<string> {
+    // Runs from 'route-reused' on ask once for many units in a row; runs before asked for each step.
+    if (this.routed && Date.now() - this.routed.at < ROUTE_REUSE_MS && patched('route-reused')) return this.routed.taskQueue;
     let announced = false;
     for (;;) {
       // The state lets routing keep to the worker pools bound to its repository (same command, wider input).
       const r = await control.findTaskQueue({ ...this.ctx.config.requires, stateId: this.ctx.stateId });
       if (r.ok) {
         if (announced) this.setPhase(this.progress.phase === 'waiting_for_worker' ? 'planning' : this.progress.phase);
+        this.routed = { taskQueue: r.taskQueue, at: Date.now() };
         return r.taskQueue;
       }
       if (!announced) {
@@ -251,6 +318,7 @@ export class RunSession {
         return await call(exec(q, retry, opts.waitForCancellation));
       } catch (e) {
         if (e instanceof ActivityFailure && e.cause instanceof TimeoutFailure && e.cause.timeoutType === 'SCHEDULE_TO_START' && attempt < 50) {
+          if (this.routed?.taskQueue === q) this.routed = undefined;
           log.warn(`${what}: no worker picked it up on ${q}; routing again`);
           continue;
         }

@@ -7,9 +7,9 @@
  * Unit status lives in the run's progress (what users see); the pure scheduler's state only decides
  * what may start next.
  */
-import { ActivityFailure, CancellationScope, TimeoutFailure, condition, isCancellation, log, patched } from '@temporalio/workflow';
-import type { ResourceChange, TerraformBase, UnitOutput, UnitPlanResult } from '../model/terraform';
-import { checkFit } from '../fit';
+import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, condition, isCancellation, log, patched, sleep } from '@temporalio/workflow';
+import type { ResourceChange, TerraformBase, UnitOutput, UnitPlanApplyResult, UnitPlanResult } from '../model/terraform';
+import { belongsTo, checkFit, type FitProblem } from '../fit';
 import type { UnitGraph } from '../graph-types';
 import { initialState, isFinished, nextState, readyUnits, reverse, type SchedGraph, type SchedState } from '../scheduler';
 import type { RejectSignal } from '../definitions';
@@ -39,6 +39,10 @@ export async function runUnits(r: UnitsRun): Promise<boolean> {
   // Apply activities are cancelled and waited for (tofu has stopped and released its state lock)
   // before the run goes on, e.g. to its post_apply hooks; runs started before did not wait.
   const waitForCancellation = patched('apply-waits-for-cancellation');
+  // A unit whose plan fits is planned and applied by one activity on one worker (one checkout, one
+  // init, the plan file never leaves the job) and its events do not hold it up; runs started before
+  // called planUnit, then applyUnit, awaiting an event before each.
+  const together = patched('unit-plan-apply-together');
   const progress = r.s.progress;
   // Destroy runs the same graph reversed: a unit goes once everything that depends on it is gone.
   const graph: SchedGraph = r.destroy ? reverse(r.units) : r.units;
@@ -56,7 +60,7 @@ export async function runUnits(r: UnitsRun): Promise<boolean> {
     for (const name of readyUnits(graph, state, r.parallelism)) {
       state = nextState(state, { type: 'started', unit: name });
       running.add(name);
-      void runUnit(r, name, waitForCancellation).then(
+      void runUnit(r, name, waitForCancellation, together).then(
         (res) => { completions.push({ unit: name, ok: res.ok, reason: res.reason }); },
         (e) => {
           if (isCancellation(e)) { cancelled ??= e; running.delete(name); return; }
@@ -85,7 +89,15 @@ export async function runUnits(r: UnitsRun): Promise<boolean> {
   return Object.values(state.units).every((p) => p.status === 'succeeded');
 }
 
-async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean): Promise<{ ok: boolean; reason?: string }> {
+/** A failure of planApplyUnit worth planning again: its worker was lost, or a retryable failure before tofu applied. */
+function worthAnotherPlan(e: unknown, applyBegan: boolean): 'lost' | 'retry' | undefined {
+  if (!(e instanceof ActivityFailure)) return undefined;
+  if (e.cause instanceof TimeoutFailure) return 'lost';
+  if (!applyBegan && e.cause instanceof ApplicationFailure && !e.cause.nonRetryable && !['TerraformConfigError', 'HclError'].includes(e.cause.type ?? '')) return 'retry';
+  return undefined;
+}
+
+async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean, together: boolean): Promise<{ ok: boolean; reason?: string }> {
   const { s } = r;
   const view = s.progress.units;
   const unit = r.units.units.find((u) => u.name === name)!;
@@ -113,25 +125,62 @@ async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean):
   let approvedChanges: readonly ResourceChange[] = r.review;
   let asks = 0;
   const scope = `unit:${name}`;
+  // Events: a unit on the `together` path does not wait for its own (they are still written in order).
+  const event = async (...a: Parameters<RunSession['event']>): Promise<void> => (together ? s.eventLater(...a) : s.event(...a));
+  /** The together path: an earlier attempt's apply may have begun (its worker was lost meanwhile). */
+  let mayBePartlyApplied = false;
   for (let attempt = 1; ; attempt++) {
     view[name] = { status: 'planning' };
-    await s.event('activity_started', { unit: name, step: 'plan', attempt });
+    await event('activity_started', { unit: name, step: 'plan', attempt });
     let plan: UnitPlanResult;
-    try {
-      plan = await s.onWorker(`plan of ${name}`, true, (a) => a.planUnit(input));
-    } catch (e) {
-      if (isCancellation(e)) throw e;
-      const reason = describe(e);
-      view[name] = { status: 'failed', reason };
-      await s.event('activity_failed', { unit: name, step: 'plan', attempt, reason });
-      return { ok: false, reason };
+    /** The together path's verdict on the plan: undefined when it fits (and was applied) or has no changes. */
+    let misfit: FitProblem[] | undefined;
+    if (together && !r.destroy) {
+      let res: UnitPlanApplyResult;
+      try {
+        const approved = approvedChanges.filter((c) => belongsTo(c.address, unit.members));
+        res = await s.onWorker(`plan and apply of ${name}`, false, (a) => a.planApplyUnit({ ...input, approved, resumed: mayBePartlyApplied, attempt }), { waitForCancellation });
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        const applyBegan = s.applying.get(name) === attempt;
+        const again = attempt < 3 ? worthAnotherPlan(e, applyBegan) : undefined;
+        if (again) {
+          mayBePartlyApplied ||= applyBegan;
+          log.warn(`${applyBegan ? 'apply' : 'plan'} of ${name} ${again === 'lost' ? 'lost its worker' : `failed (${describe(e)})`}; planning it again (attempt ${attempt + 1})`);
+          if (again === 'retry') await sleep('2 seconds');
+          continue;
+        }
+        const reason = describe(e);
+        view[name] = { status: 'failed', reason };
+        await event('activity_failed', { unit: name, step: applyBegan ? 'apply' : 'plan', attempt, reason });
+        return { ok: false, reason };
+      }
+      plan = res.plan;
+      if (res.applied) {
+        r.outputs.set(name, res.applied.outputs);
+        if (s.applying.get(name) !== attempt) await event('activity_started', { unit: name, step: 'apply', attempt });
+        view[name] = { status: 'succeeded', counts: plan.counts };
+        await event('activity_completed', { unit: name, step: 'apply', ...(attempt > 1 ? { attempt } : {}) });
+        return { ok: true };
+      }
+      misfit = res.problems;
+    } else {
+      try {
+        plan = await s.onWorker(`plan of ${name}`, true, (a) => a.planUnit(input));
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        const reason = describe(e);
+        view[name] = { status: 'failed', reason };
+        await event('activity_failed', { unit: name, step: 'plan', attempt, reason });
+        return { ok: false, reason };
+      }
     }
     view[name] = { status: 'planning', counts: plan.counts };
     if (!plan.hasChanges) {
       r.outputs.set(name, plan.outputs ?? {});
       // After a lost worker, nothing left to do means the interrupted apply had finished.
       view[name] = { status: attempt > 1 ? 'succeeded' : 'no_changes', counts: plan.counts };
-      await s.event('activity_completed', { unit: name, step: 'plan', changes: false, ...(attempt > 1 ? { recovered: true } : {}) });
+      await event('activity_completed', { unit: name, step: 'plan', changes: false, ...(attempt > 1 ? { recovered: true } : {}) });
       return { ok: true };
     }
     if (r.destroy && r.checkSecurity) {
@@ -143,7 +192,7 @@ async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean):
     }
     if (!r.destroy) {
       // Planned again after a lost worker: approved changes already applied are no longer planned.
-      const fit = checkFit(approvedChanges, plan.changes, unit.members, { resumed: attempt > 1 });
+      const fit = misfit ? { fits: false, problems: misfit } : checkFit(approvedChanges, plan.changes, unit.members, { resumed: attempt > 1 });
       if (!fit.fits) {
         asks++;
         const reason = attempt > 1 ? 'planned again after its worker was lost, its plan differs from what was approved' : 'its plan differs from the reviewed plan';
@@ -160,24 +209,25 @@ async function runUnit(r: UnitsRun, name: string, waitForCancellation: boolean):
       }
     }
     view[name] = { status: 'applying', counts: plan.counts };
-    await s.event('activity_started', { unit: name, step: 'apply', attempt });
+    await event('activity_started', { unit: name, step: 'apply', attempt });
     try {
       const applied = await s.onWorker(`apply of ${name}`, false, (a) => a.applyUnit({ ...input, planKey: plan.planKey }), { waitForCancellation });
       r.outputs.set(name, applied.outputs);
       view[name] = { status: 'succeeded', counts: plan.counts };
-      await s.event('activity_completed', { unit: name, step: 'apply' });
+      await event('activity_completed', { unit: name, step: 'apply' });
       return { ok: true };
     } catch (e) {
       // A worker that died mid-apply (heartbeat timeout) leaves a partly applied unit: plan it again
       // against the state as it is now, and apply only when that still fits what was approved.
       const crashed = e instanceof ActivityFailure && e.cause instanceof TimeoutFailure;
       if (crashed && attempt < 3) {
+        mayBePartlyApplied = true;
         log.warn(`apply of ${name} lost its worker; planning it again (attempt ${attempt + 1})`);
         continue;
       }
       const reason = describe(e);
       view[name] = { status: 'failed', counts: plan.counts, reason };
-      await s.event('activity_failed', { unit: name, step: 'apply', reason });
+      await event('activity_failed', { unit: name, step: 'apply', reason });
       return { ok: false, reason };
     }
   }

@@ -20,7 +20,7 @@ import { listRunLogChunks } from '../../../db/repos/run-log-chunks';
 import { analyzeStackDir } from '../../../activities/hcl/analyze';
 import { synthesize, OUTPUTS_ROOT } from '../../../activities/hcl/synthesize';
 import { stateKey, stateKeyPrefix } from '../../../common/state-keys';
-import { blobCipherFromKeyring, createTerraformActivities, logKeyOf, readStateLock, type BlobCipher } from '../../../activities/terraform';
+import { blobCipherFromKeyring, createTerraformActivities, logKeyOf, readStateLock, type BlobCipher, type TerraformActivityDeps } from '../../../activities/terraform';
 import type { ActivityCtx } from '../../../activities/terraform/tofu';
 import { getObject, lockClaimKey, lockKey } from '../../../activities/terraform/store';
 import { resolveRefs } from '../../../activities/terraform/output-refs';
@@ -65,7 +65,7 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
   const stateIds: Record<string, string> = {};
   const prefixOf = (stack: string): string => stateKeyPrefix(account, stateIds[stack] ??= randomUUID());
 
-  const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number; incarnation?: string } = {}): TerraformActivities =>
+  const activities = (workerId: string, extra: { activityCtx?: () => ActivityCtx; graceMs?: number; incarnation?: string; notifyApplying?: TerraformActivityDeps['notifyApplying'] } = {}): TerraformActivities =>
     createTerraformActivities({ db: tdb.db, s3: settings, tfBinary: bin, workDir: join(work, workerId), workerId, incarnation: `${workerId}-1`, logger, cipher, heartbeatMs: 500, namespace: 'ns-test', ...extra });
 
   const exists = (key: string): Promise<boolean> =>
@@ -187,6 +187,47 @@ describe('terraform activities (real tofu, MinIO, Vault)', function () {
       const values = async (o: Record<string, UnitOutput> | undefined) => resolveRefs(store, Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, v.value])));
       assert.deepEqual(Object.keys(p2.outputs ?? {}).sort(), Object.keys(produced.get(unit0) ?? {}).sort());
       assert.deepEqual(await values(p2.outputs), await values(produced.get(unit0)));
+    });
+
+    it('planApplyUnit applies a plan that fits in the same job; one that does not fit is saved and returned, nothing applied', async () => {
+      const given = await base('small', vars, 'run-pa');
+      // A state of its own: the other tests' units are applied already.
+      const input = { ...given, run: { ...given.run, statePrefix: stateKeyPrefix(account, randomUUID()) } };
+      const unit = input.units.units.map((u) => u.name)[0]!;
+      const review = await a.planReview(input);
+      const told: unknown[] = [];
+      const w = activities('worker-pa', { notifyApplying: async (runId, p) => { told.push({ runId, ...p }); } });
+
+      // Nothing approved for it: the plan does not fit; saved for an applyUnit after a human's approval.
+      const refused = await w.planApplyUnit({ ...input, unit, inputs: {}, approved: [], attempt: 1 });
+      assert.equal(refused.applied, undefined);
+      assert.equal(refused.plan.hasChanges, true);
+      assert.ok(refused.problems?.length && refused.problems.every((x) => /was not in the reviewed plan/.test(x.reason)), JSON.stringify(refused.problems));
+      assert.ok(refused.plan.planKey && await exists(refused.plan.planKey), 'the plan is saved');
+      assert.deepEqual(told, [], 'not applying');
+      assert.equal(await exists(stateKey(input.run.statePrefix, unit)), false, 'nothing applied');
+
+      // The review's changes: fits, applied by the same job; the run was told before tofu applied.
+      const done = await w.planApplyUnit({ ...input, unit, inputs: {}, approved: review.changes, attempt: 1 });
+      assert.ok(done.applied, JSON.stringify(done.problems));
+      assert.equal(done.problems, undefined);
+      assert.equal(done.plan.planKey, '', 'an applied plan never leaves its job');
+      assert.deepEqual(told, [{ runId: 'run-pa', unit, attempt: 1, counts: done.plan.counts }]);
+      assert.ok(await exists(stateKey(input.run.statePrefix, unit)), 'applied');
+      assert.ok(Object.keys(done.applied.outputs).length > 0, 'outputs of the apply');
+      const logOf = async (phase: string) => (await cipher.decrypt((await getObject(client, settings.bucket, logKeyOf('run-pa', unit, phase)))!)).toString();
+      const [planLog, applyLog] = [await logOf('plan'), await logOf('apply')];
+      assert.match(planLog, /^=== plan /m);
+      assert.doesNotMatch(planLog, /^=== apply /m);
+      assert.match(applyLog, /^=== apply /m);
+      assert.doesNotMatch(applyLog, /^=== (init|plan) /m, 'one init, in the plan part');
+
+      // Planned again: no changes, nothing applied, the current outputs.
+      const again = await w.planApplyUnit({ ...input, unit, inputs: {}, approved: review.changes, attempt: 1 });
+      assert.equal(again.plan.hasChanges, false);
+      assert.equal(again.applied, undefined);
+      assert.deepEqual(Object.keys(again.plan.outputs ?? {}).sort(), Object.keys(done.applied.outputs).sort());
+      assert.equal(told.length, 1);
     });
 
     it('breaks the lock of a dead worker, and refuses to break a live one (claims without an incarnation: by worker id)', async () => {
