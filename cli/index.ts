@@ -4,6 +4,7 @@
  * Runs as `npx tsx cli/index.ts …` or, compiled, as the package's `stackly` bin (dist/cli/index.js,
  * which keeps the `#!/usr/bin/env node` line above: tsc carries a first-line shebang over).
  */
+import './wasm-flags';
 import { Command } from 'commander';
 import { registerApiKey } from './api-key';
 import { registerDrift } from './drift';
