@@ -230,6 +230,8 @@ hook "notify" {
   });
 
   it('post_apply hooks also run when the run is cancelled while applying (outcome cancelled)', async () => {
+    // The activity that applies: planApplyUnit (a plan that fits), applyUnit (after an approved difference).
+    const APPLIES = ['planApplyUnit', 'applyUnit'];
     const ids = await stack('slow', 'test', {
       hooks: '  hooks {\n    post_apply = ["notify"]\n  }',
       extraTf: 'resource "terraform_data" "slow" {\n  provisioner "local-exec" {\n    command = "sleep 30"\n  }\n}\n',
@@ -240,7 +242,7 @@ hook "notify" {
     // …and its apply activity running on the worker (tofu holds the state lock, the provisioner sleeps).
     for (let i = 0; ; i++) {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      if (pending.some((a) => a.activityType?.name === 'applyUnit' && a.lastStartedTime)) break;
+      if (pending.some((a) => APPLIES.includes(a.activityType?.name ?? '') && a.lastStartedTime)) break;
       assert.ok(i < 300, 'the apply activity started');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -255,7 +257,7 @@ hook "notify" {
     // The hooks ran only once the cancelled apply had ended on its worker (tofu stopped and released
     // its state lock), not as soon as the cancellation was asked for.
     const events = (await handle.fetchHistory()).events ?? [];
-    const applyScheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyUnit');
+    const applyScheduled = events.find((e) => APPLIES.includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''));
     assert.ok(applyScheduled, 'the apply was scheduled');
     const applyEnded = events.findIndex((e) => (e.activityTaskCanceledEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCompletedEventAttributes)?.scheduledEventId?.toString() === applyScheduled.eventId?.toString());
     const hooksScheduled = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).lastIndexOf('runHooks');
