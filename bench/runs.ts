@@ -31,7 +31,7 @@
  * Prints figures; asserts only that every unit was applied.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,9 +42,11 @@ import { temporal as proto } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { blobCipherFromKeyring, logKeyOf } from '../activities/terraform';
 import { getObject } from '../activities/terraform/store';
+import { waitForRunStarted } from '../activities/run-requests';
 import { parseStackConfig } from '../activities/hcl/stack-config';
 import { createVaultKeyring, ensureNamespaceKey } from '../common/codec';
 import { dataConverter } from '../common/temporal';
+import { stateKeyPrefix } from '../common/state-keys';
 import { ensureAccount } from '../db/repos/accounts';
 import { createPrincipal } from '../test/harness/principals';
 import { freePort, s3Client, spawnService, waitFor, type ManagedProcess } from '../scripts/services';
@@ -136,6 +138,8 @@ interface Act {
   started?: number;
   closed?: number;
   ok: boolean;
+  /** planApplyUnit: its plan fitted and it applied the unit. */
+  applied?: boolean;
 }
 
 /** Every activity of a workflow run with its decoded input and its times (scheduled, started, closed). */
@@ -163,6 +167,11 @@ async function activitiesOf(client: Client, workflowId: string, decode: (p: Payl
         const a = byId.get(String(e.activityTaskCompletedEventAttributes!.scheduledEventId))!;
         a.closed = at;
         a.ok = true;
+        if (a.type === 'planApplyUnit') {
+          const out = (e.activityTaskCompletedEventAttributes!.result?.payloads ?? []) as Payload[];
+          const [r] = out.length ? await decode(out) : [];
+          a.applied = !!(r && (defaultPayloadConverter.fromPayload(r) as { applied?: unknown }).applied);
+        }
         break;
       }
       case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
@@ -257,6 +266,8 @@ async function main(): Promise<void> {
       width: { type: 'string', default: '6' },
       sleep: { type: 'string', default: '1' },
       parallelism: { type: 'string', default: '6' },
+      // A CPU profile of the execution worker (node --cpu-prof) written into this directory when it stops.
+      'cpu-prof': { type: 'string' },
     },
   });
   const depth = Number(values.depth);
@@ -309,9 +320,11 @@ async function main(): Promise<void> {
         config: JSON.stringify(config), status: 'active',
       }).returning('id').executeTakeFirstOrThrow();
       for (const st of config.states) {
+        // A state's objects live under its id (`<account>/<state id>/`), as the registry keys them.
+        const id = randomUUID();
         const row = await db.insertInto('stack_states').values({
-          account_id: account.id, stack_code_id: code.id, name: st.name, commit_hash: '0'.repeat(40),
-          tf_state_key: `${accountName}/${config.name}/${st.name}/`, variables: JSON.stringify(st.variables), metadata: '{}', status: 'active',
+          id, account_id: account.id, stack_code_id: code.id, name: st.name, commit_hash: '0'.repeat(40),
+          tf_state_key: stateKeyPrefix(accountName, id), variables: JSON.stringify(st.variables), metadata: '{}', status: 'active',
         }).returning('id').executeTakeFirstOrThrow();
         stateIds[`${name}/${st.name}`] = row.id;
       }
@@ -327,8 +340,8 @@ async function main(): Promise<void> {
       TF_BINARY: tofu,
     };
     const apiPort = await freePort();
-    const node = (name: string, entry: string, extra: Record<string, string>): ManagedProcess => {
-      const p = spawnService(name, process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)], {
+    const node = (name: string, entry: string, extra: Record<string, string>, flags: string[] = []): ManagedProcess => {
+      const p = spawnService(name, process.execPath, [...flags, '--import', 'tsx', join(REPO_ROOT, entry)], {
         env: { ...common, ...extra }, logFile: join(dir, 'logs', `${name}.log`), cwd: REPO_ROOT,
       });
       stops.push(() => p.stop());
@@ -341,7 +354,7 @@ async function main(): Promise<void> {
       exec: node('worker-exec', 'workers/main.ts', {
         WORKER_KIND: 'execution', WORKER_ID: 'bench-exec', WORKER_FEATURES: 'terraform',
         WORKER_MAX_CONCURRENT_ACTIVITIES: String(Math.max(parallelism, 4)), STACKLY_WORK_DIR: join(dir, 'work-exec'),
-      }),
+      }, values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] : []),
     };
     const api = `http://127.0.0.1:${apiPort}`;
     await waitFor('api', async () => (await fetch(`${api}/healthz`)).ok, { timeoutMs: 120_000, proc: procs.api });
@@ -359,6 +372,8 @@ async function main(): Promise<void> {
       const res = await fetch(`${api}/api/states/${stateIds[state]}/runs`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}` } });
       const body = await res.json() as { workflow_id?: string; message?: string };
       if (res.status !== 202 || !body.workflow_id) throw new Error(`starting the run of ${state}: HTTP ${res.status} ${JSON.stringify(body)}`);
+      // The state's queue starts the run a moment after the api accepted it.
+      if (!(await waitForRunStarted(client, body.workflow_id, 60_000))) throw new Error(`run ${body.workflow_id} of ${state} was not started by its state's queue`);
       const handle = client.workflow.getHandle(body.workflow_id);
       await handle.result().catch(() => undefined);
       const finished = Date.now();
@@ -395,7 +410,8 @@ async function main(): Promise<void> {
       const b = cpuOfPid(pid);
       return { name, ms: a && b ? b.self + b.children - a.self - a.children : NaN, children: a && b ? b.children - a.children : NaN };
     }).sort((x, y) => y.ms - x.ms);
-    const applies = g.acts.filter((a) => a.type === 'applyUnit' && a.ok);
+    // The activity that applied each unit: planApplyUnit (its plan fitted), or applyUnit.
+    const applies = g.acts.filter((a) => a.ok && (a.type === 'applyUnit' || (a.type === 'planApplyUnit' && a.applied)));
     if (applies.length !== depth * width) throw new Error(`expected ${depth * width} applied units, the history has ${applies.length}`);
     const allApplied = Math.max(...applies.map((a) => a.closed!));
     const wall = allApplied - g.requested;
@@ -410,7 +426,10 @@ async function main(): Promise<void> {
     });
     const makeArgs = writeBaseline(baselineDir, { units: baselineUnits, moduleDir: join(repo.work, 'modules', 'unit'), sleep }, s3, `bench/make-${Date.now()}`, parallelism);
     say(`load average before the baseline:  ${load()}`);
+    const b0 = cpuOfPid(process.pid)!;
     const baselineMs = await runBaseline(makeArgs, tofu, s3, baselineDir);
+    // make and everything it ran are this process's reaped children.
+    const baselineCpu = cpuOfPid(process.pid)!.children - b0.children;
 
     // -------- 5. plain tofu on one state
     const plainDir = join(dir, 'plain');
@@ -447,7 +466,7 @@ async function main(): Promise<void> {
     say('\n==== figures');
     say(`wall time, POST /api/states/:id/runs → all ${depth * width} units applied: ${sec(wall)}   (→ run finished: ${sec(g.finished - g.requested)})`);
     say(`critical-path bound = depth ${depth} × one unit's plan+apply alone (${sec(unitMs)}) = ${sec(bound)}`);
-    say(`baseline, make -j${parallelism} of per-unit tofu (init, plan -out, show -json, apply, output), same graph and bucket: ${sec(baselineMs)}`);
+    say(`baseline, make -j${parallelism} of per-unit tofu (init, plan -out, show -json, apply, output), same graph and bucket: ${sec(baselineMs)}   (CPU ${sec(baselineCpu)}; Stackly's processes: ${sec(cpuUse.reduce((a, c) => a + (Number.isFinite(c.ms) ? c.ms : 0), 0))})`);
     say(`plain tofu, one state, same root and S3 backend: plan ${sec(planMs)} + apply ${sec(applyMs)} = ${sec(plain)}   (init before them ${sec(initMs)}, not counted)`);
     say(`Stackly / baseline:   ${r(wall, baselineMs)}   (aim ≤ 1.0: ${wall <= baselineMs ? 'met' : 'NOT met'})`);
     say(`Stackly / bound:      ${r(wall, bound)}   (aim ≤ 1.3: ${wall <= 1.3 * bound ? 'met' : 'NOT met'})`);
