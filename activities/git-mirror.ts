@@ -112,6 +112,11 @@ export interface FetchOptions {
   /** A commit still missing afterwards is a non-retryable CommitNotFound (default); else it is returned. */
   required?: boolean;
   /**
+   * The caller does not need the branch head: when every commit is known present and no refresh is
+   * asked for, nothing runs (no wait for the mirror's lock, no git process; `head` is null).
+   */
+  headless?: boolean;
+  /**
    * Refs that hold commits not on any branch (a pull request's head: `refs/pull/<n>/head`), fetched
    * when a commit is still missing after the branches (before asking for it by hash).
    */
@@ -207,7 +212,7 @@ export class GitMirror {
     for (const r of opts.refs ?? []) {
       if (!PULL_REF_RE.test(r)) throw ApplicationFailure.nonRetryable(`fetching ${this.repoUrl}: ${JSON.stringify(r)} is not a pull request ref`, 'InvalidInput');
     }
-    if (!opts.refresh && !opts.branch && commits.every((c) => present.has(`${this.dir}\n${c}`))) return { missing: [], head: null };
+    if (!opts.refresh && (!opts.branch || opts.headless) && commits.every((c) => present.has(`${this.dir}\n${c}`))) return { missing: [], head: null };
     const refspec = opts.branch ? `+refs/heads/${opts.branch}:refs/heads/${opts.branch}` : '+refs/heads/*:refs/heads/*';
     const seqKey = `${this.dir}\n${refspec}`;
     // Read when asked, before anything is awaited: a fetch started after this moment is fresh enough.

@@ -247,6 +247,26 @@ async function main(): Promise<void> {
     started_at: new Date(startWall).toISOString(),
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  // Where a push workflow's time goes: per activity type, the mean queue wait and run time over the
+  // completed push workflows of a sample (from their histories).
+  const per = new Map<string, { n: number; queue: number; run: number }>();
+  for (const id of sample.slice(0, 100)) {
+    const h = await client.workflow.getHandle(pushWorkflowId(id)).fetchHistory().catch(() => undefined);
+    const sched = new Map<string, { type: string; at: number; started?: number }>();
+    const t = (x: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(x?.seconds ?? 0) * 1000 + (x?.nanos ?? 0) / 1e6;
+    for (const e of h?.events ?? []) {
+      if (e.activityTaskScheduledEventAttributes) sched.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at: t(e.eventTime) });
+      else if (e.activityTaskStartedEventAttributes) { const x = sched.get(String(e.activityTaskStartedEventAttributes.scheduledEventId)); if (x) x.started = t(e.eventTime); }
+      else if (e.activityTaskCompletedEventAttributes) {
+        const x = sched.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId));
+        if (!x?.started) continue;
+        const v = per.get(x.type) ?? { n: 0, queue: 0, run: 0 };
+        v.n++; v.queue += x.started - x.at; v.run += t(e.eventTime) - x.started;
+        per.set(x.type, v);
+      }
+    }
+  }
+  process.stdout.write(`push workflow activities (sample of completed ones): ${[...per].map(([k, v]) => `${k} ×${v.n} queue ${(v.queue / v.n).toFixed(0)} ms run ${(v.run / v.n).toFixed(0)} ms`).join('; ')}\n`);
   if (report.lost.deliveries_unaccounted > 0) {
     // Say why: the first push workflow that has not completed, with its pending activities' last failure.
     for (const id of deliveryIds) {
