@@ -43,6 +43,10 @@ export const STACK_FILE = 'stack.hcl';
 
 /** Module parse results kept per worker process (by content), across pushes. */
 const MODULE_PARSE_CACHE_ENTRIES = 2000;
+/** Answers about commits kept per worker (ancestry, changed paths): a few MB at most. */
+const FIXED_ANSWERS = 20_000;
+/** Whole commit trees kept per worker (the listing of a commit, shared by the rounds and pushes of a burst). */
+const TREES_KEPT = 32;
 
 /** One entry of `git ls-tree -r`. */
 interface TreeEntry { mode: string; type: string; sha: string; size: number | null; path: string }
@@ -75,11 +79,29 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
     });
   }
 
+  /** Whole trees of recent commits (a commit's tree never changes): the rounds of a push and a burst's pushes list the same ones. */
+  const treeListings = new Map<string, Promise<TreeEntry[]>>();
   /**
    * The entries of the tree of `commit` (under `paths` when given: directories with a trailing `/`);
-   * `withSizes`: blob sizes too, which costs a lookup per blob.
+   * `withSizes`: blob sizes too, which costs a lookup per blob. Callers only read them.
    */
-  async function listTree(m: GitMirror, commit: string, withSizes = false, paths: string[] = []): Promise<TreeEntry[]> {
+  function listTree(m: GitMirror, commit: string, withSizes = false, paths: string[] = []): Promise<TreeEntry[]> {
+    if (paths.length || !COMMIT_RE.test(commit)) return listTreeNow(m, commit, withSizes, paths);
+    const key = `${m.dir}\n${commit}\n${withSizes}`;
+    let p = treeListings.get(key);
+    if (!p) {
+      p = listTreeNow(m, commit, withSizes, paths);
+      treeListings.set(key, p);
+      p.catch(() => treeListings.delete(key));
+      for (const k of treeListings.keys()) {
+        if (treeListings.size <= TREES_KEPT) break;
+        treeListings.delete(k);
+      }
+    }
+    return p;
+  }
+
+  async function listTreeNow(m: GitMirror, commit: string, withSizes: boolean, paths: string[]): Promise<TreeEntry[]> {
     const out = await m.git(['ls-tree', '-r', '-z', '--full-tree', ...(withSizes ? ['-l'] : []), commit, ...(paths.length ? ['--', ...paths] : [])]);
     const entries: TreeEntry[] = [];
     for (const line of out.toString('utf8').split('\0')) {
@@ -172,39 +194,42 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
   }
 
   /**
-   * A push's commits in the mirror, the branch refreshed from the remote only when one of them is
-   * missing or not reachable from the branch as this mirror last fetched it. A commit the mirror has
-   * seen on the tracked branch was on it when it was fetched, which is what a push claims; one it has
-   * not is judged against the remote's branch now. In a burst of pushes to one repository the first
-   * fetch brings the branch the others need, instead of every push fetching twice (issue 18: the
-   * webhook bench completed 11 of 1,200 pushes in 5 minutes with a fetch per activity).
+   * Answers about commits never change (a commit's ancestry and its diff to another commit are fixed),
+   * so they are kept: the rounds of one push and the pushes of a burst ask the same questions, and
+   * each answer otherwise costs a git process. Refs (which move) are never kept.
    */
-  async function fetchForPush(repo: RepoRef, commits: string[]): Promise<{ m: GitMirror; head: string | null; missing: string[] }> {
-    const known = await fetchInto(repo, commits, false, false);
-    if (known.head !== null && known.missing.length === 0) {
-      let onBranch = true;
-      for (const c of commits) {
-        if (c !== known.head && !(await isAncestor(known.m, c, known.head))) { onBranch = false; break; }
+  const fixedAnswers = new Map<string, boolean | string[]>();
+  async function fixed<T extends boolean | string[]>(key: string, cacheable: boolean, fn: () => Promise<T>): Promise<T> {
+    if (cacheable && fixedAnswers.has(key)) return fixedAnswers.get(key) as T;
+    const v = await fn();
+    if (cacheable) {
+      fixedAnswers.set(key, v);
+      for (const k of fixedAnswers.keys()) {
+        if (fixedAnswers.size <= FIXED_ANSWERS) break;
+        fixedAnswers.delete(k);
       }
-      if (onBranch) return known;
     }
-    return fetchInto(repo, commits, true, false);
+    return v;
   }
 
   async function isAncestor(m: GitMirror, a: string, b: string): Promise<boolean> {
-    try {
-      await m.git(['merge-base', '--is-ancestor', a, b]);
-      return true;
-    } catch (e) {
-      if (e instanceof GitError && e.code === 1) return false;
-      throw e;
-    }
+    return fixed(`ancestor\n${m.dir}\n${a}\n${b}`, COMMIT_RE.test(a) && COMMIT_RE.test(b), async () => {
+      try {
+        await m.git(['merge-base', '--is-ancestor', a, b]);
+        return true;
+      } catch (e) {
+        if (e instanceof GitError && e.code === 1) return false;
+        throw e;
+      }
+    });
   }
 
   /** Paths that differ between two commits. */
   async function changedPaths(m: GitMirror, from: string, to: string): Promise<string[]> {
-    const out = await m.git(['diff', '--name-only', '-z', '--no-renames', from, to]);
-    return out.toString('utf8').split('\0').filter(Boolean);
+    return fixed(`diff\n${m.dir}\n${from}\n${to}`, COMMIT_RE.test(from) && COMMIT_RE.test(to), async () => {
+      const out = await m.git(['diff', '--name-only', '-z', '--no-renames', from, to]);
+      return out.toString('utf8').split('\0').filter(Boolean);
+    });
   }
 
   /** Records that a push is refused (idempotent: a retried activity records the same). */
@@ -221,7 +246,7 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
     async fetchRepository(input: FetchInput): Promise<{ head: string | null }> {
       input.commits.forEach((c) => assertCommit(c, 'commit'));
       // A push's commit that cannot be fetched is refused by analysePush (recorded), not a failed workflow.
-      const { head } = input.delivery ? await fetchForPush(input, input.commits) : await fetchInto(input, input.commits, true, true);
+      const { head } = await fetchInto(input, input.commits, true, !input.delivery);
       return { head };
     },
 
@@ -229,9 +254,9 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       assertCommit(input.after, 'after');
       const before = input.before && input.before !== ZERO_COMMIT && COMMIT_RE.test(input.before) ? input.before : null;
       const knownCommits = [...new Set((input.known ?? []).map((k) => k.latestCommit).filter((c) => COMMIT_RE.test(c)))];
-      // Reachability is judged against the branch head as the remote has it now, unless the mirror
-      // already saw the commit on the branch (fetchForPush).
-      const fetched = input.delivery ? await fetchForPush(input, [input.after]) : await fetchInto(input, [input.after], true, true);
+      // Refresh: reachability, and which of two commits is newer on the branch, are judged against the
+      // branch head as the remote has it now (a burst of pushes shares fetches: git-mirror.ts).
+      const fetched = await fetchInto(input, [input.after], true, !input.delivery);
       const { m, head, missing } = await fetchInto(input, [...(before ? [before] : []), ...knownCommits], false, false);
       const onBranch = async (c: string): Promise<boolean> => head !== null && (c === head || await isAncestor(m, c, head));
       if (input.delivery) {

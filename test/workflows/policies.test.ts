@@ -86,8 +86,9 @@ describe('policy gates of StackRunWorkflow on real components', function () {
   });
 
   it('queues a run outside its deployment window and applies when the window opens', async () => {
-    // A window opening at the next whole minute at least 60 s from now, 10 minutes long (UTC).
-    const opens = new Date(Math.ceil((Date.now() + 60_000) / 60_000) * 60_000);
+    // A window opening at the next whole minute at least 30 s from now (the run is queued within a few
+    // seconds; windows have minute granularity), 10 minutes long (UTC).
+    const opens = new Date(Math.ceil((Date.now() + 30_000) / 60_000) * 60_000);
     const hhmm = (d: Date) => d.toISOString().slice(11, 16);
     writeFileSync(join(repo.work, 'policies', 'window.hcl'), `policy "short_window" {\n  environment = "win"\n  schedule {\n    allowed_hours = ["${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 600_000))}"]\n  }\n}\n`);
     const ids = await stack('windowed', 'win', ['short_window'], 'v1', true);
