@@ -1,8 +1,9 @@
 /**
  * The Terraform activities of execution workers: the review plan of the whole original root against
- * the merged unit states, and per unit: plan (saved plan file, encrypted, in S3) and apply of the
- * saved plan on whichever matching worker runs it. Factory over injected dependencies; the contract
- * is in ./types.ts.
+ * the merged unit states, and per unit: plan and, when that plan fits what was approved, its apply in
+ * the same job (planApplyUnit); or plan (saved plan file, encrypted, in S3) and apply of the saved
+ * plan on whichever matching worker runs it (planUnit, applyUnit: destroy runs, and a difference a
+ * human approved). Factory over injected dependencies; the contract is workflows/model/activities.ts.
  *
  * Every activity works in a fresh job directory of the sandbox (./sandbox.ts; removed afterwards),
  * owned by the uid the job's tofu runs as: the repository at the run's commit (stack-code.ts), and
