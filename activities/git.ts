@@ -257,7 +257,11 @@ export function createGitActivities(deps: GitActivityDeps): GitActivities {
       // Refresh: reachability, and which of two commits is newer on the branch, are judged against the
       // branch head as the remote has it now (a burst of pushes shares fetches: git-mirror.ts).
       const fetched = await fetchInto(input, [input.after], true, !input.delivery);
-      const { m, head, missing } = await fetchInto(input, [...(before ? [before] : []), ...knownCommits], false, false);
+      // The other commits only need to be present: the branch head of the refresh just above serves,
+      // unless one of them was missing and fetched (without the mirror's lock when none is).
+      const others = await fetchInto(input, [...(before ? [before] : []), ...knownCommits], false, false, [], true);
+      const { m, missing } = others;
+      const head = others.head ?? fetched.head;
       const onBranch = async (c: string): Promise<boolean> => head !== null && (c === head || await isAncestor(m, c, head));
       if (input.delivery) {
         // Only the tracked branch deploys: the pushed commit must be reachable from its head after fetching.
